@@ -1,0 +1,48 @@
+# drydock — `make help` lists the targets. The two that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+CLUSTER := e2e/cluster
+KUBECONFIG_PATH := $(CURDIR)/.cache/kubeconfig
+export PATH := $(CURDIR)/.cache/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help build test unit lint fmt crds crds-check e2e cluster-build cluster-up cluster-down cluster-pin demo clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+build: ## build the drydock binary (target/debug/drydock)
+	cargo build --bins
+
+test: lint unit e2e ## everything CI runs: lint, unit tests, end-to-end tests on a real control plane
+
+unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
+	cargo test --workspace --lib --bins --tests --exclude drydock-e2e
+
+lint: ## rustfmt and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	cargo fmt --all
+
+crds: ## regenerate crds/ from the Rust types
+	cargo run --quiet -- crd > crds/nodemaintenance.yaml
+
+e2e: cluster-build ## end-to-end tests against a real kube-apiserver/etcd/controller-manager/scheduler + kwok
+	e2e/run.sh
+
+cluster-build: ## build the pinned control-plane binaries (cached outside the checkout, reused)
+	$(CLUSTER)/build.sh
+
+cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubeconfig in .cache/kubeconfig
+	$(CLUSTER)/up.sh
+
+cluster-down: ## stop it and check no process or port is left
+	$(CLUSTER)/down.sh
+
+cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env
+	$(CLUSTER)/pin.sh
+
+clean: cluster-down ## stop the cluster and remove build output
+	cargo clean
+	rm -rf .cache

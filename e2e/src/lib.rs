@@ -1,0 +1,266 @@
+//! Test harness for drydock's end-to-end tests: connects to the real control plane started by
+//! `e2e/cluster/up.sh` and gives each test its own namespace and its own kwok nodes, so tests run in parallel
+//! and clean up after themselves (also when they panic).
+//!
+//! Isolation: every node a test makes carries the label and the NoSchedule taint `drydock.dev/e2e-env=<id>`;
+//! the workloads a test makes tolerate that taint and select that label, so the scheduler never mixes tests.
+
+pub mod workloads;
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::{
+    Api, Client, Config, ResourceExt,
+    api::{DeleteParams, ListParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde_json::json;
+
+/// Label on every namespace and node a test environment makes; its value is the environment's id.
+pub const ENV_LABEL: &str = "drydock.dev/e2e-env";
+/// Annotation that tells kwok to simulate a kubelet for a node (see e2e/cluster/up.sh).
+pub const KWOK_ANNOTATION: &str = "kwok.x-k8s.io/node";
+
+pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
+
+/// Where the running test cluster's kubeconfig is: `$DRYDOCK_KUBECONFIG`, else `.cache/kubeconfig`.
+pub fn kubeconfig_path() -> PathBuf {
+    std::env::var_os("DRYDOCK_KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/kubeconfig"))
+}
+
+/// A kube client for the test cluster. `retry` false gives a client whose calls answer once, as the
+/// operator's eviction client does, so a 429 reaches the caller instead of being retried for minutes.
+pub async fn client(retry: bool) -> Client {
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}): start the cluster with `make cluster-up`",
+            path.display()
+        )
+    });
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is valid");
+    config.default_retry = retry;
+    Client::try_from(config).expect("client builds")
+}
+
+/// One test's private corner of the cluster: a namespace and any number of kwok nodes, removed on drop.
+pub struct TestEnv {
+    pub client: Client,
+    /// Unique id; also the namespace's name.
+    pub id: String,
+    nodes: Vec<String>,
+}
+
+impl TestEnv {
+    /// Creates the namespace `<prefix>-<random>` (lowercase, ≤ 40 chars).
+    pub async fn new(prefix: &str) -> Self {
+        let client = client(true).await;
+        let id = format!("{prefix}-{:06x}", rand_suffix());
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": id, "labels": {ENV_LABEL: id}}
+        }))
+        .expect("namespace json");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        // Pods need the namespace's default service account (the ServiceAccount admission plugin).
+        let sa = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &id);
+        wait_until(
+            &format!("service account default in {id}"),
+            Duration::from_secs(30),
+            || async { sa.get_opt("default").await.ok().flatten().is_some() },
+        )
+        .await;
+        Self {
+            client,
+            id,
+            nodes: Vec::new(),
+        }
+    }
+
+    pub fn ns(&self) -> &str {
+        &self.id
+    }
+
+    /// Makes a kwok node `<id>-<suffix>` and waits until kwok reports it Ready.
+    pub async fn node(&mut self, suffix: &str) -> String {
+        self.node_with(suffix, json!({})).await
+    }
+
+    /// Like [`TestEnv::node`], with extra fields merged into the Node's `metadata.labels` (`labels`) and
+    /// `spec` (`spec`), e.g. `json!({"spec": {"unschedulable": true}})`.
+    pub async fn node_with(&mut self, suffix: &str, extra: serde_json::Value) -> String {
+        let name = format!("{}-{suffix}", self.id);
+        let mut labels =
+            json!({"kubernetes.io/hostname": name, "type": "kwok", ENV_LABEL: self.id});
+        workloads::merge(
+            &mut labels,
+            extra.get("labels").cloned().unwrap_or(json!({})),
+        );
+        let mut spec =
+            json!({"taints": [{"key": ENV_LABEL, "value": self.id, "effect": "NoSchedule"}]});
+        workloads::merge(&mut spec, extra.get("spec").cloned().unwrap_or(json!({})));
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels, "annotations": {KWOK_ANNOTATION: "fake"}},
+            "spec": spec,
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1100"}
+            }
+        }))
+        .expect("node json");
+        let nodes = Api::<Node>::all(self.client.clone());
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
+        self.nodes.push(name.clone());
+        wait_until(
+            &format!("node {name} Ready"),
+            Duration::from_secs(60),
+            || async {
+                nodes
+                    .get_opt(&name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|n| is_ready(&n))
+            },
+        )
+        .await;
+        name
+    }
+
+    /// The toleration and node selector that put a workload on this environment's nodes only.
+    pub fn placement(&self) -> serde_json::Value {
+        json!({
+            "tolerations": [{"key": ENV_LABEL, "operator": "Equal", "value": self.id, "effect": "NoSchedule"}],
+            "nodeSelector": {ENV_LABEL: self.id}
+        })
+    }
+
+    /// Like [`TestEnv::placement`], pinned to one node by its hostname label.
+    pub fn placement_on(&self, node: &str) -> serde_json::Value {
+        let mut p = self.placement();
+        p["nodeSelector"]["kubernetes.io/hostname"] = json!(node);
+        p
+    }
+
+    pub async fn get_node(&self, name: &str) -> Node {
+        Api::<Node>::all(self.client.clone())
+            .get(name)
+            .await
+            .expect("get node")
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Drop cannot be async, and the test's runtime may be shutting down: clean up on a runtime of our own.
+        let (client_ns, id, nodes) = (
+            self.client.clone(),
+            self.id.clone(),
+            std::mem::take(&mut self.nodes),
+        );
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                // A fresh client: the test's client is bound to the test's (possibly dead) runtime.
+                let _ = client_ns;
+                let client = client(true).await;
+                let node_api = Api::<Node>::all(client.clone());
+                for n in nodes {
+                    let _ = node_api.delete(&n, &DeleteParams::default()).await;
+                }
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&id, &DeleteParams::background())
+                    .await;
+            })
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Removes what crashed test runs left behind (namespaces and nodes carrying [`ENV_LABEL`]).
+pub async fn delete_leftovers(client: &Client) -> Result<()> {
+    let lp = ListParams::default().labels(ENV_LABEL);
+    for n in Api::<Node>::all(client.clone()).list(&lp).await? {
+        Api::<Node>::all(client.clone())
+            .delete(&n.name_any(), &DeleteParams::default())
+            .await?;
+    }
+    for ns in Api::<Namespace>::all(client.clone()).list(&lp).await? {
+        Api::<Namespace>::all(client.clone())
+            .delete(&ns.name_any(), &DeleteParams::default())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Polls `check` every 200 ms until it is true; panics naming `what` after `limit`. The limit is a liveness
+/// bound (how long a healthy cluster could possibly need), not a performance assertion.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Like [`wait_until`], returning the value `check` produced.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per process; mixing in time and a counter gives distinct ids per call.
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    (h.finish() & 0xff_ffff) as u32
+}

@@ -1,0 +1,2 @@
+//! The custom resource types drydock serves. `crds/` is generated from these (`drydock crd`).
+pub mod v1alpha1;

@@ -1,0 +1,297 @@
+//! `NodeMaintenance` (drydock.dev/v1alpha1): one node taken out of service for a while.
+//!
+//! Doc comments on fields become the CRD's descriptions, so `kubectl explain nodemaintenance.spec.drain` reads
+//! them. Validation that the API server can do (OpenAPI + CEL) lives here so bad input is refused at apply.
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// API group of every drydock kind.
+pub const GROUP: &str = "drydock.dev";
+/// Finalizer that keeps a NodeMaintenance until its node is restored.
+pub const FINALIZER: &str = "drydock.dev/restore-node";
+/// Key of the NoSchedule taint drydock puts on every node it holds; the value is the NodeMaintenance's name.
+pub const MAINTENANCE_TAINT: &str = "drydock.dev/maintenance";
+
+/// Takes one node out of service: taint and cordon it, drain it through the Eviction API (honouring
+/// PodDisruptionBudgets), hold it while the window is open, then put it back exactly as it was.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "drydock.dev",
+    version = "v1alpha1",
+    kind = "NodeMaintenance",
+    plural = "nodemaintenances",
+    shortname = "nm",
+    category = "drydock",
+    status = "NodeMaintenanceStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "Takes one node out of service: taints and cordons it, drains it through the Eviction API \
+           (PodDisruptionBudgets honoured), holds it while the window is open, then restores it as it was.",
+    printcolumn(name = "Node", type_ = "string", json_path = ".spec.nodeName"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Evicted",
+        type_ = "string",
+        json_path = ".status.pods.progress",
+        description = "evicted/total pods of the drain"
+    ),
+    printcolumn(
+        name = "Blocked",
+        type_ = "integer",
+        json_path = ".status.pods.blocked"
+    ),
+    printcolumn(name = "Window-End", type_ = "date", json_path = ".status.windowEnd"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".spec.reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = 1
+    ),
+    selectable = ".spec.nodeName"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeMaintenanceSpec {
+    /// Name of the Node to take out of service. Cannot be changed once set: delete the object and create another.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.nodeName is immutable: delete this NodeMaintenance and create a new one for the other node"))]
+    #[schemars(length(min = 1, max = 253))]
+    pub node_name: String,
+
+    /// Why the node is going out of service (shown in Events and `kubectl get nm -o wide`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+
+    /// When the node may be held. Omitted: maintenance starts now and lasts until this object is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+
+    /// Extra taints to put on the node besides `drydock.dev/maintenance=<name>:NoSchedule`. A NoExecute taint is
+    /// applied only after the drain has finished: Kubernetes' taint-eviction controller deletes pods under a
+    /// NoExecute taint directly, past every PodDisruptionBudget, so drydock never adds one while pods still run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub taints: Vec<MaintenanceTaint>,
+
+    /// How pods leave the node.
+    #[serde(default)]
+    pub drain: DrainSpec,
+}
+
+/// The maintenance window. `end` and `duration` are alternatives; give at most one.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.end) && has(self.duration))").message("window: give either end or duration, not both"))]
+#[x_kube(validation = Rule::new("!has(self.start) || !has(self.end) || timestamp(string(self.end)) > timestamp(string(self.start))").message("window.end must be after window.start"))]
+pub struct Window {
+    /// When the maintenance may begin (RFC 3339). Omitted: at once. Until then the node is left untouched
+    /// (phase Waiting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Time>,
+    /// When the window closes (RFC 3339): the node is restored then, drained or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Time>,
+    /// How long the window stays open after `start` (or after the maintenance began), as a Go duration such as
+    /// `2h` or `90m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("window.duration must be positive, e.g. 2h"))]
+    pub duration: Option<String>,
+}
+
+/// A taint drydock adds while it holds the node, and removes on restore (unless the node already had it).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.key != 'drydock.dev/maintenance'").message("taints: drydock.dev/maintenance is drydock's own taint and is always added"))]
+pub struct MaintenanceTaint {
+    /// Taint key, a qualified name such as `example.com/kernel-upgrade`.
+    #[schemars(length(min = 1, max = 316))]
+    #[schemars(regex(
+        pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+    ))]
+    pub key: String,
+    /// Taint value (may be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub value: Option<String>,
+    /// NoSchedule, PreferNoSchedule, or NoExecute (applied only once the drain has finished).
+    pub effect: TaintEffect,
+}
+
+/// The effect of a taint, as in core/v1.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+/// How the node is drained. The defaults are the safe ones: nothing is lost that the user did not allow.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainSpec {
+    /// Which pods on the node to evict. Omitted: every pod drydock may evict. Pods outside the selector stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+    /// Grace period given to each evicted pod, in seconds. Omitted: each pod's own
+    /// terminationGracePeriodSeconds. 0 is refused: it would kill pods without any grace (kubectl's "kill now").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub grace_period_seconds: Option<i64>,
+    /// Evict pods that use emptyDir volumes; their data is lost. Default false: such pods block the drain.
+    #[serde(default)]
+    pub delete_empty_dir_data: bool,
+    /// Evict pods that no controller owns (they will not come back). Default false: such pods block the drain.
+    #[serde(default)]
+    pub evict_unmanaged_pods: bool,
+    /// How long the drain may stay blocked before `onTimeout` applies, as a Go duration (`30m`). Omitted: no
+    /// limit; the drain keeps retrying until the window closes or the object is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("drain.timeout must be positive, e.g. 30m; omit it for no limit"))]
+    pub timeout: Option<String>,
+    /// What to do when the drain times out: Hold (stay cordoned and report, the default) or Abort (restore the
+    /// node and end the maintenance as Failed).
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+    /// Stop waiting for pods that have been terminating longer than this many seconds past their grace period
+    /// (like `kubectl drain --skip-wait-for-delete-timeout`). Omitted: wait for every pod to be gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub skip_wait_for_delete_seconds: Option<i64>,
+}
+
+/// What a timed-out drain does.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum OnTimeout {
+    /// Stay cordoned and keep reporting what blocks the drain.
+    #[default]
+    Hold,
+    /// Restore the node and end the maintenance as Failed.
+    Abort,
+}
+
+/// Where a maintenance stands.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum Phase {
+    /// Accepted but not started: another NodeMaintenance holds the node, or the node is not there yet.
+    #[default]
+    Pending,
+    /// The window starts in the future; the node is untouched until then.
+    Waiting,
+    /// The node is tainted and cordoned; the drain is about to start.
+    Cordoned,
+    /// Pods are being evicted.
+    Draining,
+    /// Every pod that had to leave is gone; the node is held until the window closes.
+    Drained,
+    /// Taints and cordon are being removed.
+    Restoring,
+    /// The node was restored; nothing more will happen.
+    Completed,
+    /// The maintenance could not be carried out (see the Failed condition and lastError).
+    Failed,
+}
+
+/// What drydock observed and did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeMaintenanceStatus {
+    /// Where the maintenance stands.
+    #[serde(default)]
+    pub phase: Phase,
+    /// One line for humans: what is happening now, or what to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Cordoned, Drained, Blocked, WindowOpen, Completed (metav1.Condition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Pod counts of the drain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<PodCounts>,
+    /// Pods that keep the drain from finishing, each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_pods: Vec<PodNote>,
+    /// Pods drydock leaves on the node on purpose (DaemonSet, mirror, outside podSelector), each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_pods: Vec<PodNote>,
+    /// What the node looked like before drydock touched it, and what drydock changed (also kept in the node's
+    /// `drydock.dev/prior-state` annotation so a restore never depends on this object alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorState>,
+    /// When the window closes (for `kubectl get nm`); empty while the window has no end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<Time>,
+    /// When drydock cordoned the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the drain finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_at: Option<Time>,
+    /// Since when the drain has been blocked without progress (drives drain.timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_since: Option<Time>,
+    /// When the node was restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+    /// The last error drydock met, with what to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Pod counts of a drain. `total` = `evicted` + `remaining`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCounts {
+    /// Pods that had to leave the node so far (evicted or deleted, plus those still to go).
+    pub total: i32,
+    /// Pods drydock evicted (or deleted, when already finished) and saw gone.
+    pub evicted: i32,
+    /// Pods that still have to leave.
+    pub remaining: i32,
+    /// Of the remaining, those that cannot leave right now (see blockedPods).
+    pub blocked: i32,
+    /// Pods left on the node on purpose (see skippedPods).
+    pub skipped: i32,
+    /// `evicted/total`, for the EVICTED column.
+    pub progress: String,
+}
+
+/// A pod and why drydock treats it the way it does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodNote {
+    pub namespace: String,
+    pub name: String,
+    /// In kubectl drain's words where it has some, e.g. "PDB shop/web allows 0 disruptions".
+    pub reason: String,
+}
+
+/// The node as it was before drydock, and what drydock changed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PriorState {
+    /// The node was already cordoned before drydock came: it stays cordoned after.
+    pub was_unschedulable: bool,
+    /// Taints drydock added (key:effect), which are the only ones it removes.
+    #[serde(default)]
+    pub added_taints: Vec<String>,
+}
