@@ -97,14 +97,9 @@ impl TestEnv {
     /// `spec` (`spec`), e.g. `json!({"spec": {"unschedulable": true}})`.
     pub async fn node_with(&mut self, suffix: &str, extra: serde_json::Value) -> String {
         let name = format!("{}-{suffix}", self.id);
-        let mut labels =
-            json!({"kubernetes.io/hostname": name, "type": "kwok", ENV_LABEL: self.id});
-        workloads::merge(
-            &mut labels,
-            extra.get("labels").cloned().unwrap_or(json!({})),
-        );
-        let mut spec =
-            json!({"taints": [{"key": ENV_LABEL, "value": self.id, "effect": "NoSchedule"}]});
+        let mut labels = json!({"kubernetes.io/hostname": name, "type": "kwok", ENV_LABEL: self.id});
+        workloads::merge(&mut labels, extra.get("labels").cloned().unwrap_or(json!({})));
+        let mut spec = json!({"taints": [{"key": ENV_LABEL, "value": self.id, "effect": "NoSchedule"}]});
         workloads::merge(&mut spec, extra.get("spec").cloned().unwrap_or(json!({})));
         let node: Node = serde_json::from_value(json!({
             "metadata": {"name": name, "labels": labels, "annotations": {KWOK_ANNOTATION: "fake"}},
@@ -116,23 +111,11 @@ impl TestEnv {
         }))
         .expect("node json");
         let nodes = Api::<Node>::all(self.client.clone());
-        nodes
-            .create(&PostParams::default(), &node)
-            .await
-            .expect("create node");
+        nodes.create(&PostParams::default(), &node).await.expect("create node");
         self.nodes.push(name.clone());
-        wait_until(
-            &format!("node {name} Ready"),
-            Duration::from_secs(60),
-            || async {
-                nodes
-                    .get_opt(&name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|n| is_ready(&n))
-            },
-        )
+        wait_until(&format!("node {name} Ready"), Duration::from_secs(60), || async {
+            nodes.get_opt(&name).await.ok().flatten().is_some_and(|n| is_ready(&n))
+        })
         .await;
         name
     }
@@ -153,21 +136,14 @@ impl TestEnv {
     }
 
     pub async fn get_node(&self, name: &str) -> Node {
-        Api::<Node>::all(self.client.clone())
-            .get(name)
-            .await
-            .expect("get node")
+        Api::<Node>::all(self.client.clone()).get(name).await.expect("get node")
     }
 }
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
         // Drop cannot be async, and the test's runtime may be shutting down: clean up on a runtime of our own.
-        let (client_ns, id, nodes) = (
-            self.client.clone(),
-            self.id.clone(),
-            std::mem::take(&mut self.nodes),
-        );
+        let (client_ns, id, nodes) = (self.client.clone(), self.id.clone(), std::mem::take(&mut self.nodes));
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -23,13 +23,7 @@ pub fn container() -> Value {
 impl TestEnv {
     /// A Deployment `name` with `replicas` pods labelled app=<name>; `placement` from [`TestEnv::placement`]
     /// or [`TestEnv::placement_on`]; `pod_extra` is merged into the pod spec (e.g. volumes).
-    pub async fn deployment(
-        &self,
-        name: &str,
-        replicas: i32,
-        placement: Value,
-        pod_extra: Value,
-    ) -> Deployment {
+    pub async fn deployment(&self, name: &str, replicas: i32, placement: Value, pod_extra: Value) -> Deployment {
         let mut pod_spec = json!({"containers": container(), "terminationGracePeriodSeconds": 1});
         merge(&mut pod_spec, placement);
         merge(&mut pod_spec, pod_extra);
@@ -104,9 +98,7 @@ impl TestEnv {
             || async {
                 let p = api.get(name).await.ok()?;
                 let s = p.status.as_ref()?;
-                (s.observed_generation == p.metadata.generation
-                    && s.disruptions_allowed == expect_allowed)
-                    .then_some(p)
+                (s.observed_generation == p.metadata.generation && s.disruptions_allowed == expect_allowed).then_some(p)
             },
         )
         .await
@@ -147,13 +139,7 @@ impl TestEnv {
         wait_until(
             &format!("node {node} to be drained"),
             Duration::from_secs(120),
-            || async {
-                self.pods(None)
-                    .await
-                    .iter()
-                    .filter(|p| on_node(p, node))
-                    .all(&keep)
-            },
+            || async { self.pods(None).await.iter().filter(|p| on_node(p, node)).all(&keep) },
         )
         .await
     }

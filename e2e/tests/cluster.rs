@@ -12,18 +12,11 @@ use serde_json::json;
 async fn kwok_node_runs_a_deployment() {
     let mut env = TestEnv::new("cluster-deploy").await;
     let node = env.node("a").await;
-    assert!(
-        is_ready(&env.get_node(&node).await),
-        "kwok reports the node Ready"
-    );
+    assert!(is_ready(&env.get_node(&node).await), "kwok reports the node Ready");
 
-    env.deployment("web", 3, env.placement_on(&node), json!({}))
-        .await;
+    env.deployment("web", 3, env.placement_on(&node), json!({})).await;
     let pods = env.wait_ready_pods("web", 3).await;
-    assert!(
-        pods.iter().all(|p| on_node(p, &node)),
-        "all 3 pods run on {node}"
-    );
+    assert!(pods.iter().all(|p| on_node(p, &node)), "all 3 pods run on {node}");
 }
 
 async fn evict(env: &TestEnv, pod: &Pod) -> Result<(), kube::Error> {
@@ -34,22 +27,16 @@ async fn evict(env: &TestEnv, pod: &Pod) -> Result<(), kube::Error> {
         "deleteOptions": {"preconditions": {"uid": pod.uid()}}
     }))
     .expect("eviction json");
-    api.create_subresource::<_, serde_json::Value>(
-        "eviction",
-        &pod.name_any(),
-        &PostParams::default(),
-        &eviction,
-    )
-    .await
-    .map(|_| ())
+    api.create_subresource::<_, serde_json::Value>("eviction", &pod.name_any(), &PostParams::default(), &eviction)
+        .await
+        .map(|_| ())
 }
 
 #[tokio::test]
 async fn pdb_refuses_eviction_until_it_has_room() {
     let mut env = TestEnv::new("cluster-pdb").await;
     let node = env.node("a").await;
-    env.deployment("web", 3, env.placement_on(&node), json!({}))
-        .await;
+    env.deployment("web", 3, env.placement_on(&node), json!({})).await;
     let pods = env.wait_ready_pods("web", 3).await;
 
     env.pdb("web", "web", 3).await;
@@ -65,10 +52,7 @@ async fn pdb_refuses_eviction_until_it_has_room() {
     }
 
     // Loosen the budget: the same eviction now goes through and the ReplicaSet replaces the pod.
-    let api = Api::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::namespaced(
-        env.client.clone(),
-        env.ns(),
-    );
+    let api = Api::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::namespaced(env.client.clone(), env.ns());
     api.patch(
         "web",
         &kube::api::PatchParams::default(),
@@ -95,10 +79,7 @@ async fn daemonset_places_a_pod_on_every_node() {
     let b = env.node("b").await;
     env.daemonset("agent").await;
     let pods = env.wait_ready_pods("agent", 2).await;
-    let mut nodes: Vec<_> = pods
-        .iter()
-        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
-        .collect();
+    let mut nodes: Vec<_> = pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
     nodes.sort();
     assert_eq!(nodes, vec![a, b], "one DaemonSet pod per kwok node");
 }
@@ -112,9 +93,7 @@ async fn graceful_deletion_waits_for_the_grace_period() {
         .await;
     env.wait_ready_pods("slow", 1).await;
     let api = Api::<Pod>::namespaced(env.client.clone(), env.ns());
-    api.delete("slow", &Default::default())
-        .await
-        .expect("delete pod");
+    api.delete("slow", &Default::default()).await.expect("delete pod");
     // kwok's stage keeps the pod until its deletionTimestamp (now + 3s): right after the delete it is still
     // there, terminating; then it goes.
     let p = api
@@ -123,14 +102,9 @@ async fn graceful_deletion_waits_for_the_grace_period() {
         .expect("get pod")
         .expect("pod still present during its grace period");
     assert_eq!(p.uid(), pod.uid());
-    assert!(
-        p.metadata.deletion_timestamp.is_some(),
-        "pod is terminating"
-    );
-    wait_until(
-        "pod gone after its grace period",
-        Duration::from_secs(30),
-        || async { api.get_opt("slow").await.ok().flatten().is_none() },
-    )
+    assert!(p.metadata.deletion_timestamp.is_some(), "pod is terminating");
+    wait_until("pod gone after its grace period", Duration::from_secs(30), || async {
+        api.get_opt("slow").await.ok().flatten().is_none()
+    })
     .await;
 }

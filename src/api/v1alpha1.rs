@@ -15,6 +15,7 @@ pub const MAINTENANCE_TAINT: &str = "drydock.dev/maintenance";
 
 /// Takes one node out of service: taint and cordon it, drain it through the Eviction API (honouring
 /// PodDisruptionBudgets), hold it while the window is open, then put it back exactly as it was.
+#[allow(clippy::duplicated_attributes)] // several printcolumn(...) attributes are how kube-derive takes columns
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "drydock.dev",
@@ -36,29 +37,11 @@ pub const MAINTENANCE_TAINT: &str = "drydock.dev/maintenance";
         json_path = ".status.pods.progress",
         description = "evicted/total pods of the drain"
     ),
-    printcolumn(
-        name = "Blocked",
-        type_ = "integer",
-        json_path = ".status.pods.blocked"
-    ),
+    printcolumn(name = "Blocked", type_ = "integer", json_path = ".status.pods.blocked"),
     printcolumn(name = "Window-End", type_ = "date", json_path = ".status.windowEnd"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".spec.reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Message",
-        type_ = "string",
-        json_path = ".status.message",
-        priority = 1
-    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".spec.reason", priority = 1),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1),
     selectable = ".spec.nodeName"
 )]
 #[serde(rename_all = "camelCase")]
@@ -173,9 +156,7 @@ pub struct DrainSpec {
 }
 
 /// What a timed-out drain does.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub enum OnTimeout {
     /// Stay cordoned and keep reporting what blocks the drain.
     #[default]
@@ -185,9 +166,7 @@ pub enum OnTimeout {
 }
 
 /// Where a maintenance stands.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub enum Phase {
     /// Accepted but not started: another NodeMaintenance holds the node, or the node is not there yet.
     #[default]

@@ -1,0 +1,361 @@
+//! What drydock does to a Node, decided from what the node looks like: which taints to add, whether to cordon,
+//! and on restore exactly what to take back. Only what drydock added is ever removed.
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, Taint};
+use serde::{Deserialize, Serialize};
+
+use crate::api::v1alpha1::{MAINTENANCE_TAINT, MaintenanceTaint, PriorState, TaintEffect};
+
+/// Node annotation naming the NodeMaintenance that holds the node. Drydock's own; removed on restore.
+pub const HELD_BY_ANNOTATION: &str = "drydock.dev/held-by";
+/// Node annotation with the node's prior state (JSON of [`PriorState`]): restore works from the node alone,
+/// even if the NodeMaintenance object is gone.
+pub const PRIOR_STATE_ANNOTATION: &str = "drydock.dev/prior-state";
+
+/// What drydock sees of a node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeView {
+    pub name: String,
+    pub unschedulable: bool,
+    pub taints: Vec<Taint>,
+    /// The NodeMaintenance holding the node, from [`HELD_BY_ANNOTATION`].
+    pub held_by: Option<String>,
+    /// From [`PRIOR_STATE_ANNOTATION`]; None when absent or unreadable.
+    pub prior: Option<PriorState>,
+}
+
+impl NodeView {
+    pub fn of(node: &Node) -> Self {
+        let annotations = node.metadata.annotations.clone().unwrap_or_default();
+        let spec = node.spec.clone().unwrap_or_default();
+        Self {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            unschedulable: spec.unschedulable.unwrap_or(false),
+            taints: spec.taints.unwrap_or_default(),
+            held_by: annotations.get(HELD_BY_ANNOTATION).cloned(),
+            prior: annotations
+                .get(PRIOR_STATE_ANNOTATION)
+                .and_then(|s| serde_json::from_str(s).ok()),
+        }
+    }
+
+    pub fn has_taint(&self, key: &str, effect: &str) -> bool {
+        self.taints.iter().any(|t| t.key == key && t.effect == effect)
+    }
+}
+
+/// The node fields drydock writes: the whole taint list, spec.unschedulable, and its two annotations
+/// (None removes an annotation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeChange {
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub held_by: Option<String>,
+    pub prior: Option<PriorState>,
+}
+
+/// `key:effect`, how [`PriorState::added_taints`] names a taint.
+pub fn taint_id(key: &str, effect: &str) -> String {
+    format!("{key}:{effect}")
+}
+
+fn effect_str(e: TaintEffect) -> &'static str {
+    match e {
+        TaintEffect::NoSchedule => "NoSchedule",
+        TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+        TaintEffect::NoExecute => "NoExecute",
+    }
+}
+
+/// The taints a maintenance wants: drydock's own, then the spec's. NoExecute ones only once `drained`: under
+/// a NoExecute taint the taint-eviction controller deletes pods directly, past every PodDisruptionBudget.
+pub fn wanted_taints(nm_name: &str, extra: &[MaintenanceTaint], drained: bool) -> Vec<Taint> {
+    let own = Taint {
+        key: MAINTENANCE_TAINT.into(),
+        value: Some(nm_name.into()),
+        effect: "NoSchedule".into(),
+        time_added: None,
+    };
+    std::iter::once(own)
+        .chain(
+            extra
+                .iter()
+                .filter(|t| drained || t.effect != TaintEffect::NoExecute)
+                .map(|t| Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone(),
+                    effect: effect_str(t.effect).into(),
+                    time_added: None,
+                }),
+        )
+        .collect()
+}
+
+/// Whether the spec asks for taints that wait for the end of the drain.
+pub fn has_deferred_taints(extra: &[MaintenanceTaint]) -> bool {
+    extra.iter().any(|t| t.effect == TaintEffect::NoExecute)
+}
+
+/// Take (or keep) hold of the node: add the wanted taints that are missing and cordon it. The prior state is
+/// recorded on first hold and kept afterwards, growing only by the taints added now; a taint the node already
+/// had before drydock came is never recorded as drydock's, so restore leaves it.
+///
+/// Returns None when the node already looks as wanted.
+pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint]) -> Option<NodeChange> {
+    let ours = node.held_by.as_deref() == Some(nm_name);
+    let mut prior = match (&node.prior, ours) {
+        (Some(p), true) => p.clone(),
+        _ => PriorState {
+            was_unschedulable: node.unschedulable,
+            added_taints: Vec::new(),
+        },
+    };
+    let mut taints = node.taints.clone();
+    for w in wanted {
+        if !node.has_taint(&w.key, &w.effect) {
+            taints.push(w.clone());
+            let id = taint_id(&w.key, &w.effect);
+            if !prior.added_taints.contains(&id) {
+                prior.added_taints.push(id);
+            }
+        }
+    }
+    let change = NodeChange {
+        taints,
+        unschedulable: true,
+        held_by: Some(nm_name.into()),
+        prior: Some(prior),
+    };
+    let unchanged =
+        ours && node.unschedulable && change.taints.len() == node.taints.len() && node.prior == change.prior;
+    (!unchanged).then_some(change)
+}
+
+/// Give the node back: remove the taints drydock added, uncordon only if the node was schedulable before, drop
+/// drydock's annotations. Taints others added meanwhile (e.g. node.kubernetes.io/unschedulable, kept by the
+/// node-lifecycle controller) are left to their owners.
+pub fn restore(node: &NodeView, prior: &PriorState) -> NodeChange {
+    let taints = node
+        .taints
+        .iter()
+        .filter(|t| !prior.added_taints.contains(&taint_id(&t.key, &t.effect)))
+        .cloned()
+        .collect();
+    NodeChange {
+        taints,
+        unschedulable: node.unschedulable && prior.was_unschedulable,
+        held_by: None,
+        prior: None,
+    }
+}
+
+/// The merge patch that writes `change`, guarded by `resource_version` so a concurrent edit fails with 409
+/// instead of being overwritten (the taint list is replaced whole).
+pub fn merge_patch(change: &NodeChange, resource_version: &str) -> serde_json::Value {
+    let mut annotations = BTreeMap::new();
+    annotations.insert(HELD_BY_ANNOTATION, serde_json::json!(change.held_by));
+    annotations.insert(
+        PRIOR_STATE_ANNOTATION,
+        serde_json::json!(change.prior.as_ref().and_then(|p| serde_json::to_string(p).ok())),
+    );
+    serde_json::json!({
+        "metadata": {"resourceVersion": resource_version, "annotations": annotations},
+        "spec": {
+            "taints": change.taints,
+            // null removes the field, as `kubectl uncordon` leaves it.
+            "unschedulable": if change.unschedulable { serde_json::json!(true) } else { serde_json::Value::Null },
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint(key: &str, effect: &str) -> Taint {
+        Taint {
+            key: key.into(),
+            value: None,
+            effect: effect.into(),
+            time_added: None,
+        }
+    }
+    fn node(unschedulable: bool, taints: Vec<Taint>) -> NodeView {
+        NodeView {
+            name: "n1".into(),
+            unschedulable,
+            taints,
+            held_by: None,
+            prior: None,
+        }
+    }
+    fn extra(key: &str, effect: TaintEffect) -> MaintenanceTaint {
+        MaintenanceTaint {
+            key: key.into(),
+            value: Some("v".into()),
+            effect,
+        }
+    }
+    fn apply(n: &NodeView, c: &NodeChange) -> NodeView {
+        NodeView {
+            name: n.name.clone(),
+            unschedulable: c.unschedulable,
+            taints: c.taints.clone(),
+            held_by: c.held_by.clone(),
+            prior: c.prior.clone(),
+        }
+    }
+
+    #[test]
+    fn hold_taints_cordons_and_records_prior_state() {
+        let n = node(false, vec![taint("gpu", "NoSchedule")]);
+        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false)).expect("a change");
+        assert!(c.unschedulable);
+        assert_eq!(c.held_by.as_deref(), Some("nm1"));
+        assert_eq!(c.taints.len(), 2);
+        assert_eq!(
+            c.taints[1].value.as_deref(),
+            Some("nm1"),
+            "own taint's value is the object's name"
+        );
+        let p = c.prior.expect("prior");
+        assert!(!p.was_unschedulable);
+        assert_eq!(p.added_taints, vec!["drydock.dev/maintenance:NoSchedule"]);
+    }
+
+    #[test]
+    fn hold_is_idempotent() {
+        let n = node(false, vec![]);
+        let wanted = wanted_taints("nm1", &[], false);
+        let held = apply(&n, &hold(&n, "nm1", &wanted).expect("change"));
+        assert_eq!(hold(&held, "nm1", &wanted), None);
+    }
+
+    #[test]
+    fn a_taint_the_node_already_had_is_not_recorded_as_ours() {
+        let n = node(false, vec![taint("example.com/kernel", "NoSchedule")]);
+        let c = hold(
+            &n,
+            "nm1",
+            &wanted_taints("nm1", &[extra("example.com/kernel", TaintEffect::NoSchedule)], false),
+        )
+        .expect("change");
+        let p = c.prior.clone().expect("prior");
+        assert_eq!(p.added_taints, vec!["drydock.dev/maintenance:NoSchedule"]);
+        let restored = restore(&apply(&n, &c), &p);
+        assert_eq!(
+            restored.taints,
+            vec![taint("example.com/kernel", "NoSchedule")],
+            "the user's taint stays"
+        );
+    }
+
+    #[test]
+    fn no_execute_waits_for_the_drain() {
+        let spec = [
+            extra("example.com/evict", TaintEffect::NoExecute),
+            extra("a", TaintEffect::PreferNoSchedule),
+        ];
+        let before: Vec<_> = wanted_taints("nm1", &spec, false)
+            .into_iter()
+            .map(|t| t.effect)
+            .collect();
+        assert_eq!(before, vec!["NoSchedule", "PreferNoSchedule"]);
+        let after: Vec<_> = wanted_taints("nm1", &spec, true)
+            .into_iter()
+            .map(|t| t.effect)
+            .collect();
+        assert_eq!(after, vec!["NoSchedule", "NoExecute", "PreferNoSchedule"]);
+        assert!(has_deferred_taints(&spec));
+    }
+
+    #[test]
+    fn deferred_taints_extend_the_recorded_prior_state() {
+        let spec = [extra("example.com/evict", TaintEffect::NoExecute)];
+        let n = node(true, vec![]);
+        let held = apply(
+            &n,
+            &hold(&n, "nm1", &wanted_taints("nm1", &spec, false)).expect("change"),
+        );
+        let after = hold(&held, "nm1", &wanted_taints("nm1", &spec, true)).expect("adds NoExecute");
+        let p = after.prior.expect("prior");
+        assert!(p.was_unschedulable, "the first observation of the node is kept");
+        assert_eq!(
+            p.added_taints,
+            vec!["drydock.dev/maintenance:NoSchedule", "example.com/evict:NoExecute"]
+        );
+    }
+
+    #[test]
+    fn restore_uncordons_only_a_node_that_was_schedulable() {
+        for was in [false, true] {
+            let n = node(was, vec![]);
+            let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false)).expect("change");
+            let r = restore(&apply(&n, &c), c.prior.as_ref().expect("prior"));
+            assert_eq!(r.unschedulable, was);
+            assert!(r.taints.is_empty());
+            assert_eq!((r.held_by, r.prior), (None, None));
+        }
+    }
+
+    #[test]
+    fn restore_leaves_taints_others_added_meanwhile() {
+        let n = node(false, vec![]);
+        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false)).expect("change");
+        let mut held = apply(&n, &c);
+        held.taints
+            .push(taint("node.kubernetes.io/unschedulable", "NoSchedule"));
+        let r = restore(&held, c.prior.as_ref().expect("prior"));
+        assert_eq!(r.taints, vec![taint("node.kubernetes.io/unschedulable", "NoSchedule")]);
+    }
+
+    #[test]
+    fn a_node_someone_uncordoned_is_cordoned_again_without_losing_prior_state() {
+        let n = node(false, vec![]);
+        let wanted = wanted_taints("nm1", &[], false);
+        let mut held = apply(&n, &hold(&n, "nm1", &wanted).expect("change"));
+        held.unschedulable = false;
+        held.taints.clear();
+        let again = hold(&held, "nm1", &wanted).expect("re-cordon");
+        assert!(again.unschedulable);
+        assert!(!again.prior.expect("prior").was_unschedulable);
+    }
+
+    #[test]
+    fn node_view_reads_drydock_annotations() {
+        let n: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "annotations": {
+                HELD_BY_ANNOTATION: "nm1",
+                PRIOR_STATE_ANNOTATION: "{\"wasUnschedulable\":true,\"addedTaints\":[\"a:NoSchedule\"]}"
+            }},
+            "spec": {"unschedulable": true}
+        }))
+        .expect("node");
+        let v = NodeView::of(&n);
+        assert_eq!(v.held_by.as_deref(), Some("nm1"));
+        assert_eq!(
+            v.prior,
+            Some(PriorState {
+                was_unschedulable: true,
+                added_taints: vec!["a:NoSchedule".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn patch_carries_the_resource_version_and_removes_annotations_on_restore() {
+        let p = merge_patch(
+            &NodeChange {
+                taints: vec![],
+                unschedulable: false,
+                held_by: None,
+                prior: None,
+            },
+            "42",
+        );
+        assert_eq!(p["metadata"]["resourceVersion"], "42");
+        assert!(p["metadata"]["annotations"][HELD_BY_ANNOTATION].is_null());
+        assert!(p["spec"]["unschedulable"].is_null());
+    }
+}

@@ -1,0 +1,596 @@
+//! The maintenance state machine: given what was observed (the object, its node, the pods on the node and the
+//! clock), the one next step. The controller carries the step out and records the result; it never decides.
+use jiff::Timestamp;
+
+use super::{
+    node::{self, NodeChange, NodeView},
+    pods::DrainPlan,
+    window::{Resolved, WindowState},
+};
+use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState};
+
+/// Everything a decision depends on.
+pub struct Observed<'a> {
+    pub name: &'a str,
+    pub spec: &'a NodeMaintenanceSpec,
+    pub status: &'a NodeMaintenanceStatus,
+    pub now: Timestamp,
+    pub deleting: bool,
+    pub has_finalizer: bool,
+    /// The resolved window, or what is wrong with the spec (window, selector, timeout) in a user's words.
+    pub window: Result<Resolved, String>,
+    /// drain.timeout, parsed.
+    pub drain_timeout: Option<std::time::Duration>,
+    /// None: the node does not exist.
+    pub node: Option<&'a NodeView>,
+    /// The drain as planned from the pods now on the node; None when the node is not held yet.
+    pub drain: Option<&'a DrainPlan>,
+    /// Pods whose eviction a PodDisruptionBudget (or webhook) refused recently and that are still on the node.
+    pub pdb_blocked: usize,
+}
+
+/// Why a maintenance ended the way it did; also the Event reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    pub phase: Phase,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The one next thing to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    AddFinalizer,
+    /// Not started, or not yet: nothing is done to the node.
+    Wait {
+        phase: Phase,
+        reason: &'static str,
+        message: String,
+        until: Option<Timestamp>,
+    },
+    /// Write this to the node (first cordon, re-cordon after interference, deferred NoExecute taints).
+    Hold(NodeChange),
+    /// Evict and delete what the plan says; some pods may be blocked.
+    Drain,
+    /// Everything that had to leave is gone; hold until the window closes.
+    Drained {
+        until: Option<Timestamp>,
+    },
+    /// Give the node back (when held) and end the maintenance.
+    Restore {
+        change: Option<NodeChange>,
+        ending: Ending,
+    },
+    ReleaseFinalizer,
+    /// Completed or Failed, node given back: nothing more to do.
+    Done,
+}
+
+fn ending(phase: Phase, reason: &'static str, message: String) -> Ending {
+    Ending { phase, reason, message }
+}
+
+/// The next step for one NodeMaintenance.
+pub fn decide(o: &Observed) -> Step {
+    let holds = o.node.is_some_and(|n| n.held_by.as_deref() == Some(o.name));
+    let restore = |ending: Ending| Step::Restore {
+        change: o.node.filter(|_| holds).map(|n| give_back(n, o.status)),
+        ending,
+    };
+
+    if o.deleting {
+        return if holds {
+            restore(ending(
+                Phase::Completed,
+                "Restored",
+                "NodeMaintenance deleted: node restored".into(),
+            ))
+        } else if o.has_finalizer {
+            Step::ReleaseFinalizer
+        } else {
+            Step::Done
+        };
+    }
+    if matches!(o.status.phase, Phase::Completed | Phase::Failed) {
+        // A restore interrupted by a crash is finished here; otherwise the end is final.
+        return if holds {
+            restore(ending(
+                o.status.phase,
+                "Restored",
+                o.status.message.clone().unwrap_or_default(),
+            ))
+        } else {
+            Step::Done
+        };
+    }
+    if !o.has_finalizer {
+        return Step::AddFinalizer;
+    }
+    let window = match &o.window {
+        Ok(w) => w,
+        Err(e) => return restore(ending(Phase::Failed, "InvalidSpec", e.clone())),
+    };
+    let Some(node) = o.node else {
+        let message = if o.status.started_at.is_some() {
+            format!("node {} was deleted during the maintenance", o.spec.node_name)
+        } else {
+            format!(
+                "node {} does not exist: check spec.nodeName (kubectl get nodes)",
+                o.spec.node_name
+            )
+        };
+        return Step::Restore {
+            change: None,
+            ending: ending(Phase::Failed, "NodeNotFound", message),
+        };
+    };
+
+    match window.state(o.now) {
+        WindowState::NotYetOpen { opens } if !holds => Step::Wait {
+            phase: Phase::Waiting,
+            reason: "WindowNotOpen",
+            message: format!("the window opens at {opens}; the node is untouched until then"),
+            until: Some(opens),
+        },
+        WindowState::Closed => {
+            let message = match o.drain {
+                Some(d) if holds && !d.is_drained() => format!(
+                    "window closed before the drain finished ({} pods were still to leave): node restored",
+                    d.remaining()
+                ),
+                _ if holds => "window closed: node restored".to_string(),
+                _ => "window closed before the maintenance could start: node untouched".to_string(),
+            };
+            restore(ending(Phase::Completed, "WindowClosed", message))
+        }
+        WindowState::NotYetOpen { .. } | WindowState::Open { .. } => open(o, node, window.end, holds),
+    }
+}
+
+fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -> Step {
+    if let Some(other) = node.held_by.as_deref().filter(|h| *h != o.name) {
+        return Step::Wait {
+            phase: Phase::Pending,
+            reason: "NodeHeld",
+            message: format!(
+                "node {} is held by NodeMaintenance {other}; waiting for it to complete",
+                node.name
+            ),
+            until: None,
+        };
+    }
+    let drained_before = o.status.drained_at.is_some();
+    let wanted = node::wanted_taints(o.name, &o.spec.taints, drained_before);
+    if let Some(change) = node::hold(node, o.name, &wanted) {
+        return Step::Hold(change);
+    }
+    let Some(plan) = o.drain.filter(|_| holds) else {
+        return Step::Drain;
+    };
+    if plan.is_drained() {
+        return Step::Drained { until: closes };
+    }
+    let blocked = !plan.refused.is_empty() || o.pdb_blocked > 0;
+    if let (true, Some(limit), Some(since)) = (blocked, o.drain_timeout, o.status.blocked_since.as_ref()) {
+        let waited = o.now.duration_since(since.0);
+        if waited.unsigned_abs() >= limit && o.spec.drain.on_timeout == OnTimeout::Abort {
+            return restore_now(
+                node,
+                o.status,
+                ending(
+                    Phase::Failed,
+                    "DrainTimeout",
+                    format!(
+                        "drain blocked for longer than drain.timeout ({}s) with {} pods left: node restored (onTimeout: Abort)",
+                        limit.as_secs(),
+                        plan.remaining()
+                    ),
+                ),
+            );
+        }
+    }
+    Step::Drain
+}
+
+fn restore_now(node: &NodeView, status: &NodeMaintenanceStatus, ending: Ending) -> Step {
+    Step::Restore {
+        change: Some(give_back(node, status)),
+        ending,
+    }
+}
+
+/// The restore of a held node. The node's own record of its prior state wins (it is written in the same patch
+/// that cordons); the object's status is the fallback. With neither, only drydock's own taint is removed and
+/// the node stays cordoned: uncordoning a node that may have been cordoned before is the one unsafe guess.
+fn give_back(node: &NodeView, status: &NodeMaintenanceStatus) -> NodeChange {
+    let prior = node
+        .prior
+        .clone()
+        .or_else(|| status.prior.clone())
+        .unwrap_or_else(|| PriorState {
+            was_unschedulable: true,
+            added_taints: vec![node::taint_id(crate::api::v1alpha1::MAINTENANCE_TAINT, "NoSchedule")],
+        });
+    node::restore(node, &prior)
+}
+
+/// Whether the drain's blocked clock should run: blocked, and nothing left the node since the last look.
+pub fn still_blocked(plan: &DrainPlan, pdb_blocked: usize, progressed: bool) -> bool {
+    !progressed && (!plan.refused.is_empty() || pdb_blocked > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::v1alpha1::{DrainSpec, MaintenanceTaint, TaintEffect};
+    use crate::plan::pods::{PodKey, Refusal};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+    fn key(name: &str) -> PodKey {
+        PodKey {
+            namespace: "ns".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+        }
+    }
+    fn node() -> NodeView {
+        NodeView {
+            name: "n1".into(),
+            ..Default::default()
+        }
+    }
+    fn held(n: &NodeView, name: &str, spec: &NodeMaintenanceSpec, drained: bool) -> NodeView {
+        let c = node::hold(n, name, &node::wanted_taints(name, &spec.taints, drained)).expect("change");
+        NodeView {
+            name: n.name.clone(),
+            unschedulable: c.unschedulable,
+            taints: c.taints,
+            held_by: c.held_by,
+            prior: c.prior,
+        }
+    }
+    fn spec() -> NodeMaintenanceSpec {
+        NodeMaintenanceSpec {
+            node_name: "n1".into(),
+            ..Default::default()
+        }
+    }
+    fn open_window() -> Result<Resolved, String> {
+        Ok(Resolved {
+            start: ts("2026-01-01T00:00:00Z"),
+            end: Some(ts("2026-01-01T02:00:00Z")),
+        })
+    }
+    struct Case {
+        spec: NodeMaintenanceSpec,
+        status: NodeMaintenanceStatus,
+        now: Timestamp,
+        deleting: bool,
+        has_finalizer: bool,
+        window: Result<Resolved, String>,
+        timeout: Option<std::time::Duration>,
+        node: Option<NodeView>,
+        drain: Option<DrainPlan>,
+        pdb_blocked: usize,
+    }
+    impl Case {
+        fn new() -> Self {
+            Case {
+                spec: spec(),
+                status: NodeMaintenanceStatus::default(),
+                now: ts("2026-01-01T01:00:00Z"),
+                deleting: false,
+                has_finalizer: true,
+                window: open_window(),
+                timeout: None,
+                node: Some(node()),
+                drain: None,
+                pdb_blocked: 0,
+            }
+        }
+        fn decide(&self) -> Step {
+            decide(&Observed {
+                name: "nm1",
+                spec: &self.spec,
+                status: &self.status,
+                now: self.now,
+                deleting: self.deleting,
+                has_finalizer: self.has_finalizer,
+                window: self.window.clone(),
+                drain_timeout: self.timeout,
+                node: self.node.as_ref(),
+                drain: self.drain.as_ref(),
+                pdb_blocked: self.pdb_blocked,
+            })
+        }
+        fn holding(mut self) -> Self {
+            self.node = Some(held(&node(), "nm1", &self.spec, false));
+            self
+        }
+    }
+
+    #[test]
+    fn finalizer_comes_first() {
+        let c = Case {
+            has_finalizer: false,
+            ..Case::new()
+        };
+        assert_eq!(c.decide(), Step::AddFinalizer);
+    }
+
+    #[test]
+    fn an_open_window_cordons_the_node() {
+        match Case::new().decide() {
+            Step::Hold(change) => {
+                assert!(change.unschedulable);
+                assert_eq!(change.held_by.as_deref(), Some("nm1"));
+            }
+            s => panic!("expected Hold, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_future_window_leaves_the_node_alone() {
+        let c = Case {
+            now: ts("2025-12-31T23:00:00Z"),
+            ..Case::new()
+        };
+        assert!(matches!(
+            c.decide(),
+            Step::Wait {
+                phase: Phase::Waiting,
+                until: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_node_held_by_another_maintenance_waits() {
+        let mut c = Case::new();
+        c.node = Some(held(&node(), "other", &spec(), false));
+        match c.decide() {
+            Step::Wait {
+                phase: Phase::Pending,
+                message,
+                ..
+            } => assert!(message.contains("other")),
+            s => panic!("expected Pending, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_node_fails_with_a_reason() {
+        let c = Case {
+            node: None,
+            ..Case::new()
+        };
+        match c.decide() {
+            Step::Restore { change: None, ending } => {
+                assert_eq!((ending.phase, ending.reason), (Phase::Failed, "NodeNotFound"));
+                assert!(ending.message.contains("does not exist"));
+            }
+            s => panic!("expected Failed, got {s:?}"),
+        }
+        let mut c = Case {
+            node: None,
+            ..Case::new()
+        };
+        c.status.started_at = Some(Time(ts("2026-01-01T00:10:00Z")));
+        let Step::Restore { ending, .. } = c.decide() else {
+            panic!("expected Restore")
+        };
+        assert!(ending.message.contains("deleted during the maintenance"));
+    }
+
+    #[test]
+    fn a_held_node_drains_then_holds() {
+        let mut c = Case::new().holding();
+        c.drain = Some(DrainPlan {
+            evict: vec![key("a")],
+            ..Default::default()
+        });
+        assert_eq!(c.decide(), Step::Drain);
+        c.drain = Some(DrainPlan::default());
+        assert_eq!(
+            c.decide(),
+            Step::Drained {
+                until: Some(ts("2026-01-01T02:00:00Z"))
+            }
+        );
+    }
+
+    #[test]
+    fn no_execute_taints_come_after_the_drain() {
+        let mut c = Case::new();
+        c.spec.taints = vec![MaintenanceTaint {
+            key: "x/evict".into(),
+            value: None,
+            effect: TaintEffect::NoExecute,
+        }];
+        c = c.holding();
+        c.drain = Some(DrainPlan::default());
+        assert!(
+            matches!(c.decide(), Step::Drained { .. }),
+            "drained, NoExecute still withheld"
+        );
+        c.status.drained_at = Some(Time(c.now));
+        match c.decide() {
+            Step::Hold(change) => assert!(change.taints.iter().any(|t| t.effect == "NoExecute")),
+            s => panic!("expected the deferred taint, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn someone_uncordoning_the_node_is_undone() {
+        let mut c = Case::new().holding();
+        if let Some(n) = c.node.as_mut() {
+            n.unschedulable = false;
+        }
+        assert!(matches!(c.decide(), Step::Hold(ch) if ch.unschedulable));
+    }
+
+    #[test]
+    fn the_window_closing_restores_the_node_and_says_whether_the_drain_finished() {
+        let mut c = Case::new().holding();
+        c.now = ts("2026-01-01T02:00:00Z");
+        c.drain = Some(DrainPlan {
+            evict: vec![key("a")],
+            ..Default::default()
+        });
+        match c.decide() {
+            Step::Restore {
+                change: Some(ch),
+                ending,
+            } => {
+                assert!(!ch.unschedulable && ch.held_by.is_none());
+                assert_eq!(ending.phase, Phase::Completed);
+                assert!(
+                    ending.message.contains("before the drain finished"),
+                    "{}",
+                    ending.message
+                );
+            }
+            s => panic!("expected Restore, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_window_closed_before_start_completes_without_touching_the_node() {
+        let c = Case {
+            now: ts("2026-01-01T03:00:00Z"),
+            ..Case::new()
+        };
+        assert!(matches!(c.decide(), Step::Restore { change: None, ending } if ending.phase == Phase::Completed));
+    }
+
+    #[test]
+    fn deletion_restores_then_releases_the_finalizer() {
+        let c = Case {
+            deleting: true,
+            ..Case::new().holding()
+        };
+        assert!(matches!(c.decide(), Step::Restore { change: Some(_), .. }));
+        let c = Case {
+            deleting: true,
+            ..Case::new()
+        };
+        assert_eq!(c.decide(), Step::ReleaseFinalizer);
+        let c = Case {
+            deleting: true,
+            has_finalizer: false,
+            ..Case::new()
+        };
+        assert_eq!(c.decide(), Step::Done);
+    }
+
+    #[test]
+    fn an_interrupted_restore_is_finished_after_a_restart() {
+        let mut c = Case::new().holding();
+        c.status.phase = Phase::Completed;
+        assert!(matches!(c.decide(), Step::Restore { change: Some(_), .. }));
+        c.node = Some(node());
+        assert_eq!(c.decide(), Step::Done);
+    }
+
+    #[test]
+    fn restore_keeps_a_node_cordoned_that_was_cordoned_before() {
+        let mut c = Case::new();
+        let before = NodeView {
+            unschedulable: true,
+            ..node()
+        };
+        c.node = Some(held(&before, "nm1", &c.spec, false));
+        c.deleting = true;
+        let Step::Restore { change: Some(ch), .. } = c.decide() else {
+            panic!("expected Restore")
+        };
+        assert!(ch.unschedulable);
+        assert!(ch.taints.is_empty());
+    }
+
+    #[test]
+    fn restore_without_any_record_of_the_prior_state_leaves_the_node_cordoned() {
+        let mut c = Case {
+            deleting: true,
+            ..Case::new().holding()
+        };
+        if let Some(n) = c.node.as_mut() {
+            n.prior = None;
+        }
+        let Step::Restore { change: Some(ch), .. } = c.decide() else {
+            panic!("expected Restore")
+        };
+        assert!(ch.unschedulable, "never uncordon on a guess");
+        assert!(ch.taints.is_empty(), "drydock's own taint is removed");
+    }
+
+    #[test]
+    fn invalid_spec_fails_and_gives_a_held_node_back() {
+        let c = Case {
+            window: Err("window.duration \"2x\" is not a duration".into()),
+            ..Case::new().holding()
+        };
+        match c.decide() {
+            Step::Restore {
+                change: Some(_),
+                ending,
+            } => assert_eq!(ending.reason, "InvalidSpec"),
+            s => panic!("expected Restore, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_blocked_drain_times_out_per_on_timeout() {
+        let mut c = Case::new().holding();
+        c.timeout = Some(std::time::Duration::from_secs(600));
+        c.status.blocked_since = Some(Time(ts("2026-01-01T00:40:00Z")));
+        c.drain = Some(DrainPlan {
+            refused: vec![(key("bare"), Refusal::Unmanaged)],
+            ..Default::default()
+        });
+        assert_eq!(
+            c.decide(),
+            Step::Drain,
+            "Hold (the default) keeps the node and keeps reporting"
+        );
+        c.spec.drain = DrainSpec {
+            on_timeout: OnTimeout::Abort,
+            ..Default::default()
+        };
+        match c.decide() {
+            Step::Restore {
+                change: Some(ch),
+                ending,
+            } => {
+                assert_eq!((ending.phase, ending.reason), (Phase::Failed, "DrainTimeout"));
+                assert!(!ch.unschedulable);
+            }
+            s => panic!("expected Abort to restore, got {s:?}"),
+        }
+        c.status.blocked_since = Some(Time(ts("2026-01-01T00:55:00Z")));
+        assert_eq!(c.decide(), Step::Drain, "not yet timed out");
+        c.status.blocked_since = Some(Time(ts("2026-01-01T00:40:00Z")));
+        c.drain = Some(DrainPlan { evict: vec![key("web")], ..Default::default() });
+        c.pdb_blocked = 1;
+        assert!(
+            matches!(c.decide(), Step::Restore { .. }),
+            "a PDB block counts as blocked too"
+        );
+    }
+
+    #[test]
+    fn the_blocked_clock_runs_only_without_progress() {
+        let blocked = DrainPlan {
+            refused: vec![(key("a"), Refusal::LocalStorage)],
+            ..Default::default()
+        };
+        assert!(still_blocked(&blocked, 0, false));
+        assert!(!still_blocked(&blocked, 0, true));
+        assert!(still_blocked(&DrainPlan::default(), 2, false));
+        assert!(!still_blocked(&DrainPlan::default(), 0, false));
+    }
+}
