@@ -574,7 +574,10 @@ mod tests {
         c.status.blocked_since = Some(Time(ts("2026-01-01T00:55:00Z")));
         assert_eq!(c.decide(), Step::Drain, "not yet timed out");
         c.status.blocked_since = Some(Time(ts("2026-01-01T00:40:00Z")));
-        c.drain = Some(DrainPlan { evict: vec![key("web")], ..Default::default() });
+        c.drain = Some(DrainPlan {
+            evict: vec![key("web")],
+            ..Default::default()
+        });
         c.pdb_blocked = 1;
         assert!(
             matches!(c.decide(), Step::Restore { .. }),

@@ -231,7 +231,12 @@ impl DrainPlan {
 ///
 /// Like kubectl, every pod is checked before any is evicted: while one pod is refused nothing is evicted or
 /// deleted, so a drain that cannot finish never leaves the node half-emptied.
-pub fn plan_drain(pods: &[Pod], drain: &DrainSpec, now: Timestamp, own_pod: Option<(&str, &str)>) -> DrainPlan {
+pub fn plan_drain<'a>(
+    pods: impl IntoIterator<Item = &'a Pod>,
+    drain: &DrainSpec,
+    now: Timestamp,
+    own_pod: Option<(&str, &str)>,
+) -> DrainPlan {
     let selector = selector(drain);
     let mut plan = DrainPlan::default();
     let mut own: Option<(PodKey, Disposition)> = None;

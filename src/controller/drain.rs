@@ -1,0 +1,186 @@
+//! One round of a drain: evict (or delete) what the plan says, at most `concurrency` at once, and remember
+//! what was refused so it is retried with backoff rather than hammered. The memory is only an optimisation:
+//! after a restart it is empty, and a second eviction of a terminating pod is harmless.
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::{Api, Client};
+use tokio::time::Instant;
+
+use crate::{
+    act::evict::{self, Blocked, Outcome},
+    api::v1alpha1::PodNote,
+    plan::pods::{DrainPlan, PodKey},
+};
+
+/// First retry of a refused eviction; doubles per refusal up to [`MAX_RETRY`]. Never zero: no hot loop.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// A PDB's room usually comes back within seconds (a replacement becomes Ready); half a minute bounds the wait.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+struct Refused {
+    key: PodKey,
+    reason: String,
+    attempts: u32,
+    retry_at: Instant,
+}
+
+/// What the controller remembers of one maintenance's drain between reconciles.
+#[derive(Default, Debug)]
+pub struct Memory {
+    evicted: HashSet<String>,
+    refused: HashMap<String, Refused>,
+}
+
+/// What one round did.
+#[derive(Default, Debug)]
+pub struct Round {
+    /// Pods evicted or deleted this round.
+    pub done: usize,
+    /// Evictions that failed for a reason retrying will not fix (RBAC...), for lastError.
+    pub errors: Vec<String>,
+}
+
+impl Memory {
+    /// Pods refused at their last attempt and still to go: these make the drain "blocked".
+    pub fn blocked(&self, plan: &DrainPlan) -> Vec<PodNote> {
+        let mut notes: Vec<PodNote> = plan
+            .evict
+            .iter()
+            .chain(&plan.delete)
+            .filter_map(|k| self.refused.get(&k.uid))
+            .map(|r| PodNote {
+                namespace: r.key.namespace.clone(),
+                name: r.key.name.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect();
+        notes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        notes
+    }
+
+    /// When the earliest refused pod may be tried again.
+    pub fn next_retry(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.refused
+            .values()
+            .map(|r| r.retry_at.saturating_duration_since(now))
+            .min()
+    }
+
+    /// Forgets pods that are no longer on the node, so memory stays bounded by the node's pods.
+    fn retain(&mut self, plan: &DrainPlan) {
+        let live: HashSet<&str> = plan
+            .evict
+            .iter()
+            .chain(&plan.delete)
+            .chain(&plan.terminating)
+            .chain(&plan.held_back)
+            .map(|k| k.uid.as_str())
+            .collect();
+        self.evicted.retain(|uid| live.contains(uid.as_str()));
+        self.refused.retain(|uid, _| live.contains(uid.as_str()));
+    }
+}
+
+/// Evicts and deletes what `plan` says now, skipping pods already evicted and pods whose retry is not due.
+pub async fn round(
+    client: &Client,
+    memory: &mut Memory,
+    plan: &DrainPlan,
+    grace: Option<i64>,
+    concurrency: usize,
+) -> Round {
+    memory.retain(plan);
+    let now = Instant::now();
+    let due =
+        |k: &&PodKey| !memory.evicted.contains(&k.uid) && memory.refused.get(&k.uid).is_none_or(|r| r.retry_at <= now);
+    let work: Vec<(PodKey, bool)> = plan
+        .evict
+        .iter()
+        .filter(due)
+        .map(|k| (k.clone(), true))
+        .chain(plan.delete.iter().filter(due).map(|k| (k.clone(), false)))
+        .collect();
+    let outcomes: Vec<(PodKey, Outcome)> = stream::iter(work)
+        .map(|(key, is_eviction)| async move {
+            let outcome = if is_eviction {
+                evict::evict(client, &key, grace).await
+            } else {
+                evict::delete_finished(client, &key).await
+            };
+            (key, outcome)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut result = Round::default();
+    let mut budgets: HashMap<(String, String), String> = HashMap::new();
+    for (key, outcome) in outcomes {
+        let reason = match outcome {
+            Outcome::Evicted | Outcome::Gone => {
+                result.done += 1;
+                memory.refused.remove(&key.uid);
+                memory.evicted.insert(key.uid.clone());
+                continue;
+            }
+            Outcome::Blocked(Blocked::Budget { pdb: Some(pdb), detail }) => {
+                let id = (key.namespace.clone(), pdb.clone());
+                if !budgets.contains_key(&id) {
+                    let text = budget_reason(client, &key.namespace, &pdb, &detail).await;
+                    budgets.insert(id.clone(), text);
+                }
+                budgets[&id].clone()
+            }
+            Outcome::Blocked(Blocked::Budget { pdb: None, detail }) => {
+                format!("a PodDisruptionBudget forbids it: {detail}")
+            }
+            Outcome::Blocked(Blocked::Other(reason)) => reason,
+            Outcome::Failed(reason) => {
+                result.errors.push(format!("{key}: {reason}"));
+                reason
+            }
+        };
+        let attempts = memory.refused.get(&key.uid).map_or(0, |r| r.attempts) + 1;
+        let delay = FIRST_RETRY
+            .saturating_mul(1 << attempts.min(6).saturating_sub(1))
+            .min(MAX_RETRY);
+        memory.refused.insert(
+            key.uid.clone(),
+            Refused {
+                key,
+                reason,
+                attempts,
+                retry_at: now + delay,
+            },
+        );
+    }
+    result
+}
+
+/// "PDB shop/web allows 0 disruptions (needs 3 healthy pods and has 3)", plus a hint when unready pods are
+/// what holds the budget at zero.
+async fn budget_reason(client: &Client, namespace: &str, pdb: &str, detail: &str) -> String {
+    let detail = detail
+        .strip_prefix(&format!("The disruption budget {pdb} "))
+        .unwrap_or(detail);
+    let mut reason = format!("PDB {namespace}/{pdb} allows 0 disruptions ({detail})");
+    let api = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace);
+    if let Ok(Some(status)) = api.get_opt(pdb).await.map(|p| p.and_then(|p| p.status)) {
+        let unready = status.expected_pods - status.current_healthy;
+        if unready > 0 {
+            reason.push_str(&format!(
+                "; {unready} of its {} pods are not ready: unhealthyPodEvictionPolicy: AlwaysAllow on the PDB lets \
+                 unready pods be evicted",
+                status.expected_pods
+            ));
+        }
+    }
+    reason
+}

@@ -1,0 +1,314 @@
+//! The NodeMaintenance controller: each reconcile reads the object, its node and the pods on the node, asks
+//! `plan::phase::decide` for the next step, carries it out through `act`, and records the result in status and
+//! Events. Reconcile never blocks waiting for pods: it is woken by watches on the node and on its pods.
+mod drain;
+mod pod_watch;
+mod report;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        Controller,
+        controller::Action,
+        events::{Recorder, Reporter},
+        reflector::ObjectRef,
+        watcher,
+    },
+};
+use tracing::{info, instrument, warn};
+
+use crate::{
+    act,
+    api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceSpec, Phase},
+    error::{Error, Result},
+    plan::{
+        node::NodeView,
+        phase::{self, Observed, Step},
+        pods::{self, plan_drain},
+        window::{self, Resolved},
+    },
+};
+use report::Report;
+
+/// How the controller runs.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Only NodeMaintenances with these labels (a label selector); None = all.
+    pub selector: Option<String>,
+    /// Evictions in flight at once, per maintenance.
+    pub eviction_concurrency: usize,
+    /// The controller's own pod (namespace, name), evicted last if it runs on a node being drained.
+    pub own_pod: Option<(String, String)>,
+}
+
+/// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
+const RESYNC: Duration = Duration::from_secs(60);
+
+pub struct Context {
+    client: Client,
+    /// Same credentials, kube's retry layer off: an eviction's 429 must come back to us at once.
+    evict_client: Client,
+    recorder: Recorder,
+    pods: pod_watch::PodWatches,
+    memory: Mutex<HashMap<String, drain::Memory>>,
+    failures: Mutex<HashMap<String, u32>>,
+    settings: Settings,
+}
+
+/// Runs the controller until SIGTERM/SIGINT.
+pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
+    let client = Client::try_from(config.clone()).map_err(|e| Error::Config(e.to_string()))?;
+    let mut no_retry = config;
+    no_retry.default_retry = false;
+    let evict_client = Client::try_from(no_retry).map_err(|e| Error::Config(e.to_string()))?;
+    let (wake, woken) = futures::channel::mpsc::unbounded();
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "drydock".into(),
+                instance: Some(instance_name()),
+            },
+        ),
+        pods: pod_watch::PodWatches::new(client.clone(), wake),
+        evict_client,
+        memory: Mutex::default(),
+        failures: Mutex::default(),
+        settings: settings.clone(),
+        client: client.clone(),
+    });
+
+    let mut wc = watcher::Config::default();
+    if let Some(s) = &settings.selector {
+        wc = wc.labels(s);
+    }
+    let controller = Controller::new(Api::<NodeMaintenance>::all(client.clone()), wc);
+    let store = controller.store();
+    info!(selector = ?settings.selector, "drydock controller starting");
+    controller
+        // A node change (someone uncordoned it, the holder let go, it disappeared) wakes every maintenance of it.
+        .watches(
+            Api::<Node>::all(client),
+            watcher::Config::default(),
+            move |node: Node| {
+                let name = node.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|nm| nm.spec.node_name == name)
+                    .map(|nm| ObjectRef::from_obj(&*nm))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .reconcile_on(woken)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "reconcile ended with an error (retried with backoff)");
+            }
+        })
+        .await;
+    info!("drydock controller stopped");
+    Ok(())
+}
+
+fn instance_name() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| format!("drydock-{}", std::process::id()))
+}
+
+async fn reconcile(nm: Arc<NodeMaintenance>, ctx: Arc<Context>) -> Result<Action> {
+    let result = reconcile_one(&nm, &ctx).await;
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&nm.name_any());
+    }
+    result
+}
+
+/// kube-runtime has no per-object backoff: count failures per object here, reset on success.
+fn error_policy(nm: Arc<NodeMaintenance>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = nm.name_any();
+    let n = {
+        let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = f.entry(name.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    if error.is_conflict() {
+        return Action::requeue(Duration::from_millis(200));
+    }
+    warn!(nm = %name, node = %nm.spec.node_name, category = error.category(), attempt = n, error = %error, "reconcile failed");
+    let (reason, message) = (error.category(), error.to_string());
+    tokio::spawn(async move { Report::new(&ctx, &nm).warn(reason, &message).await });
+    Action::requeue(Duration::from_secs(1u64 << n.min(8)).min(Duration::from_secs(300)))
+}
+
+/// Resolves the window and checks what the API server's schema cannot (or an older CRD did not).
+fn check_spec(spec: &NodeMaintenanceSpec, created: Timestamp) -> Result<(Resolved, Option<Duration>), String> {
+    let window = window::resolve(spec.window.as_ref(), created).map_err(|e| e.to_string())?;
+    pods::selector(&spec.drain).map_err(|e| format!("spec.drain.podSelector is invalid: {e}"))?;
+    let timeout = match &spec.drain.timeout {
+        Some(t) => Some(window::parse_duration("drain.timeout", t).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok((window, timeout))
+}
+
+#[instrument(skip_all, fields(nm = %nm.name_any(), node = %nm.spec.node_name))]
+async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
+    let name = nm.name_any();
+    let now = Timestamp::now();
+    let node_name = nm.spec.node_name.clone();
+    let nodes = Api::<Node>::all(ctx.client.clone());
+    let node = nodes.get_opt(&node_name).await.map_err(|source| Error::ReadNode {
+        node: node_name.clone(),
+        source,
+    })?;
+    let view = node.as_ref().map(NodeView::of);
+    let holds = view
+        .as_ref()
+        .is_some_and(|v| v.held_by.as_deref() == Some(name.as_str()));
+    let status = nm.status.clone().unwrap_or_default();
+    let deleting = nm.metadata.deletion_timestamp.is_some();
+    let created = nm.creation_timestamp().map(|t| t.0).unwrap_or(now);
+    let checked = check_spec(&nm.spec, created);
+
+    let plan = if holds && !deleting && !matches!(status.phase, Phase::Completed | Phase::Failed) {
+        let pods = ctx.pods.pods(&node_name, &name).await?;
+        let own = ctx.settings.own_pod.as_ref().map(|(ns, n)| (ns.as_str(), n.as_str()));
+        Some(plan_drain(pods.iter().map(|p| &**p), &nm.spec.drain, now, own))
+    } else {
+        None
+    };
+    let mut memory = ctx
+        .memory
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&name)
+        .unwrap_or_default();
+    let pdb_blocked = plan.as_ref().map_or(0, |p| memory.blocked(p).len());
+    let step = phase::decide(&Observed {
+        name: &name,
+        spec: &nm.spec,
+        status: &status,
+        now,
+        deleting,
+        has_finalizer: nm.finalizers().iter().any(|f| f == FINALIZER),
+        window: checked.as_ref().map(|(w, _)| *w).map_err(Clone::clone),
+        drain_timeout: checked.as_ref().ok().and_then(|(_, t)| *t),
+        node: view.as_ref(),
+        drain: plan.as_ref(),
+        pdb_blocked,
+    });
+    tracing::debug!(?step, "decided");
+    let window_end = checked.as_ref().ok().and_then(|(w, _)| w.end);
+    let report = Report::new(ctx, nm)
+        .with_node(node.as_ref())
+        .with_window_end(window_end);
+
+    // Drain memory lives only while the node is held and being drained.
+    let keep_memory = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));
+    let action = match step {
+        Step::AddFinalizer => {
+            let mut finalizers = nm.finalizers().to_vec();
+            finalizers.push(FINALIZER.into());
+            patch_finalizers(ctx, nm, finalizers).await?;
+            Action::await_change()
+        }
+        Step::Wait {
+            phase,
+            reason,
+            message,
+            until,
+        } => {
+            report.waiting(phase, reason, &message).await?;
+            Action::requeue(until.map_or(RESYNC, |t| until_then(now, t)))
+        }
+        Step::Hold(change) => {
+            let Some(node) = node.as_ref() else {
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            };
+            act::node::apply(&nodes, node, &change).await?;
+            report.held(view.as_ref(), &change).await?;
+            Action::requeue(Duration::from_millis(50))
+        }
+        Step::Drain => {
+            let plan = plan.unwrap_or_default();
+            let round = drain::round(
+                &ctx.evict_client,
+                &mut memory,
+                &plan,
+                nm.spec.drain.grace_period_seconds,
+                ctx.settings.eviction_concurrency,
+            )
+            .await;
+            let blocked = memory.blocked(&plan);
+            report.draining(&plan, &round, blocked).await?;
+            Action::requeue(
+                memory
+                    .next_retry()
+                    .map_or(RESYNC, |d| d.max(Duration::from_millis(500))),
+            )
+        }
+        Step::Drained { until } => {
+            report.drained(&plan.unwrap_or_default()).await?;
+            Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
+        }
+        Step::Restore { change, ending } => {
+            if let (Some(change), Some(node)) = (change.as_ref(), node.as_ref()) {
+                act::node::apply(&nodes, node, change).await?;
+            }
+            ctx.pods.stop(&node_name, &name);
+            report.ended(&ending, change.is_some()).await?;
+            Action::requeue(Duration::from_millis(50))
+        }
+        Step::ReleaseFinalizer => {
+            ctx.pods.stop(&node_name, &name);
+            let finalizers = nm.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+            patch_finalizers(ctx, nm, finalizers).await?;
+            Action::await_change()
+        }
+        Step::Done => {
+            ctx.pods.stop(&node_name, &name);
+            Action::await_change()
+        }
+    };
+    if keep_memory {
+        ctx.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, memory);
+    }
+    Ok(action)
+}
+
+/// Sleep until `t`, at least a second (clocks differ) and at most [`RESYNC`].
+fn until_then(now: Timestamp, t: Timestamp) -> Duration {
+    let d = t.duration_since(now).unsigned_abs();
+    d.clamp(Duration::from_secs(1), RESYNC)
+}
+
+async fn patch_finalizers(ctx: &Context, nm: &NodeMaintenance, finalizers: Vec<String>) -> Result<()> {
+    let api = Api::<NodeMaintenance>::all(ctx.client.clone());
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": nm.resource_version()}});
+    api.patch(&nm.name_any(), &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map_err(|source| Error::WriteObject {
+            name: nm.name_any(),
+            source,
+        })?;
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Tells people what is happening: the NodeMaintenance's status (written by server-side apply, field manager
+//! "drydock", only when it changed) and Kubernetes Events on the NodeMaintenance and its Node at each step.
+use jiff::Timestamp;
+use k8s_openapi::{
+    api::core::v1::{Node, ObjectReference},
+    apimachinery::pkg::apis::meta::v1::Time,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::events::{Event, EventType},
+};
+use tracing::{info, warn};
+
+use super::{Context, drain::Round};
+use crate::{
+    api::v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, PodCounts, PodNote},
+    error::{Error, Result},
+    plan::{
+        conditions::{self, BLOCKED, COMPLETED, CORDONED, DRAINED},
+        node::{NodeChange, NodeView},
+        phase::Ending,
+        pods::DrainPlan,
+    },
+};
+
+/// Lists in status stay readable and far below the object size limit: the first this many pods are named.
+const MAX_LISTED_PODS: usize = 50;
+
+pub struct Report<'a> {
+    ctx: &'a Context,
+    nm: &'a NodeMaintenance,
+    node: Option<&'a Node>,
+    old: NodeMaintenanceStatus,
+    new: NodeMaintenanceStatus,
+    now: Timestamp,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(ctx: &'a Context, nm: &'a NodeMaintenance) -> Self {
+        let old = nm.status.clone().unwrap_or_default();
+        let mut new = old.clone();
+        new.observed_generation = nm.metadata.generation;
+        Self {
+            ctx,
+            nm,
+            node: None,
+            new,
+            old,
+            now: Timestamp::now(),
+        }
+    }
+
+    pub fn with_node(mut self, node: Option<&'a Node>) -> Self {
+        self.node = node;
+        self
+    }
+
+    pub fn with_window_end(mut self, end: Option<Timestamp>) -> Self {
+        self.new.window_end = end.map(Time);
+        self
+    }
+
+    pub async fn waiting(mut self, phase: Phase, reason: &str, message: &str) -> Result<()> {
+        self.new.phase = phase;
+        self.new.message = Some(message.into());
+        self.condition(CORDONED, false, reason, message);
+        if self.old.phase != phase || self.old.message.as_deref() != Some(message) {
+            self.event(EventType::Normal, reason, message, false).await;
+        }
+        self.write().await
+    }
+
+    pub async fn held(mut self, before: Option<&NodeView>, change: &NodeChange) -> Result<()> {
+        let node = self.nm.spec.node_name.clone();
+        let first = self.old.started_at.is_none();
+        let recordon = !first
+            && before.is_some_and(|b| {
+                !b.unschedulable || !b.has_taint(crate::api::v1alpha1::MAINTENANCE_TAINT, "NoSchedule")
+            });
+        self.new.prior = change.prior.clone();
+        if first {
+            self.new.phase = Phase::Cordoned;
+            self.new.started_at = Some(Time(self.now));
+            let message = format!(
+                "node {node} tainted {}={}:NoSchedule and cordoned",
+                crate::api::v1alpha1::MAINTENANCE_TAINT,
+                self.nm.name_any()
+            );
+            self.new.message = Some(message.clone());
+            self.condition(CORDONED, true, "Cordoned", &message);
+            self.event(EventType::Normal, "Cordoned", &message, true).await;
+        } else if recordon {
+            let message = format!(
+                "node {node} was uncordoned or lost drydock's taint while under maintenance: cordoned and tainted again"
+            );
+            self.event(EventType::Warning, "Recordoned", &message, true).await;
+        } else {
+            let message = format!("drain finished: NoExecute taints from spec.taints applied to node {node}");
+            self.event(EventType::Normal, "DeferredTaintsApplied", &message, true)
+                .await;
+        }
+        self.write().await
+    }
+
+    pub async fn draining(mut self, plan: &DrainPlan, round: &Round, pdb_blocked: Vec<PodNote>) -> Result<()> {
+        let evicted = self.old.pods.as_ref().map_or(0, |p| p.evicted) + round.done as i32;
+        let mut blocked: Vec<PodNote> = plan
+            .refused
+            .iter()
+            .map(|(k, r)| PodNote {
+                namespace: k.namespace.clone(),
+                name: k.name.clone(),
+                reason: r.reason().into(),
+            })
+            .collect();
+        blocked.extend(pdb_blocked);
+        let old_remaining = self.old.pods.as_ref().map(|p| p.remaining);
+        let progressed = round.done > 0 || old_remaining.is_some_and(|r| (plan.remaining() as i32) < r);
+        let still_blocked = crate::plan::phase::still_blocked(plan, blocked.len() - plan.refused.len(), progressed);
+        self.new.blocked_since = match (&self.old.blocked_since, still_blocked, blocked.is_empty()) {
+            (_, _, true) => None,
+            (Some(since), false, false) if !progressed => Some(since.clone()),
+            (Some(since), true, _) => Some(since.clone()),
+            (None, true, _) => Some(Time(self.now)),
+            _ => None,
+        };
+        self.new.phase = Phase::Draining;
+        self.new.pods = Some(counts(plan, evicted, blocked.len()));
+        let message = if blocked.is_empty() {
+            format!("draining: {} pods still to leave", plan.remaining())
+        } else {
+            format!(
+                "drain blocked: {} of {} pods cannot leave now; first: {}/{}: {}",
+                blocked.len(),
+                plan.remaining(),
+                blocked[0].namespace,
+                blocked[0].name,
+                blocked[0].reason
+            )
+        };
+        self.new.message = Some(message.clone());
+        self.condition(DRAINED, false, "Draining", &message);
+        let (reason, text) = blocked_condition(&blocked);
+        self.condition(BLOCKED, !blocked.is_empty(), reason, &text);
+        self.new.blocked_pods = blocked.iter().take(MAX_LISTED_PODS).cloned().collect();
+        self.new.skipped_pods = skipped(plan);
+        self.new.last_error = round.errors.first().cloned();
+        if self.old.phase != Phase::Draining {
+            let note = format!(
+                "evicting {} pods from node {}",
+                plan.remaining(),
+                self.nm.spec.node_name
+            );
+            self.event(EventType::Normal, "Draining", &note, true).await;
+        }
+        let was_blocked: Vec<_> = self
+            .old
+            .blocked_pods
+            .iter()
+            .map(|p| (&p.namespace, &p.name, &p.reason))
+            .collect();
+        let now_blocked: Vec<_> = self
+            .new
+            .blocked_pods
+            .iter()
+            .map(|p| (&p.namespace, &p.name, &p.reason))
+            .collect();
+        if !now_blocked.is_empty() && was_blocked != now_blocked {
+            self.event(EventType::Warning, "DrainBlocked", &text, false).await;
+        }
+        self.write().await
+    }
+
+    pub async fn drained(mut self, plan: &DrainPlan) -> Result<()> {
+        let evicted = self.old.pods.as_ref().map_or(0, |p| p.evicted);
+        self.new.phase = Phase::Drained;
+        self.new.pods = Some(counts(plan, evicted, 0));
+        self.new.blocked_pods.clear();
+        self.new.blocked_since = None;
+        self.new.skipped_pods = skipped(plan);
+        self.new.last_error = None;
+        let until = match &self.new.window_end {
+            Some(t) => format!("until the window closes at {}", t.0),
+            None => "until this NodeMaintenance is deleted".into(),
+        };
+        let message = format!(
+            "node {} drained ({evicted} pods evicted); held {until}",
+            self.nm.spec.node_name
+        );
+        self.new.message = Some(message.clone());
+        self.condition(DRAINED, true, "Drained", &message);
+        self.condition(BLOCKED, false, "NotBlocked", "");
+        if self.old.drained_at.is_none() {
+            self.new.drained_at = Some(Time(self.now));
+            self.event(EventType::Normal, "Drained", &message, true).await;
+        }
+        self.write().await
+    }
+
+    pub async fn ended(mut self, ending: &Ending, restored: bool) -> Result<()> {
+        let first = self.old.phase != ending.phase || self.old.completed_at.is_none();
+        self.new.phase = ending.phase;
+        self.new.message = Some(ending.message.clone());
+        self.new.blocked_pods.clear();
+        self.new.blocked_since = None;
+        if first {
+            self.new.completed_at = Some(Time(self.now));
+        }
+        if ending.phase == Phase::Failed {
+            self.new.last_error = Some(ending.message.clone());
+        }
+        if restored || self.old.started_at.is_some() {
+            self.condition(CORDONED, false, ending.reason, &ending.message);
+        }
+        self.condition(BLOCKED, false, "NotBlocked", "");
+        self.condition(COMPLETED, true, ending.reason, &ending.message);
+        if first || restored {
+            let kind = if ending.phase == Phase::Failed {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.event(kind, ending.reason, &ending.message, restored).await;
+        }
+        self.write().await
+    }
+
+    pub async fn warn(self, reason: &str, message: &str) {
+        self.event(EventType::Warning, reason, message, false).await;
+    }
+
+    fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
+        conditions::set(
+            &mut self.new.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            self.now,
+            self.nm.metadata.generation,
+        );
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, note: &str, on_node_too: bool) {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: reason.into(),
+            secondary: None,
+        };
+        info!(reason, note, "event");
+        if let Err(e) = self.ctx.recorder.publish(&ev, &self.nm.object_ref(&())).await {
+            warn!(error = %e, "could not publish an Event on the NodeMaintenance");
+        }
+        if let (true, Some(node)) = (on_node_too, self.node) {
+            let reference = ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node.name_any()),
+                uid: node.uid(),
+                ..Default::default()
+            };
+            if let Err(e) = self.ctx.recorder.publish(&ev, &reference).await {
+                warn!(error = %e, "could not publish an Event on the Node");
+            }
+        }
+    }
+
+    /// Server-side apply of the whole status, only when something changed.
+    async fn write(self) -> Result<()> {
+        if self.new == self.old {
+            return Ok(());
+        }
+        let name = self.nm.name_any();
+        let api = Api::<NodeMaintenance>::all(self.ctx.client.clone());
+        let body = serde_json::json!({
+            "apiVersion": "drydock.dev/v1alpha1",
+            "kind": "NodeMaintenance",
+            "status": self.new,
+        });
+        api.patch_status(&name, &PatchParams::apply("drydock").force(), &Patch::Apply(body))
+            .await
+            .map_err(|source| Error::WriteObject { name, source })?;
+        Ok(())
+    }
+}
+
+fn counts(plan: &DrainPlan, evicted: i32, blocked: usize) -> PodCounts {
+    let remaining = plan.remaining() as i32;
+    let total = evicted + remaining;
+    PodCounts {
+        total,
+        evicted,
+        remaining,
+        blocked: blocked as i32,
+        skipped: (plan.skipped.len() + plan.abandoned.len()) as i32,
+        progress: format!("{evicted}/{total}"),
+    }
+}
+
+fn skipped(plan: &DrainPlan) -> Vec<PodNote> {
+    plan.skipped
+        .iter()
+        .map(|(k, r)| (k, r.reason()))
+        .chain(plan.abandoned.iter().map(|k| {
+            (
+                k,
+                "terminating past spec.drain.skipWaitForDeleteSeconds: no longer waited for",
+            )
+        }))
+        .take(MAX_LISTED_PODS)
+        .map(|(k, reason)| PodNote {
+            namespace: k.namespace.clone(),
+            name: k.name.clone(),
+            reason: reason.into(),
+        })
+        .collect()
+}
+
+/// The Blocked condition: reason from the first blocker's kind, message naming up to five pods.
+fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
+    let Some(first) = blocked.first() else {
+        return ("NotBlocked", String::new());
+    };
+    let reason = if first.reason.starts_with("PDB ") || first.reason.contains("PodDisruptionBudget") {
+        "PodDisruptionBudget"
+    } else if first.reason.starts_with("Pods with local storage") {
+        "LocalStorage"
+    } else if first.reason.starts_with("Pods that declare no controller") {
+        "Unmanaged"
+    } else {
+        "EvictionRefused"
+    };
+    let listed: Vec<String> = blocked
+        .iter()
+        .take(5)
+        .map(|p| format!("{}/{}: {}", p.namespace, p.name, p.reason))
+        .collect();
+    let more = if blocked.len() > 5 {
+        format!(" (and {} more)", blocked.len() - 5)
+    } else {
+        String::new()
+    };
+    (reason, format!("{}{more}", listed.join("; ")))
+}
