@@ -5,8 +5,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 started=no
-if ! e2e/cluster/up.sh | grep -q 'already up'; then started=yes; fi
+out=$(e2e/cluster/up.sh)
+echo "$out"
+[[ $out == *"already up"* ]] || started=yes
 cleanup() { if [ $started = yes ]; then e2e/cluster/down.sh; fi; }
 trap cleanup EXIT
 cargo build --bin drydock
+kubectl() { .cache/bin/kubectl --kubeconfig .cache/kubeconfig "$@"; }
+kubectl apply --server-side --force-conflicts -f crds/nodemaintenance.yaml >/dev/null
+kubectl wait --for condition=Established --timeout 60s crd/nodemaintenances.drydock.dev >/dev/null
 DRYDOCK_BIN=$root/target/debug/drydock cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" "$@"

@@ -5,6 +5,7 @@
 //! Isolation: every node a test makes carries the label and the NoSchedule taint `drydock.dev/e2e-env=<id>`;
 //! the workloads a test makes tolerate that taint and select that label, so the scheduler never mixes tests.
 
+pub mod controller;
 pub mod workloads;
 
 use std::{future::Future, path::PathBuf, time::Duration};
@@ -153,6 +154,7 @@ impl Drop for TestEnv {
                 // A fresh client: the test's client is bound to the test's (possibly dead) runtime.
                 let _ = client_ns;
                 let client = client(true).await;
+                controller::delete_nms(&client, &id).await;
                 let node_api = Api::<Node>::all(client.clone());
                 for n in nodes {
                     let _ = node_api.delete(&n, &DeleteParams::default()).await;

@@ -164,7 +164,8 @@ pub fn names(pods: &[Pod]) -> Vec<String> {
     n
 }
 
-pub(crate) fn merge(base: &mut Value, extra: Value) {
+/// Shallow-merges the keys of `extra` into `base` (both JSON objects).
+pub fn merge(base: &mut Value, extra: Value) {
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
         for (k, v) in e {
             b.insert(k, v);

@@ -256,7 +256,8 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             )
             .await;
             let blocked = memory.blocked(&plan);
-            report.draining(&plan, &round, blocked).await?;
+            let evicted = memory.evicted(Report::evicted_in_status(nm), round.done);
+            report.draining(&plan, &round, evicted, blocked).await?;
             Action::requeue(
                 memory
                     .next_retry()
@@ -264,7 +265,8 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             )
         }
         Step::Drained { until } => {
-            report.drained(&plan.unwrap_or_default()).await?;
+            let evicted = memory.evicted(Report::evicted_in_status(nm), 0);
+            report.drained(&plan.unwrap_or_default(), evicted).await?;
             Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
         }
         Step::Restore { change, ending } => {

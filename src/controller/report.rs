@@ -37,6 +37,14 @@ pub struct Report<'a> {
 }
 
 impl<'a> Report<'a> {
+    /// Pods evicted so far according to the object's status.
+    pub fn evicted_in_status(nm: &NodeMaintenance) -> i32 {
+        nm.status
+            .as_ref()
+            .and_then(|s| s.pods.as_ref())
+            .map_or(0, |p| p.evicted)
+    }
+
     pub fn new(ctx: &'a Context, nm: &'a NodeMaintenance) -> Self {
         let old = nm.status.clone().unwrap_or_default();
         let mut new = old.clone();
@@ -103,8 +111,14 @@ impl<'a> Report<'a> {
         self.write().await
     }
 
-    pub async fn draining(mut self, plan: &DrainPlan, round: &Round, pdb_blocked: Vec<PodNote>) -> Result<()> {
-        let evicted = self.old.pods.as_ref().map_or(0, |p| p.evicted) + round.done as i32;
+    /// `evicted`: pods evicted so far, this round included.
+    pub async fn draining(
+        mut self,
+        plan: &DrainPlan,
+        round: &Round,
+        evicted: i32,
+        pdb_blocked: Vec<PodNote>,
+    ) -> Result<()> {
         let mut blocked: Vec<PodNote> = plan
             .refused
             .iter()
@@ -172,8 +186,7 @@ impl<'a> Report<'a> {
         self.write().await
     }
 
-    pub async fn drained(mut self, plan: &DrainPlan) -> Result<()> {
-        let evicted = self.old.pods.as_ref().map_or(0, |p| p.evicted);
+    pub async fn drained(mut self, plan: &DrainPlan, evicted: i32) -> Result<()> {
         self.new.phase = Phase::Drained;
         self.new.pods = Some(counts(plan, evicted, 0));
         self.new.blocked_pods.clear();

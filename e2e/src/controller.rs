@@ -1,0 +1,193 @@
+//! Runs the real drydock binary against the test cluster, one controller process per test environment,
+//! restricted with `--selector` to that environment's NodeMaintenances, so tests can kill and restart their
+//! own controller without disturbing others.
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use drydock::api::v1alpha1::{NodeMaintenance, Phase};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+use crate::{ENV_LABEL, TestEnv, kubeconfig_path};
+
+/// A running `drydock run` process; killed on drop.
+pub struct Drydock {
+    child: Child,
+    pub log: PathBuf,
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("DRYDOCK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/drydock"))
+}
+
+impl Drydock {
+    /// Starts a controller for `env`'s NodeMaintenances; its log goes to .cache/logs/drydock-<env>-<n>.log.
+    pub fn start(env: &TestEnv, n: u32) -> Self {
+        let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let log = logs.join(format!("drydock-{}-{n}.log", env.id));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary())
+            .args(["run", "--selector", &format!("{ENV_LABEL}={}", env.id)])
+            .env("KUBECONFIG", kubeconfig_path())
+            .env("RUST_LOG", "info,drydock=debug")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}): run `cargo build --bin drydock`",
+                    binary().display()
+                )
+            });
+        Self { child, log }
+    }
+
+    /// SIGKILL: no chance to clean up, as in a node crash or an OOM kill.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Drydock {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl TestEnv {
+    /// The full name of this environment's NodeMaintenance `short`.
+    pub fn nm_name(&self, short: &str) -> String {
+        format!("{}-{short}", self.id)
+    }
+
+    /// Creates NodeMaintenance `<id>-<short>` for `node`, with `spec` merged over {nodeName}.
+    pub async fn maintenance(&self, short: &str, node: &str, spec: Value) -> NodeMaintenance {
+        let mut full = json!({"nodeName": node});
+        crate::workloads::merge(&mut full, spec);
+        let nm: NodeMaintenance = serde_json::from_value(json!({
+            "apiVersion": "drydock.dev/v1alpha1", "kind": "NodeMaintenance",
+            "metadata": {"name": self.nm_name(short), "labels": {ENV_LABEL: self.id}},
+            "spec": full
+        }))
+        .expect("nodemaintenance json");
+        self.nms()
+            .create(&PostParams::default(), &nm)
+            .await
+            .expect("create NodeMaintenance")
+    }
+
+    pub fn nms(&self) -> Api<NodeMaintenance> {
+        Api::all(self.client.clone())
+    }
+
+    pub async fn nm(&self, short: &str) -> NodeMaintenance {
+        self.nms().get(&self.nm_name(short)).await.expect("get NodeMaintenance")
+    }
+
+    /// Merge-patches the NodeMaintenance's spec.
+    pub async fn patch_nm(&self, short: &str, spec: Value) {
+        self.nms()
+            .patch(
+                &self.nm_name(short),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await
+            .expect("patch NodeMaintenance");
+    }
+
+    /// Waits until the NodeMaintenance reaches `phase` and `extra` holds for it.
+    pub async fn wait_nm(
+        &self,
+        short: &str,
+        phase: Phase,
+        extra: impl Fn(&NodeMaintenance) -> bool,
+    ) -> NodeMaintenance {
+        let name = self.nm_name(short);
+        let api = self.nms();
+        let mut last = None;
+        let got = tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                if let Ok(nm) = api.get(&name).await {
+                    if nm.status.as_ref().is_some_and(|s| s.phase == phase) && extra(&nm) {
+                        return nm;
+                    }
+                    last = nm.status.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        got.unwrap_or_else(|_| panic!("NodeMaintenance {name} did not reach {phase:?}; last status: {last:#?}"))
+    }
+
+    /// Deletes the NodeMaintenance and waits until it is gone (its finalizer released by the controller).
+    pub async fn delete_nm(&self, short: &str) {
+        let name = self.nm_name(short);
+        let api = self.nms();
+        api.delete(&name, &DeleteParams::default())
+            .await
+            .expect("delete NodeMaintenance");
+        crate::wait_until(
+            &format!("NodeMaintenance {name} gone"),
+            Duration::from_secs(60),
+            || async { api.get_opt(&name).await.ok().flatten().is_none() },
+        )
+        .await;
+    }
+}
+
+/// Drops what a test left: its NodeMaintenances, with their finalizers removed (the controller may be dead).
+pub async fn delete_nms(client: &kube::Client, env_id: &str) {
+    let api = Api::<NodeMaintenance>::all(client.clone());
+    let Ok(list) = api
+        .list(&ListParams::default().labels(&format!("{ENV_LABEL}={env_id}")))
+        .await
+    else {
+        return;
+    };
+    for nm in list {
+        let patch = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+        let _ = api.patch(&nm.name_any(), &PatchParams::default(), &patch).await;
+        let _ = api.delete(&nm.name_any(), &DeleteParams::default()).await;
+    }
+}
+
+/// The node's taints as `key=value:effect` strings, sorted, ignoring the environment's isolation taint and
+/// node.kubernetes.io/unschedulable, which the node-lifecycle controller keeps in step with spec.unschedulable.
+pub fn taints(node: &k8s_openapi::api::core::v1::Node) -> Vec<String> {
+    let mut t: Vec<String> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.key != ENV_LABEL && t.key != "node.kubernetes.io/unschedulable")
+        .map(|t| format!("{}={}:{}", t.key, t.value.unwrap_or_default(), t.effect))
+        .collect();
+    t.sort();
+    t
+}
+
+pub fn unschedulable(node: &k8s_openapi::api::core::v1::Node) -> bool {
+    node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+}
+
+/// drydock's annotations on the node, if any are left.
+pub fn drydock_annotations(node: &k8s_openapi::api::core::v1::Node) -> Vec<String> {
+    node.annotations()
+        .keys()
+        .filter(|k| k.starts_with("drydock.dev/"))
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,444 @@
+//! The mission end to end, as a user would check it: a NodeMaintenance taints, cordons, drains (PDB-aware),
+//! holds and restores a node on the real control plane, with the real drydock binary.
+use std::time::Duration;
+
+use drydock::api::v1alpha1::{NodeMaintenance, Phase};
+use drydock_e2e::{
+    TestEnv,
+    controller::{Drydock, drydock_annotations, taints, unschedulable},
+    wait_until,
+    workloads::{names, on_node},
+};
+use k8s_openapi::api::{core::v1::Pod, policy::v1::PodDisruptionBudget};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+
+fn status(nm: &NodeMaintenance) -> &drydock::api::v1alpha1::NodeMaintenanceStatus {
+    nm.status.as_ref().expect("status")
+}
+
+fn blocked_reasons(nm: &NodeMaintenance) -> Vec<String> {
+    status(nm)
+        .blocked_pods
+        .iter()
+        .map(|p| format!("{}: {}", p.name, p.reason))
+        .collect()
+}
+
+fn uids(pods: &[Pod]) -> Vec<String> {
+    let mut u: Vec<_> = pods.iter().filter_map(|p| p.uid()).collect();
+    u.sort();
+    u
+}
+
+/// Asserts the node is back as it was: schedulable (or not, as before), no drydock taint, no annotation.
+async fn assert_restored(env: &TestEnv, node: &str, was_unschedulable: bool) {
+    let n = env.get_node(node).await;
+    assert_eq!(
+        unschedulable(&n),
+        was_unschedulable,
+        "node {node} schedulability restored"
+    );
+    assert!(
+        taints(&n).iter().all(|t| !t.starts_with("drydock.dev/")),
+        "no drydock taint left on {node}: {:?}",
+        taints(&n)
+    );
+    assert!(
+        drydock_annotations(&n).is_empty(),
+        "drydock annotations removed from {node}"
+    );
+}
+
+/// The classic runbook: 5 nginx replicas, a bare pod, DaemonSet pods, a pod with emptyDir. The drain is blocked
+/// (nothing evicted) until the options allow each blocker; DaemonSet pods stay; Deployment pods move elsewhere.
+#[tokio::test]
+async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
+    let mut env = TestEnv::new("nm-runbook").await;
+    let a = env.node("a").await;
+    env.deployment("nginx", 5, env.placement(), json!({})).await;
+    env.deployment(
+        "cache",
+        1,
+        env.placement(),
+        json!({"volumes": [{"name": "scratch", "emptyDir": {}}]}),
+    )
+    .await;
+    env.daemonset("agent").await;
+    env.bare_pod("debug", &a, json!({})).await;
+    let nginx_before = env.wait_ready_pods("nginx", 5).await;
+    env.wait_ready_pods("cache", 1).await;
+    env.wait_ready_pods("debug", 1).await;
+    env.wait_ready_pods("agent", 1).await;
+    let b = env.node("b").await; // somewhere for the evicted pods to go
+    let agents = env.wait_ready_pods("agent", 2).await;
+
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("kernel", &a, json!({"reason": "kernel 6.6.30"})).await;
+
+    // Blocked by policy: both blockers named with kubectl's words, and nothing evicted.
+    let nm = env
+        .wait_nm("kernel", Phase::Draining, |nm| {
+            nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 2)
+        })
+        .await;
+    let reasons = blocked_reasons(&nm);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("debug: Pods that declare no controller")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("Pods with local storage")),
+        "{reasons:?}"
+    );
+    let node = env.get_node(&a).await;
+    assert!(unschedulable(&node), "node cordoned");
+    assert_eq!(
+        taints(&node),
+        vec![format!("drydock.dev/maintenance={}:NoSchedule", env.nm_name("kernel"))]
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        uids(&env.pods(Some("nginx")).await),
+        uids(&nginx_before),
+        "no pod evicted while a blocker stands"
+    );
+
+    // Allow emptyDir data loss: the bare pod still blocks, still nothing evicted.
+    env.patch_nm("kernel", json!({"drain": {"deleteEmptyDirData": true}}))
+        .await;
+    env.wait_nm("kernel", Phase::Draining, |nm| {
+        let r = blocked_reasons(nm);
+        r.len() == 1 && r[0].starts_with("debug:")
+    })
+    .await;
+    assert_eq!(
+        uids(&env.pods(Some("nginx")).await),
+        uids(&nginx_before),
+        "still nothing evicted"
+    );
+
+    // Allow unmanaged pods: the drain finishes.
+    env.patch_nm("kernel", json!({"drain": {"evictUnmanagedPods": true}}))
+        .await;
+    let nm = env.wait_nm("kernel", Phase::Drained, |_| true).await;
+    let s = status(&nm);
+    let counts = s.pods.clone().expect("counts");
+    assert_eq!(
+        (counts.evicted, counts.total, counts.remaining),
+        (7, 7, 0),
+        "5 nginx + cache + debug evicted"
+    );
+    assert!(
+        s.skipped_pods.iter().any(|p| p.reason.starts_with("DaemonSet-managed")),
+        "DaemonSet pod listed as skipped"
+    );
+    assert!(s.conditions.iter().any(|c| c.type_ == "Drained" && c.status == "True"));
+
+    let nginx = env.wait_ready_pods("nginx", 5).await;
+    assert!(nginx.iter().all(|p| on_node(p, &b)), "nginx recreated on {b}");
+    assert!(env.wait_ready_pods("cache", 1).await.iter().all(|p| on_node(p, &b)));
+    assert!(
+        env.pods(Some("debug")).await.is_empty(),
+        "the bare pod is gone for good"
+    );
+    assert_eq!(
+        uids(&env.pods(Some("agent")).await),
+        uids(&agents),
+        "DaemonSet pods untouched"
+    );
+
+    // Events tell the story on the NodeMaintenance.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(env.client.clone(), "default")
+        .list(&Default::default())
+        .await
+        .expect("events");
+    let reasons: Vec<String> = events
+        .items
+        .iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(env.nm_name("kernel").as_str()))
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    for r in ["Cordoned", "Draining", "DrainBlocked", "Drained"] {
+        assert!(reasons.iter().any(|x| x == r), "Event {r} recorded: {reasons:?}");
+    }
+
+    env.delete_nm("kernel").await;
+    assert_restored(&env, &a, false).await;
+}
+
+/// A PDB with no room blocks the drain (status names it) until another node gives the replacement a home.
+#[tokio::test]
+async fn pdb_blocks_until_another_node_has_capacity() {
+    let mut env = TestEnv::new("nm-pdb").await;
+    let a = env.node("a").await;
+    env.deployment("web", 3, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 3).await;
+    env.pdb("web", "web", 2).await;
+    env.pdb_settled("web", 1).await;
+
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("disk", &a, json!({})).await;
+    let ns = env.ns().to_string();
+    let nm = env
+        .wait_nm("disk", Phase::Draining, |nm| {
+            blocked_reasons(nm)
+                .iter()
+                .any(|r| r.contains(&format!("PDB {ns}/web allows 0 disruptions")))
+        })
+        .await;
+    assert!(
+        status(&nm)
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Blocked" && c.status == "True" && c.reason == "PodDisruptionBudget"),
+        "Blocked condition says why: {:#?}",
+        status(&nm).conditions
+    );
+    // One pod was evicted (the budget had room for one); its replacement has nowhere to go, so two stay.
+    wait_until("two web pods left on a", Duration::from_secs(30), || async {
+        env.pods(Some("web")).await.iter().filter(|p| on_node(p, &a)).count() == 2
+    })
+    .await;
+
+    let b = env.node("b").await;
+    env.wait_nm("disk", Phase::Drained, |_| true).await;
+    let web = env.wait_ready_pods("web", 3).await;
+    assert!(
+        web.iter().all(|p| on_node(p, &b)),
+        "all web pods now on {b}: {:?}",
+        names(&web)
+    );
+    let pdb = Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
+        .get("web")
+        .await
+        .expect("pdb");
+    assert_eq!(
+        pdb.status.map(|s| s.current_healthy),
+        Some(3),
+        "the budget was honoured all along"
+    );
+}
+
+/// A window that closes restores the node by itself, and says whether the drain had finished.
+#[tokio::test]
+async fn closing_window_restores_the_node() {
+    let mut env = TestEnv::new("nm-window").await;
+    let a = env.node("a").await;
+    let _b = env.node("b").await;
+    env.deployment("web", 2, env.placement_on(&a), json!({})).await;
+    env.wait_ready_pods("web", 2).await;
+    // Pinned to node a by hostname, the replacements stay Pending: the drain holds the node empty.
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("short", &a, json!({"window": {"duration": "8s"}}))
+        .await;
+    let nm = env.wait_nm("short", Phase::Drained, |_| true).await;
+    assert!(status(&nm).window_end.is_some(), "WINDOW-END shown");
+    let nm = env.wait_nm("short", Phase::Completed, |_| true).await;
+    assert!(
+        status(&nm).message.as_deref().unwrap_or("").contains("window closed"),
+        "{:?}",
+        status(&nm).message
+    );
+    assert_restored(&env, &a, false).await;
+    env.wait_ready_pods("web", 2).await; // the pending replacements land on the restored node
+    env.delete_nm("short").await;
+}
+
+/// Deleting the object mid-drain stops the drain and gives the node back.
+#[tokio::test]
+async fn deletion_mid_drain_restores_the_node() {
+    let mut env = TestEnv::new("nm-delete").await;
+    let a = env.node("a").await;
+    env.deployment("web", 2, env.placement(), json!({})).await;
+    let before = env.wait_ready_pods("web", 2).await;
+    env.pdb("web", "web", 2).await;
+    env.pdb_settled("web", 0).await;
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance(
+        "oops",
+        &a,
+        json!({"taints": [{"key": "example.com/firmware", "effect": "NoSchedule"}]}),
+    )
+    .await;
+    env.wait_nm("oops", Phase::Draining, |nm| !blocked_reasons(nm).is_empty())
+        .await;
+    let held = env.get_node(&a).await;
+    assert!(
+        taints(&held).contains(&"example.com/firmware=:NoSchedule".to_string()),
+        "{:?}",
+        taints(&held)
+    );
+
+    env.delete_nm("oops").await;
+    assert_restored(&env, &a, false).await;
+    assert!(taints(&env.get_node(&a).await).is_empty(), "spec.taints removed too");
+    assert_eq!(
+        uids(&env.pods(Some("web")).await),
+        uids(&before),
+        "the PDB-protected pods were never touched"
+    );
+}
+
+/// A node someone cordoned before the maintenance stays cordoned after it; taints it had stay.
+#[tokio::test]
+async fn a_node_cordoned_before_stays_cordoned_after() {
+    let mut env = TestEnv::new("nm-cordoned").await;
+    let spec = json!({"spec": {"unschedulable": true, "taints": [
+        {"key": drydock_e2e::ENV_LABEL, "value": "x", "effect": "NoSchedule"},
+        {"key": "example.com/broken-disk", "effect": "NoSchedule"}
+    ]}});
+    let a = env.node_with("a", spec).await;
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance(
+        "m",
+        &a,
+        json!({"taints": [{"key": "example.com/broken-disk", "effect": "NoSchedule"}]}),
+    )
+    .await;
+    let nm = env.wait_nm("m", Phase::Drained, |_| true).await;
+    let prior = status(&nm).prior.clone().expect("prior state recorded");
+    assert!(prior.was_unschedulable);
+    assert_eq!(
+        prior.added_taints,
+        vec!["drydock.dev/maintenance:NoSchedule"],
+        "the user's taint is not drydock's"
+    );
+    env.delete_nm("m").await;
+    assert_restored(&env, &a, true).await;
+    assert_eq!(
+        taints(&env.get_node(&a).await),
+        vec!["example.com/broken-disk=:NoSchedule"]
+    );
+}
+
+/// Killing the controller mid-drain loses nothing: a new one resumes the same maintenance without evicting
+/// any pod twice, and the node ends restored.
+#[tokio::test]
+async fn controller_restart_mid_drain_resumes() {
+    let mut env = TestEnv::new("nm-restart").await;
+    let a = env.node("a").await;
+    env.deployment("web", 4, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 4).await;
+    let _b = env.node("b").await;
+    env.pdb("web", "web", 4).await;
+    env.pdb_settled("web", 0).await;
+
+    let mut first = Drydock::start(&env, 0);
+    env.maintenance("crash", &a, json!({})).await;
+    env.wait_nm("crash", Phase::Draining, |nm| status(nm).blocked_pods.len() == 4)
+        .await;
+    first.kill();
+
+    // While no controller runs, the budget gets room; the new controller must pick up from the API server.
+    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"minAvailable": 3}})),
+        )
+        .await
+        .expect("patch pdb");
+    let _second = Drydock::start(&env, 1);
+    let nm = env.wait_nm("crash", Phase::Drained, |_| true).await;
+    let counts = status(&nm).pods.clone().expect("counts");
+    assert_eq!(
+        (counts.evicted, counts.total),
+        (4, 4),
+        "each pod evicted once: {counts:?}"
+    );
+    assert!(env.wait_ready_pods("web", 4).await.iter().all(|p| !on_node(p, &a)));
+    env.delete_nm("crash").await;
+    assert_restored(&env, &a, false).await;
+}
+
+/// A second maintenance of a held node waits, names the holder, and starts when the first ends.
+#[tokio::test]
+async fn second_maintenance_waits_for_the_first() {
+    let mut env = TestEnv::new("nm-queue").await;
+    let a = env.node("a").await;
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("first", &a, json!({})).await;
+    env.wait_nm("first", Phase::Drained, |_| true).await;
+    env.maintenance("second", &a, json!({})).await;
+    let first = env.nm_name("first");
+    let nm = env
+        .wait_nm("second", Phase::Pending, |nm| {
+            status(nm).message.as_deref().unwrap_or("").contains(&first)
+        })
+        .await;
+    assert!(status(&nm).started_at.is_none());
+    env.delete_nm("first").await;
+    env.wait_nm("second", Phase::Drained, |_| true).await;
+    let node = env.get_node(&a).await;
+    assert_eq!(
+        taints(&node),
+        vec![format!("drydock.dev/maintenance={}:NoSchedule", env.nm_name("second"))]
+    );
+    env.delete_nm("second").await;
+    assert_restored(&env, &a, false).await;
+}
+
+/// A node that does not exist fails clearly, without touching anything.
+#[tokio::test]
+async fn missing_node_fails_with_a_reason() {
+    let env = TestEnv::new("nm-missing").await;
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("ghost", "no-such-node-drydock", json!({})).await;
+    let nm = env.wait_nm("ghost", Phase::Failed, |_| true).await;
+    let message = status(&nm).message.clone().unwrap_or_default();
+    assert!(message.contains("does not exist"), "{message}");
+    env.delete_nm("ghost").await;
+}
+
+/// Pods that appear on the node during the maintenance (pinned with spec.nodeName, past the cordon) are
+/// drained too, and finished pods are deleted rather than evicted.
+#[tokio::test]
+async fn late_pods_are_drained_and_finished_pods_deleted() {
+    let mut env = TestEnv::new("nm-late").await;
+    let a = env.node("a").await;
+    // A Job's pod on the node, finished (kwok completes Job pods): it must be deleted, not evicted.
+    let mut pod_spec = json!({"containers": drydock_e2e::workloads::container(), "restartPolicy": "Never"});
+    drydock_e2e::workloads::merge(&mut pod_spec, env.placement_on(&a));
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+        "metadata": {"name": "report"},
+        "spec": {"template": {"metadata": {"labels": {"app": "report"}}, "spec": pod_spec}}
+    }))
+    .expect("job json");
+    Api::<k8s_openapi::api::batch::v1::Job>::namespaced(env.client.clone(), env.ns())
+        .create(&Default::default(), &job)
+        .await
+        .expect("create job");
+    wait_until("job pod Succeeded", Duration::from_secs(60), || async {
+        env.pods(Some("report"))
+            .await
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded"))
+    })
+    .await;
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("m", &a, json!({"drain": {"evictUnmanagedPods": true}}))
+        .await;
+    env.wait_nm("m", Phase::Drained, |_| true).await;
+    assert!(
+        env.pods(Some("report")).await.is_empty(),
+        "the finished Job pod was deleted"
+    );
+    env.bare_pod("sneaky", &a, json!({})).await;
+    env.wait_nm("m", Phase::Drained, |nm| {
+        status(nm).pods.as_ref().is_some_and(|p| p.evicted == 1)
+    })
+    .await;
+    let pods = Api::<Pod>::namespaced(env.client.clone(), env.ns());
+    wait_until("late pod gone", Duration::from_secs(30), || async {
+        pods.get_opt("sneaky").await.ok().flatten().is_none()
+    })
+    .await;
+    env.delete_nm("m").await;
+    assert_restored(&env, &a, false).await;
+}
