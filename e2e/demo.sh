@@ -79,7 +79,7 @@ install_drydock() {
 # A re-run on a cluster that is still up starts from a clean slate: what an earlier demo left is removed.
 clear_previous_demo() {
   local nm
-  for nm in $(kubectl get nm -l "$demo_label" -o name); do
+  for nm in $(kubectl get nm -l "$demo_label" -o name 2>/dev/null); do
     say "Removing $nm left by an earlier demo"
     # Its controller is gone; the node it held is deleted below, so its finalizer has nothing left to guard.
     kubectl patch "$nm" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
@@ -213,8 +213,11 @@ watch_until_drained() { # nm
   done
 }
 
+# The node's cordon, taints and drydock's two annotations (an absent field prints as "-").
 show_node() { # node
-  show get node "$1" -o jsonpath='{"unschedulable: "}{.spec.unschedulable}{"\ntaints:\n"}{range .spec.taints[*]}{"  "}{.key}={.value}:{.effect}{"\n"}{end}{"held-by: "}{.metadata.annotations.drydock\.dev/held-by}{"\nprior-state: "}{.metadata.annotations.drydock\.dev/prior-state}{"\n"}'
+  printf '\033[2m$ kubectl get node %s -o jsonpath=<unschedulable, taints, drydock.dev/* annotations>\033[0m\n' "$1"
+  kubectl get node "$1" -o jsonpath='{"unschedulable: "}{.spec.unschedulable}{"\ntaints: "}{range .spec.taints[*]}{.key}={.value}:{.effect}{" "}{end}{"\ndrydock.dev/held-by: "}{.metadata.annotations.drydock\.dev/held-by}{"\ndrydock.dev/prior-state: "}{.metadata.annotations.drydock\.dev/prior-state}{"\n"}' |
+    sed 's/: *$/: -/; s/^/  /'
 }
 
 show_held() { # node nm

@@ -167,6 +167,26 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
     for r in ["Cordoned", "Draining", "DrainBlocked", "Drained"] {
         assert!(reasons.iter().any(|x| x == r), "Event {r} recorded: {reasons:?}");
     }
+    let on_node: Vec<String> = events
+        .items
+        .iter()
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some("Node") && r.name.as_deref() == Some(a.as_str()))
+        })
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    assert!(
+        on_node.iter().any(|x| x == "Cordoned") && on_node.iter().any(|x| x == "Drained"),
+        "{on_node:?}"
+    );
+    let labels_before = node.metadata.labels.clone();
+    assert_eq!(
+        env.get_node(&a).await.metadata.labels,
+        labels_before,
+        "node labels untouched"
+    );
 
     env.delete_nm("kernel").await;
     assert_restored(&env, &a, false).await;
