@@ -5,7 +5,7 @@ KUBECONFIG_PATH := $(CURDIR)/.cache/kubeconfig
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test unit lint fmt crds crds-check e2e cluster-build cluster-up cluster-down cluster-pin demo clean
+.PHONY: help build test unit lint fmt crds e2e cluster-build cluster-up cluster-down cluster-pin demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ fmt: ## format the code
 
 crds: ## regenerate crds/ from the Rust types
 	cargo run --quiet -- crd > crds/nodemaintenance.yaml
+
+demo: ## a real local control plane and one node maintenance end to end (the cluster stays up; make cluster-down)
+	e2e/demo.sh
 
 e2e: cluster-build ## end-to-end tests against a real kube-apiserver/etcd/controller-manager/scheduler + kwok
 	e2e/run.sh

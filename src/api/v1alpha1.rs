@@ -38,7 +38,12 @@ pub const MAINTENANCE_TAINT: &str = "drydock.dev/maintenance";
         description = "evicted/total pods of the drain"
     ),
     printcolumn(name = "Blocked", type_ = "integer", json_path = ".status.pods.blocked"),
-    printcolumn(name = "Window-End", type_ = "date", json_path = ".status.windowEnd"),
+    printcolumn(
+        name = "Window-End",
+        type_ = "string",
+        json_path = ".status.windowEnd",
+        description = "when the window closes (a date column would print future times as <invalid>)"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".spec.reason", priority = 1),
     printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1),
@@ -85,8 +90,8 @@ pub struct Window {
     /// When the window closes (RFC 3339): the node is restored then, drained or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<Time>,
-    /// How long the window stays open after `start` (or after the maintenance began), as a Go duration such as
-    /// `2h` or `90m`.
+    /// How long the window stays open after `start` (or, without `start`, after this object was created), as a
+    /// Go duration such as `2h` or `90m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("window.duration must be positive, e.g. 2h"))]
@@ -168,7 +173,7 @@ pub enum OnTimeout {
 /// Where a maintenance stands.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub enum Phase {
-    /// Accepted but not started: another NodeMaintenance holds the node, or the node is not there yet.
+    /// Accepted but not started: another NodeMaintenance holds the node (the message names it).
     #[default]
     Pending,
     /// The window starts in the future; the node is untouched until then.
@@ -179,11 +184,10 @@ pub enum Phase {
     Draining,
     /// Every pod that had to leave is gone; the node is held until the window closes.
     Drained,
-    /// Taints and cordon are being removed.
-    Restoring,
     /// The node was restored; nothing more will happen.
     Completed,
-    /// The maintenance could not be carried out (see the Failed condition and lastError).
+    /// The maintenance could not be carried out (see lastError and the Completed condition's reason); a node
+    /// drydock had cordoned is restored.
     Failed,
 }
 
@@ -197,7 +201,7 @@ pub struct NodeMaintenanceStatus {
     /// One line for humans: what is happening now, or what to change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Cordoned, Drained, Blocked, WindowOpen, Completed (metav1.Condition).
+    /// Cordoned, Drained, Blocked, Completed (metav1.Condition).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Pod counts of the drain.
@@ -244,8 +248,11 @@ pub struct PodCounts {
     pub total: i32,
     /// Pods drydock evicted (or deleted, when already finished) and saw gone.
     pub evicted: i32,
-    /// Pods that still have to leave.
+    /// Pods that still have to be evicted or deleted.
     pub remaining: i32,
+    /// Evicted pods still terminating (the drain is finished when none is left).
+    #[serde(default)]
+    pub terminating: i32,
     /// Of the remaining, those that cannot leave right now (see blockedPods).
     pub blocked: i32,
     /// Pods left on the node on purpose (see skippedPods).

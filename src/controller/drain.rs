@@ -35,9 +35,6 @@ struct Refused {
 pub struct Memory {
     evicted: HashSet<String>,
     refused: HashMap<String, Refused>,
-    /// Pods evicted or deleted by this maintenance so far. The controller's cached copy of the object can lag
-    /// behind its own last status write, so the running count is kept here, seeded from status after a restart.
-    count: Option<i32>,
 }
 
 /// What one round did.
@@ -50,13 +47,6 @@ pub struct Round {
 }
 
 impl Memory {
-    /// Adds `done` to the running count of evicted pods (seeded from `in_status` on first use) and returns it.
-    pub fn evicted(&mut self, in_status: i32, done: usize) -> i32 {
-        let count = self.count.get_or_insert(in_status);
-        *count += done as i32;
-        *count
-    }
-
     /// Pods refused at their last attempt and still to go: these make the drain "blocked".
     pub fn blocked(&self, plan: &DrainPlan) -> Vec<PodNote> {
         let mut notes: Vec<PodNote> = plan

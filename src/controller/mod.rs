@@ -29,7 +29,7 @@ use tracing::{info, instrument, warn};
 
 use crate::{
     act,
-    api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceSpec, Phase},
+    api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase},
     error::{Error, Result},
     plan::{
         node::NodeView,
@@ -61,6 +61,10 @@ pub struct Context {
     recorder: Recorder,
     pods: pod_watch::PodWatches,
     memory: Mutex<HashMap<String, drain::Memory>>,
+    /// The status this controller last wrote, per object UID. The watch cache can lag behind our own writes, and a
+    /// decision or a server-side apply made from a stale status would undo what was just recorded (e.g. the
+    /// node's prior state). drydock is the only writer of status, so its last write is the truth.
+    statuses: Mutex<HashMap<String, NodeMaintenanceStatus>>,
     failures: Mutex<HashMap<String, u32>>,
     settings: Settings,
 }
@@ -83,6 +87,7 @@ pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
         pods: pod_watch::PodWatches::new(client.clone(), wake),
         evict_client,
         memory: Mutex::default(),
+        statuses: Mutex::default(),
         failures: Mutex::default(),
         settings: settings.clone(),
         client: client.clone(),
@@ -121,6 +126,33 @@ pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
         .await;
     info!("drydock controller stopped");
     Ok(())
+}
+
+impl Context {
+    /// The freshest status known: our own last write to this object (keyed by UID, so a new object of an old
+    /// name starts clean), else the cached one.
+    fn status_of(&self, nm: &NodeMaintenance) -> NodeMaintenanceStatus {
+        let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        match nm.uid().and_then(|uid| statuses.get(&uid)) {
+            Some(written) => written.clone(),
+            None => nm.status.clone().unwrap_or_default(),
+        }
+    }
+
+    fn remember(&self, nm: &NodeMaintenance, status: NodeMaintenanceStatus) {
+        if let Some(uid) = nm.uid() {
+            self.statuses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(uid, status);
+        }
+    }
+
+    fn forget(&self, nm: &NodeMaintenance) {
+        if let Some(uid) = nm.uid() {
+            self.statuses.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
+        }
+    }
 }
 
 fn instance_name() -> String {
@@ -181,7 +213,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
     let holds = view
         .as_ref()
         .is_some_and(|v| v.held_by.as_deref() == Some(name.as_str()));
-    let status = nm.status.clone().unwrap_or_default();
+    let status = ctx.status_of(nm);
     let deleting = nm.metadata.deletion_timestamp.is_some();
     let created = nm.creation_timestamp().map(|t| t.0).unwrap_or(now);
     let checked = check_spec(&nm.spec, created);
@@ -256,7 +288,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             )
             .await;
             let blocked = memory.blocked(&plan);
-            let evicted = memory.evicted(Report::evicted_in_status(nm), round.done);
+            let evicted = evicted_so_far(&status) + round.done as i32;
             report.draining(&plan, &round, evicted, blocked).await?;
             Action::requeue(
                 memory
@@ -265,7 +297,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             )
         }
         Step::Drained { until } => {
-            let evicted = memory.evicted(Report::evicted_in_status(nm), 0);
+            let evicted = evicted_so_far(&status);
             report.drained(&plan.unwrap_or_default(), evicted).await?;
             Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
         }
@@ -279,12 +311,14 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         }
         Step::ReleaseFinalizer => {
             ctx.pods.stop(&node_name, &name);
+            ctx.forget(nm);
             let finalizers = nm.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
             patch_finalizers(ctx, nm, finalizers).await?;
             Action::await_change()
         }
         Step::Done => {
             ctx.pods.stop(&node_name, &name);
+            ctx.forget(nm);
             Action::await_change()
         }
     };
@@ -295,6 +329,10 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             .insert(name, memory);
     }
     Ok(action)
+}
+
+fn evicted_so_far(status: &NodeMaintenanceStatus) -> i32 {
+    status.pods.as_ref().map_or(0, |p| p.evicted)
 }
 
 /// Sleep until `t`, at least a second (clocks differ) and at most [`RESYNC`].

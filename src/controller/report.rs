@@ -37,16 +37,8 @@ pub struct Report<'a> {
 }
 
 impl<'a> Report<'a> {
-    /// Pods evicted so far according to the object's status.
-    pub fn evicted_in_status(nm: &NodeMaintenance) -> i32 {
-        nm.status
-            .as_ref()
-            .and_then(|s| s.pods.as_ref())
-            .map_or(0, |p| p.evicted)
-    }
-
     pub fn new(ctx: &'a Context, nm: &'a NodeMaintenance) -> Self {
-        let old = nm.status.clone().unwrap_or_default();
+        let old = ctx.status_of(nm);
         let mut new = old.clone();
         new.observed_generation = nm.metadata.generation;
         Self {
@@ -129,8 +121,8 @@ impl<'a> Report<'a> {
             })
             .collect();
         blocked.extend(pdb_blocked);
-        let old_remaining = self.old.pods.as_ref().map(|p| p.remaining);
-        let progressed = round.done > 0 || old_remaining.is_some_and(|r| (plan.remaining() as i32) < r);
+        let old_left = self.old.pods.as_ref().map(|p| p.remaining + p.terminating);
+        let progressed = round.done > 0 || old_left.is_some_and(|r| (plan.remaining() as i32) < r);
         let still_blocked = crate::plan::phase::still_blocked(plan, blocked.len() - plan.refused.len(), progressed);
         self.new.blocked_since = match (&self.old.blocked_since, still_blocked, blocked.is_empty()) {
             (_, _, true) => None,
@@ -295,18 +287,25 @@ impl<'a> Report<'a> {
         });
         api.patch_status(&name, &PatchParams::apply("drydock").force(), &Patch::Apply(body))
             .await
-            .map_err(|source| Error::WriteObject { name, source })?;
+            .map_err(|source| Error::WriteObject {
+                name: name.clone(),
+                source,
+            })?;
+        self.ctx.remember(self.nm, self.new);
         Ok(())
     }
 }
 
 fn counts(plan: &DrainPlan, evicted: i32, blocked: usize) -> PodCounts {
-    let remaining = plan.remaining() as i32;
+    // Terminating pods were evicted already (by drydock, or deleted by someone): counted apart, not twice.
+    let terminating = plan.terminating.len() as i32;
+    let remaining = plan.remaining() as i32 - terminating;
     let total = evicted + remaining;
     PodCounts {
         total,
         evicted,
         remaining,
+        terminating,
         blocked: blocked as i32,
         skipped: (plan.skipped.len() + plan.abandoned.len()) as i32,
         progress: format!("{evicted}/{total}"),
