@@ -462,3 +462,48 @@ async fn late_pods_are_drained_and_finished_pods_deleted() {
     env.delete_nm("m").await;
     assert_restored(&env, &a, false).await;
 }
+
+/// A window that starts in the future leaves the node untouched (phase Waiting) until it opens.
+#[tokio::test]
+async fn future_window_waits_then_starts() {
+    let mut env = TestEnv::new("nm-future").await;
+    let a = env.node("a").await;
+    let _drydock = Drydock::start(&env, 0);
+    // Whole seconds: metav1.Time keeps no fractions.
+    let start = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 6).expect("timestamp");
+    env.maintenance(
+        "later",
+        &a,
+        json!({"window": {"start": start.to_string(), "duration": "1h"}}),
+    )
+    .await;
+    env.wait_nm("later", Phase::Waiting, |_| true).await;
+    let node = env.get_node(&a).await;
+    assert!(
+        !unschedulable(&node) && taints(&node).is_empty(),
+        "untouched before the window opens"
+    );
+    env.wait_nm("later", Phase::Drained, |_| true).await;
+    assert!(jiff::Timestamp::now() >= start, "started only once the window opened");
+    assert!(unschedulable(&env.get_node(&a).await));
+    env.delete_nm("later").await;
+    assert_restored(&env, &a, false).await;
+}
+
+/// A node deleted mid-maintenance fails the maintenance with a reason; deleting the object then just works.
+#[tokio::test]
+async fn node_deleted_mid_maintenance_fails_clearly() {
+    let mut env = TestEnv::new("nm-nodegone").await;
+    let a = env.node("a").await;
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("m", &a, json!({})).await;
+    env.wait_nm("m", Phase::Drained, |_| true).await;
+    Api::<k8s_openapi::api::core::v1::Node>::all(env.client.clone())
+        .delete(&a, &Default::default())
+        .await
+        .expect("delete node");
+    let nm = env.wait_nm("m", Phase::Failed, |_| true).await;
+    let message = status(&nm).message.clone().unwrap_or_default();
+    assert!(message.contains("was deleted during the maintenance"), "{message}");
+    env.delete_nm("m").await;
+}
