@@ -3,10 +3,12 @@
 //! - [`api`]: the custom resource types (NodeMaintenance); `crds/` is generated from them.
 //! - [`plan`]: pure decisions over what was observed (pods, node, window, next step). No I/O.
 //! - [`act`]: the effects (node patches, evictions); the only code that changes the cluster.
+//! - [`cli`]: the runbook commands (preview, start, status, end, list) for people and scripts.
 //! - [`controller`]: kube-runtime wiring: reconcile, watches, status and Events.
 //! - [`error`]: the error type, each variant saying what failed and what to check.
 pub mod act;
 pub mod api;
+pub mod cli;
 pub mod controller;
 pub mod error;
 pub mod plan;

@@ -29,6 +29,8 @@ enum Command {
     },
     /// Print the NodeMaintenance CustomResourceDefinition as YAML.
     Crd,
+    #[command(flatten)]
+    Cli(drydock::cli::Command),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -40,6 +42,7 @@ enum LogFormat {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
+        Command::Cli(command) => drydock::cli::run(command).await,
         Command::Crd => {
             print!("{}", drydock::crd_yaml());
             std::process::ExitCode::SUCCESS
