@@ -164,7 +164,9 @@ WORKLOADS
 start_controller() {
   say "Starting drydock in the background (log: ${log#"$root"/})"
   mkdir -p "$(dirname "$log")"
-  KUBECONFIG=$controller_kubeconfig target/debug/drydock run >"$log" 2>&1 &
+  # The leader Lease lives in drydock-system, where config/rbac lets the ServiceAccount keep it.
+  KUBECONFIG=$controller_kubeconfig target/debug/drydock run --lease-namespace drydock-system \
+    --http-addr 127.0.0.1:18080 >"$log" 2>&1 &
   controller_pid=$!
   sleep 1
   kill -0 "$controller_pid" 2>/dev/null || { controller_log_tail; die "drydock exited at once"; }

@@ -16,6 +16,8 @@ pub enum Error {
     PodWatch { node: String, reason: String },
     #[error("failed to load the Kubernetes client configuration: {0}; set KUBECONFIG or run inside a cluster")]
     Config(String),
+    #[error("leader election failed: {0}; check the controller may get, create and update Leases in its namespace")]
+    LeaderElection(String),
     #[error("failed to serialize: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -31,6 +33,7 @@ impl Error {
             Error::PodWatch { .. } => "PodWatchFailed",
             Error::Config(_) => "ConfigFailed",
             Error::Serialize(_) => "SerializeFailed",
+            Error::LeaderElection(_) => "LeaderElectionFailed",
         }
     }
 

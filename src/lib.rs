@@ -5,13 +5,17 @@
 //! - [`act`]: the effects (node patches, evictions); the only code that changes the cluster.
 //! - [`cli`]: the runbook commands (preview, start, status, end, list) for people and scripts.
 //! - [`controller`]: kube-runtime wiring: reconcile, watches, status and Events.
+//! - [`operator`]: the `drydock run` process: endpoints, leader election, the controller while leading.
+//! - [`telemetry`]: logs, Prometheus metrics, /healthz /readyz.
 //! - [`error`]: the error type, each variant saying what failed and what to check.
 pub mod act;
 pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod error;
+pub mod operator;
 pub mod plan;
+pub mod telemetry;
 
 use kube::CustomResourceExt;
 

@@ -1,6 +1,13 @@
-//! The drydock binary: `drydock run` (the controller) and `drydock crd` (print the CRD YAML).
-use clap::{Parser, Subcommand, ValueEnum};
-use drydock::controller::{self, Settings};
+//! The drydock binary: `drydock run` (the controller), `drydock crd` (print the CRD YAML) and the runbook
+//! commands (`preview`, `start`, `status`, `end`, `list`). Also works as the kubectl plugin `kubectl-drydock`.
+use std::net::SocketAddr;
+
+use clap::{ArgAction, Parser, Subcommand};
+use drydock::{
+    controller::Settings,
+    operator::{self, Lease, Options},
+    telemetry::logs,
+};
 
 #[derive(Parser)]
 #[command(
@@ -16,27 +23,43 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (kubeconfig from KUBECONFIG / ~/.kube/config, or in-cluster).
-    Run {
-        /// Only handle NodeMaintenances matching this label selector (e.g. for sharding or tests).
-        #[arg(long)]
-        selector: Option<String>,
-        /// Evictions in flight at once per maintenance.
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=512))]
-        eviction_concurrency: u16,
-        /// Log format.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "DRYDOCK_LOG_FORMAT")]
-        log_format: LogFormat,
-    },
+    Run(Run),
     /// Print the NodeMaintenance CustomResourceDefinition as YAML.
     Crd,
     #[command(flatten)]
     Cli(drydock::cli::Command),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
+#[derive(clap::Args)]
+struct Run {
+    /// Only handle NodeMaintenances matching this label selector (e.g. for sharding or tests).
+    #[arg(long)]
+    selector: Option<String>,
+    /// Evictions in flight at once per maintenance.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=512))]
+    eviction_concurrency: u16,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = logs::Format::Text, env = "DRYDOCK_LOG_FORMAT")]
+    log_format: logs::Format,
+    /// Address for /healthz, /readyz and /metrics (in a pod: 0.0.0.0:8080).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "DRYDOCK_HTTP_ADDR")]
+    http_addr: SocketAddr,
+    /// Elect a leader through a coordination.k8s.io Lease, so replicas never reconcile at once.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, default_value = "drydock-controller")]
+    lease_name: String,
+    /// This replica's identity in the Lease (default: the pod's name, else host and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Label held nodes remediation.medik8s.io/exclude-from-remediation=true so medik8s NodeHealthCheck does not
+    /// "remediate" a node that is down on purpose.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    exclude_from_remediation: bool,
 }
 
 #[tokio::main]
@@ -47,23 +70,9 @@ async fn main() -> std::process::ExitCode {
             print!("{}", drydock::crd_yaml());
             std::process::ExitCode::SUCCESS
         }
-        Command::Run {
-            selector,
-            eviction_concurrency,
-            log_format,
-        } => {
-            init_logs(log_format);
-            let own_pod = std::env::var("POD_NAMESPACE").ok().zip(std::env::var("POD_NAME").ok());
-            let settings = Settings {
-                selector,
-                eviction_concurrency: eviction_concurrency.into(),
-                own_pod,
-            };
-            let result = match kube::Config::infer().await {
-                Ok(config) => controller::run(config, settings).await,
-                Err(e) => Err(drydock::error::Error::Config(e.to_string())),
-            };
-            match result {
+        Command::Run(run) => {
+            logs::init(run.log_format);
+            match serve(run).await {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "drydock stopped");
@@ -75,14 +84,33 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Text => builder.init(),
-    }
+async fn serve(run: Run) -> drydock::error::Result<()> {
+    let own_pod = std::env::var("POD_NAMESPACE").ok().zip(std::env::var("POD_NAME").ok());
+    let settings = Settings {
+        selector: run.selector,
+        eviction_concurrency: run.eviction_concurrency.into(),
+        own_pod,
+        exclude_remediation: run.exclude_from_remediation,
+    };
+    let identity = run.identity.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let lease = run.leader_elect.then_some(Lease {
+        namespace: run.lease_namespace,
+        name: run.lease_name,
+        identity,
+    });
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| drydock::error::Error::Config(e.to_string()))?;
+    operator::run(
+        config,
+        settings,
+        Options {
+            http_addr: run.http_addr,
+            lease,
+        },
+    )
+    .await
 }

@@ -20,6 +20,16 @@ use crate::{ENV_LABEL, TestEnv, kubeconfig_path};
 pub struct Drydock {
     child: Child,
     pub log: PathBuf,
+    /// Where its /metrics, /healthz and /readyz are served.
+    pub http: String,
+}
+
+/// A free port on 127.0.0.1 for a controller's HTTP endpoints.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn binary() -> PathBuf {
@@ -29,15 +39,35 @@ fn binary() -> PathBuf {
 }
 
 impl Drydock {
-    /// Starts a controller for `env`'s NodeMaintenances; its log goes to .cache/logs/drydock-<env>-<n>.log.
+    /// Starts a controller for `env`'s NodeMaintenances, without leader election; its log goes to
+    /// .cache/logs/drydock-<env>-<n>.log.
     pub fn start(env: &TestEnv, n: u32) -> Self {
+        Self::start_with(env, n, &["--leader-elect=false"], None)
+    }
+
+    /// Starts a controller for `env` with extra `drydock run` arguments, optionally as another user's
+    /// kubeconfig (e.g. one holding a ServiceAccount token).
+    pub fn start_with(env: &TestEnv, n: u32, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
         let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("drydock-{}-{n}.log", env.id));
         let file = std::fs::File::create(&log).expect("log file");
+        let http = format!("127.0.0.1:{}", free_port());
         let child = Command::new(binary())
-            .args(["run", "--selector", &format!("{ENV_LABEL}={}", env.id)])
-            .env("KUBECONFIG", kubeconfig_path())
+            .args([
+                "run",
+                "--selector",
+                &format!("{ENV_LABEL}={}", env.id),
+                "--http-addr",
+                &http,
+            ])
+            .args(args)
+            .env(
+                "KUBECONFIG",
+                kubeconfig.map_or_else(kubeconfig_path, std::path::Path::to_path_buf),
+            )
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE")
             .env("RUST_LOG", "info,drydock=debug")
             .stdout(Stdio::null())
             .stderr(file)
@@ -48,7 +78,28 @@ impl Drydock {
                     binary().display()
                 )
             });
-        Self { child, log }
+        Self { child, log, http }
+    }
+
+    /// GETs a path of its HTTP endpoint (e.g. "/metrics"); None while it does not answer.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.http).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.http).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let code = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Some((code, body))
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL: no chance to clean up, as in a node crash or an OOM kill.

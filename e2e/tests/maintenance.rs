@@ -16,6 +16,8 @@ use kube::{
 };
 use serde_json::json;
 
+const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
+
 fn status(nm: &NodeMaintenance) -> &drydock::api::v1alpha1::NodeMaintenanceStatus {
     nm.status.as_ref().expect("status")
 }
@@ -50,6 +52,13 @@ async fn assert_restored(env: &TestEnv, node: &str, was_unschedulable: bool) {
     assert!(
         drydock_annotations(&n).is_empty(),
         "drydock annotations removed from {node}"
+    );
+    assert!(
+        !n.metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key(MEDIK8S_EXCLUDE_LABEL),
+        "the medik8s exclusion label drydock added is removed"
     );
 }
 
@@ -98,6 +107,15 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
     );
     let node = env.get_node(&a).await;
     assert!(unschedulable(&node), "node cordoned");
+    assert_eq!(
+        node.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MEDIK8S_EXCLUDE_LABEL))
+            .map(String::as_str),
+        Some("true"),
+        "medik8s NodeHealthCheck is told to leave the held node alone"
+    );
     assert_eq!(
         taints(&node),
         vec![format!("drydock.dev/maintenance={}:NoSchedule", env.nm_name("kernel"))]

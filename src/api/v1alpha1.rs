@@ -280,4 +280,7 @@ pub struct PriorState {
     /// Taints drydock added (key:effect), which are the only ones it removes.
     #[serde(default)]
     pub added_taints: Vec<String>,
+    /// Labels drydock added (remediation.medik8s.io/exclude-from-remediation), removed on restore.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_labels: Vec<String>,
 }

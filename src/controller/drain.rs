@@ -15,6 +15,7 @@ use crate::{
     act::evict::{self, Blocked, Outcome},
     api::v1alpha1::PodNote,
     plan::pods::{DrainPlan, PodKey},
+    telemetry::metrics::{EvictionResult, Metrics},
 };
 
 /// First retry of a refused eviction; doubles per refusal up to [`MAX_RETRY`]. Never zero: no hot loop.
@@ -90,6 +91,7 @@ impl Memory {
 
 /// Evicts and deletes what `plan` says now, skipping pods already evicted and pods whose retry is not due.
 pub async fn round(
+    metrics: &Metrics,
     client: &Client,
     memory: &mut Memory,
     plan: &DrainPlan,
@@ -125,12 +127,14 @@ pub async fn round(
     for (key, outcome) in outcomes {
         let reason = match outcome {
             Outcome::Evicted | Outcome::Gone => {
+                metrics.eviction(EvictionResult::Evicted);
                 result.done += 1;
                 memory.refused.remove(&key.uid);
                 memory.evicted.insert(key.uid.clone());
                 continue;
             }
             Outcome::Blocked(Blocked::Budget { pdb: Some(pdb), detail }) => {
+                metrics.eviction(EvictionResult::BlockedByPdb);
                 let id = (key.namespace.clone(), pdb.clone());
                 if !budgets.contains_key(&id) {
                     let text = budget_reason(client, &key.namespace, &pdb, &detail).await;
@@ -139,10 +143,15 @@ pub async fn round(
                 budgets[&id].clone()
             }
             Outcome::Blocked(Blocked::Budget { pdb: None, detail }) => {
+                metrics.eviction(EvictionResult::BlockedByPdb);
                 format!("a PodDisruptionBudget forbids it: {detail}")
             }
-            Outcome::Blocked(Blocked::Other(reason)) => reason,
+            Outcome::Blocked(Blocked::Other(reason)) => {
+                metrics.eviction(EvictionResult::Blocked);
+                reason
+            }
             Outcome::Failed(reason) => {
+                metrics.eviction(EvictionResult::Error);
                 result.errors.push(format!("{key}: {reason}"));
                 reason
             }

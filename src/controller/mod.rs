@@ -40,6 +40,8 @@ use crate::{
 };
 use report::Report;
 
+use crate::telemetry::{http::Health, metrics::Metrics};
+
 /// How the controller runs.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -49,6 +51,8 @@ pub struct Settings {
     pub eviction_concurrency: usize,
     /// The controller's own pod (namespace, name), evicted last if it runs on a node being drained.
     pub own_pod: Option<(String, String)>,
+    /// Label held nodes remediation.medik8s.io/exclude-from-remediation=true.
+    pub exclude_remediation: bool,
 }
 
 /// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
@@ -67,10 +71,17 @@ pub struct Context {
     statuses: Mutex<HashMap<String, NodeMaintenanceStatus>>,
     failures: Mutex<HashMap<String, u32>>,
     settings: Settings,
+    metrics: Arc<Metrics>,
 }
 
-/// Runs the controller until SIGTERM/SIGINT.
-pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
+/// Runs the controller until `shutdown` completes (a signal, or the loss of the leader lease). Publishes its
+/// cache of NodeMaintenances to `health` for the metrics endpoint.
+pub async fn run(
+    config: kube::Config,
+    settings: Settings,
+    health: Health,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<()> {
     let client = Client::try_from(config.clone()).map_err(|e| Error::Config(e.to_string()))?;
     let mut no_retry = config;
     no_retry.default_retry = false;
@@ -91,6 +102,7 @@ pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
         failures: Mutex::default(),
         settings: settings.clone(),
         client: client.clone(),
+        metrics: health.metrics.clone(),
     });
 
     let mut wc = watcher::Config::default();
@@ -99,6 +111,7 @@ pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
     }
     let controller = Controller::new(Api::<NodeMaintenance>::all(client.clone()), wc);
     let store = controller.store();
+    *health.store.lock().unwrap_or_else(|p| p.into_inner()) = Some(store.clone());
     info!(selector = ?settings.selector, "drydock controller starting");
     controller
         // A node change (someone uncordoned it, the holder let go, it disappeared) wakes every maintenance of it.
@@ -116,7 +129,7 @@ pub async fn run(config: kube::Config, settings: Settings) -> Result<()> {
             },
         )
         .reconcile_on(woken)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
@@ -179,6 +192,7 @@ fn error_policy(nm: Arc<NodeMaintenance>, error: &Error, ctx: Arc<Context>) -> A
         *n += 1;
         *n
     };
+    ctx.metrics.reconcile_error(error.category());
     if error.is_conflict() {
         return Action::requeue(Duration::from_millis(200));
     }
@@ -244,6 +258,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         node: view.as_ref(),
         drain: plan.as_ref(),
         pdb_blocked,
+        exclude_remediation: ctx.settings.exclude_remediation,
     });
     tracing::debug!(?step, "decided");
     let window_end = checked.as_ref().ok().and_then(|(w, _)| w.end);
@@ -280,6 +295,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         Step::Drain => {
             let plan = plan.unwrap_or_default();
             let round = drain::round(
+                &ctx.metrics,
                 &ctx.evict_client,
                 &mut memory,
                 &plan,

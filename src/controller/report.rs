@@ -198,6 +198,11 @@ impl<'a> Report<'a> {
         self.condition(BLOCKED, false, "NotBlocked", "");
         if self.old.drained_at.is_none() {
             self.new.drained_at = Some(Time(self.now));
+            if let Some(started) = &self.old.started_at {
+                self.ctx
+                    .metrics
+                    .drained_after(self.now.duration_since(started.0).as_secs_f64());
+            }
             self.event(EventType::Normal, "Drained", &message, true).await;
         }
         self.write().await

@@ -12,6 +12,9 @@ pub const HELD_BY_ANNOTATION: &str = "drydock.dev/held-by";
 /// Node annotation with the node's prior state (JSON of [`PriorState`]): restore works from the node alone,
 /// even if the NodeMaintenance object is gone.
 pub const PRIOR_STATE_ANNOTATION: &str = "drydock.dev/prior-state";
+/// medik8s NodeHealthCheck skips nodes with this label: a node down on purpose must not be "remediated"
+/// (rebooted or deleted) while drydock holds it.
+pub const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
 
 /// What drydock sees of a node.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,6 +26,8 @@ pub struct NodeView {
     pub held_by: Option<String>,
     /// From [`PRIOR_STATE_ANNOTATION`]; None when absent or unreadable.
     pub prior: Option<PriorState>,
+    /// Labels drydock may add (only [`MEDIK8S_EXCLUDE_LABEL`]) that the node has now.
+    pub labels: Vec<String>,
 }
 
 impl NodeView {
@@ -37,6 +42,12 @@ impl NodeView {
             prior: annotations
                 .get(PRIOR_STATE_ANNOTATION)
                 .and_then(|s| serde_json::from_str(s).ok()),
+            labels: node
+                .metadata
+                .labels
+                .as_ref()
+                .map(|l| l.keys().filter(|k| *k == MEDIK8S_EXCLUDE_LABEL).cloned().collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -45,14 +56,15 @@ impl NodeView {
     }
 }
 
-/// The node fields drydock writes: the whole taint list, spec.unschedulable, and its two annotations
-/// (None removes an annotation).
+/// The node fields drydock writes: the whole taint list, spec.unschedulable, its two annotations (None removes
+/// an annotation) and label changes (None removes a label; labels not named are left alone).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeChange {
     pub taints: Vec<Taint>,
     pub unschedulable: bool,
     pub held_by: Option<String>,
     pub prior: Option<PriorState>,
+    pub labels: BTreeMap<String, Option<String>>,
 }
 
 /// `key:effect`, how [`PriorState::added_taints`] names a taint.
@@ -101,16 +113,26 @@ pub fn has_deferred_taints(extra: &[MaintenanceTaint]) -> bool {
 /// recorded on first hold and kept afterwards, growing only by the taints added now; a taint the node already
 /// had before drydock came is never recorded as drydock's, so restore leaves it.
 ///
+/// With `exclude_remediation`, the medik8s exclusion label is added too (and recorded, so restore removes it
+/// only if drydock added it).
+///
 /// Returns None when the node already looks as wanted.
-pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint]) -> Option<NodeChange> {
+pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint], exclude_remediation: bool) -> Option<NodeChange> {
     let ours = node.held_by.as_deref() == Some(nm_name);
     let mut prior = match (&node.prior, ours) {
         (Some(p), true) => p.clone(),
         _ => PriorState {
             was_unschedulable: node.unschedulable,
-            added_taints: Vec::new(),
+            ..Default::default()
         },
     };
+    let mut labels = BTreeMap::new();
+    if exclude_remediation && !node.labels.iter().any(|l| l == MEDIK8S_EXCLUDE_LABEL) {
+        labels.insert(MEDIK8S_EXCLUDE_LABEL.to_string(), Some("true".to_string()));
+        if !prior.added_labels.iter().any(|l| l == MEDIK8S_EXCLUDE_LABEL) {
+            prior.added_labels.push(MEDIK8S_EXCLUDE_LABEL.into());
+        }
+    }
     let mut taints = node.taints.clone();
     for w in wanted {
         if !node.has_taint(&w.key, &w.effect) {
@@ -126,9 +148,13 @@ pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint]) -> Option<NodeChan
         unschedulable: true,
         held_by: Some(nm_name.into()),
         prior: Some(prior),
+        labels,
     };
-    let unchanged =
-        ours && node.unschedulable && change.taints.len() == node.taints.len() && node.prior == change.prior;
+    let unchanged = ours
+        && change.labels.is_empty()
+        && node.unschedulable
+        && change.taints.len() == node.taints.len()
+        && node.prior == change.prior;
     (!unchanged).then_some(change)
 }
 
@@ -147,6 +173,7 @@ pub fn restore(node: &NodeView, prior: &PriorState) -> NodeChange {
         unschedulable: node.unschedulable && prior.was_unschedulable,
         held_by: None,
         prior: None,
+        labels: prior.added_labels.iter().map(|l| (l.clone(), None)).collect(),
     }
 }
 
@@ -160,7 +187,7 @@ pub fn merge_patch(change: &NodeChange, resource_version: &str) -> serde_json::V
         serde_json::json!(change.prior.as_ref().and_then(|p| serde_json::to_string(p).ok())),
     );
     serde_json::json!({
-        "metadata": {"resourceVersion": resource_version, "annotations": annotations},
+        "metadata": {"resourceVersion": resource_version, "annotations": annotations, "labels": change.labels},
         "spec": {
             "taints": change.taints,
             // null removes the field, as `kubectl uncordon` leaves it.
@@ -186,8 +213,7 @@ mod tests {
             name: "n1".into(),
             unschedulable,
             taints,
-            held_by: None,
-            prior: None,
+            ..Default::default()
         }
     }
     fn extra(key: &str, effect: TaintEffect) -> MaintenanceTaint {
@@ -204,13 +230,20 @@ mod tests {
             taints: c.taints.clone(),
             held_by: c.held_by.clone(),
             prior: c.prior.clone(),
+            labels: c
+                .labels
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.clone())
+                .chain(n.labels.iter().filter(|l| !c.labels.contains_key(*l)).cloned())
+                .collect(),
         }
     }
 
     #[test]
     fn hold_taints_cordons_and_records_prior_state() {
         let n = node(false, vec![taint("gpu", "NoSchedule")]);
-        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false)).expect("a change");
+        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false), false).expect("a change");
         assert!(c.unschedulable);
         assert_eq!(c.held_by.as_deref(), Some("nm1"));
         assert_eq!(c.taints.len(), 2);
@@ -228,8 +261,8 @@ mod tests {
     fn hold_is_idempotent() {
         let n = node(false, vec![]);
         let wanted = wanted_taints("nm1", &[], false);
-        let held = apply(&n, &hold(&n, "nm1", &wanted).expect("change"));
-        assert_eq!(hold(&held, "nm1", &wanted), None);
+        let held = apply(&n, &hold(&n, "nm1", &wanted, false).expect("change"));
+        assert_eq!(hold(&held, "nm1", &wanted, false), None);
     }
 
     #[test]
@@ -239,6 +272,7 @@ mod tests {
             &n,
             "nm1",
             &wanted_taints("nm1", &[extra("example.com/kernel", TaintEffect::NoSchedule)], false),
+            false,
         )
         .expect("change");
         let p = c.prior.clone().expect("prior");
@@ -276,9 +310,9 @@ mod tests {
         let n = node(true, vec![]);
         let held = apply(
             &n,
-            &hold(&n, "nm1", &wanted_taints("nm1", &spec, false)).expect("change"),
+            &hold(&n, "nm1", &wanted_taints("nm1", &spec, false), false).expect("change"),
         );
-        let after = hold(&held, "nm1", &wanted_taints("nm1", &spec, true)).expect("adds NoExecute");
+        let after = hold(&held, "nm1", &wanted_taints("nm1", &spec, true), false).expect("adds NoExecute");
         let p = after.prior.expect("prior");
         assert!(p.was_unschedulable, "the first observation of the node is kept");
         assert_eq!(
@@ -291,7 +325,7 @@ mod tests {
     fn restore_uncordons_only_a_node_that_was_schedulable() {
         for was in [false, true] {
             let n = node(was, vec![]);
-            let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false)).expect("change");
+            let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false), false).expect("change");
             let r = restore(&apply(&n, &c), c.prior.as_ref().expect("prior"));
             assert_eq!(r.unschedulable, was);
             assert!(r.taints.is_empty());
@@ -302,7 +336,7 @@ mod tests {
     #[test]
     fn restore_leaves_taints_others_added_meanwhile() {
         let n = node(false, vec![]);
-        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false)).expect("change");
+        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false), false).expect("change");
         let mut held = apply(&n, &c);
         held.taints
             .push(taint("node.kubernetes.io/unschedulable", "NoSchedule"));
@@ -314,10 +348,10 @@ mod tests {
     fn a_node_someone_uncordoned_is_cordoned_again_without_losing_prior_state() {
         let n = node(false, vec![]);
         let wanted = wanted_taints("nm1", &[], false);
-        let mut held = apply(&n, &hold(&n, "nm1", &wanted).expect("change"));
+        let mut held = apply(&n, &hold(&n, "nm1", &wanted, false).expect("change"));
         held.unschedulable = false;
         held.taints.clear();
-        let again = hold(&held, "nm1", &wanted).expect("re-cordon");
+        let again = hold(&held, "nm1", &wanted, false).expect("re-cordon");
         assert!(again.unschedulable);
         assert!(!again.prior.expect("prior").was_unschedulable);
     }
@@ -338,7 +372,8 @@ mod tests {
             v.prior,
             Some(PriorState {
                 was_unschedulable: true,
-                added_taints: vec!["a:NoSchedule".into()]
+                added_taints: vec!["a:NoSchedule".into()],
+                ..Default::default()
             })
         );
     }
@@ -351,11 +386,36 @@ mod tests {
                 unschedulable: false,
                 held_by: None,
                 prior: None,
+                labels: BTreeMap::new(),
             },
             "42",
         );
         assert_eq!(p["metadata"]["resourceVersion"], "42");
         assert!(p["metadata"]["annotations"][HELD_BY_ANNOTATION].is_null());
         assert!(p["spec"]["unschedulable"].is_null());
+    }
+
+    #[test]
+    fn the_remediation_exclusion_label_is_added_and_removed_only_if_ours() {
+        let n = node(false, vec![]);
+        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false), true).expect("change");
+        assert_eq!(c.labels.get(MEDIK8S_EXCLUDE_LABEL), Some(&Some("true".to_string())));
+        let held = apply(&n, &c);
+        assert_eq!(
+            hold(&held, "nm1", &wanted_taints("nm1", &[], false), true),
+            None,
+            "idempotent"
+        );
+        let r = restore(&held, c.prior.as_ref().expect("prior"));
+        assert_eq!(r.labels.get(MEDIK8S_EXCLUDE_LABEL), Some(&None), "removed on restore");
+
+        let already = NodeView {
+            labels: vec![MEDIK8S_EXCLUDE_LABEL.into()],
+            ..node(false, vec![])
+        };
+        let c = hold(&already, "nm1", &wanted_taints("nm1", &[], false), true).expect("change");
+        assert!(c.labels.is_empty() && c.prior.as_ref().is_some_and(|p| p.added_labels.is_empty()));
+        let r = restore(&apply(&already, &c), c.prior.as_ref().expect("prior"));
+        assert!(r.labels.is_empty(), "a label someone else set stays");
     }
 }

@@ -27,6 +27,8 @@ pub struct Observed<'a> {
     pub drain: Option<&'a DrainPlan>,
     /// Pods whose eviction a PodDisruptionBudget (or webhook) refused recently and that are still on the node.
     pub pdb_blocked: usize,
+    /// Label held nodes so medik8s remediation leaves them alone (operator flag).
+    pub exclude_remediation: bool,
 }
 
 /// Why a maintenance ended the way it did; also the Event reason.
@@ -161,7 +163,7 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -
     }
     let drained_before = o.status.drained_at.is_some();
     let wanted = node::wanted_taints(o.name, &o.spec.taints, drained_before);
-    if let Some(change) = node::hold(node, o.name, &wanted) {
+    if let Some(change) = node::hold(node, o.name, &wanted, o.exclude_remediation) {
         return Step::Hold(change);
     }
     let Some(plan) = o.drain.filter(|_| holds) else {
@@ -210,6 +212,7 @@ fn give_back(node: &NodeView, status: &NodeMaintenanceStatus) -> NodeChange {
         .unwrap_or_else(|| PriorState {
             was_unschedulable: true,
             added_taints: vec![node::taint_id(crate::api::v1alpha1::MAINTENANCE_TAINT, "NoSchedule")],
+            ..Default::default()
         });
     node::restore(node, &prior)
 }
@@ -243,13 +246,14 @@ mod tests {
         }
     }
     fn held(n: &NodeView, name: &str, spec: &NodeMaintenanceSpec, drained: bool) -> NodeView {
-        let c = node::hold(n, name, &node::wanted_taints(name, &spec.taints, drained)).expect("change");
+        let c = node::hold(n, name, &node::wanted_taints(name, &spec.taints, drained), false).expect("change");
         NodeView {
             name: n.name.clone(),
             unschedulable: c.unschedulable,
             taints: c.taints,
             held_by: c.held_by,
             prior: c.prior,
+            labels: Vec::new(),
         }
     }
     fn spec() -> NodeMaintenanceSpec {
@@ -304,6 +308,7 @@ mod tests {
                 node: self.node.as_ref(),
                 drain: self.drain.as_ref(),
                 pdb_blocked: self.pdb_blocked,
+                exclude_remediation: false,
             })
         }
         fn holding(mut self) -> Self {

@@ -1,0 +1,223 @@
+//! What a platform team checks before installing an operator: two replicas fail over mid-drain, the
+//! controller works with exactly the RBAC in config/, and /metrics, /healthz and /readyz tell the truth.
+use std::time::Duration;
+
+use drydock::api::v1alpha1::Phase;
+use drydock_e2e::{
+    TestEnv,
+    controller::{Drydock, taints, unschedulable},
+    kubeconfig_path, wait_for,
+    workloads::on_node,
+};
+use k8s_openapi::api::{coordination::v1::Lease, policy::v1::PodDisruptionBudget};
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+}
+
+/// Two controllers with leader election: only the leader works; when it is killed mid-drain, the other takes
+/// the Lease and finishes the maintenance.
+#[tokio::test]
+async fn leader_failover_mid_drain() {
+    let mut env = TestEnv::new("ops-failover").await;
+    let a = env.node("a").await;
+    env.deployment("web", 3, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 3).await;
+    let _b = env.node("b").await;
+    env.pdb("web", "web", 3).await;
+    env.pdb_settled("web", 0).await;
+
+    let ns = env.ns().to_string();
+    let start = |n: u32| {
+        let identity = format!("{}-{n}", env.id);
+        let args = [
+            "--leader-elect=true",
+            "--lease-namespace",
+            &ns,
+            "--lease-name",
+            "drydock",
+            "--identity",
+            &identity,
+        ];
+        Drydock::start_with(&env, n, &args, None)
+    };
+    let mut replicas = [start(0), start(1)];
+    let leases = Api::<Lease>::namespaced(env.client.clone(), env.ns());
+    let holder = wait_for("a leader", Duration::from_secs(60), || async {
+        leases.get_opt("drydock").await.ok().flatten()?.spec?.holder_identity
+    })
+    .await;
+    let leader: usize = holder
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("identity ends in the replica number");
+    let standby = 1 - leader;
+
+    env.maintenance("ha", &a, json!({})).await;
+    env.wait_nm("ha", Phase::Draining, |nm| {
+        nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 3)
+    })
+    .await;
+    let leading = |d: &Drydock| d.get("/metrics").and_then(|(_, body)| metric(&body, "drydock_leader "));
+    assert_eq!(leading(&replicas[leader]), Some(1.0));
+    assert_eq!(leading(&replicas[standby]), Some(0.0), "the standby does not reconcile");
+
+    replicas[leader].kill();
+    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"minAvailable": 2}})),
+        )
+        .await
+        .expect("patch pdb");
+    // The dead leader's Lease expires (15 s) and the standby takes it; no wall-clock assertion, just liveness.
+    let nm = env.wait_nm("ha", Phase::Drained, |_| true).await;
+    assert_eq!(nm.status.and_then(|s| s.pods).map(|p| p.evicted), Some(3));
+    let new_holder = leases
+        .get("drydock")
+        .await
+        .expect("lease")
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert_eq!(
+        new_holder,
+        Some(format!("{}-{standby}", env.id)),
+        "the standby took over"
+    );
+    assert!(env.wait_ready_pods("web", 3).await.iter().all(|p| !on_node(p, &a)));
+    env.delete_nm("ha").await;
+    let node = env.get_node(&a).await;
+    assert!(!unschedulable(&node) && taints(&node).is_empty());
+}
+
+/// After a maintenance, the metrics endpoint counts what happened; health endpoints answer.
+#[tokio::test]
+async fn metrics_match_what_happened() {
+    let mut env = TestEnv::new("ops-metrics").await;
+    let a = env.node("a").await;
+    env.deployment("web", 3, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 3).await;
+    env.pdb("web", "web", 3).await;
+    env.pdb_settled("web", 0).await;
+    let _b = env.node("b").await;
+    let drydock = Drydock::start(&env, 0);
+    let (code, _) = wait_for("/readyz", Duration::from_secs(30), || async { drydock.get("/readyz") }).await;
+    assert_eq!(code, 200);
+    assert_eq!(drydock.get("/healthz").map(|(c, _)| c), Some(200));
+
+    env.maintenance("m", &a, json!({})).await;
+    env.wait_nm("m", Phase::Draining, |nm| nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 3)).await;
+    let (_, text) = drydock.get("/metrics").expect("metrics");
+    assert_eq!(metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "), Some(1.0), "{text}");
+    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"minAvailable": 2}})))
+        .await
+        .expect("patch pdb");
+    env.wait_nm("m", Phase::Drained, |_| true).await;
+    let (_, text) = drydock.get("/metrics").expect("metrics");
+    assert_eq!(
+        metric(&text, "drydock_evictions_total{result=\"evicted\"} "),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "drydock_evictions_total{result=\"blocked_by_pdb\"} ").unwrap_or(0.0) >= 3.0,
+        "the PDB refused evictions at first: {text}"
+    );
+    assert_eq!(metric(&text, "drydock_drain_duration_seconds_count "), Some(1.0));
+    assert_eq!(metric(&text, "drydock_maintenances{phase=\"Drained\"} "), Some(1.0));
+    assert_eq!(metric(&text, "drydock_nodes_held "), Some(1.0));
+    assert_eq!(metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "), None, "no longer blocked");
+    env.delete_nm("m").await;
+    let (_, text) = drydock.get("/metrics").expect("metrics");
+    assert_eq!(metric(&text, "drydock_nodes_held "), Some(0.0));
+}
+
+/// The controller completes a maintenance with exactly config/rbac's permissions: a ServiceAccount token, the
+/// ClusterRole and the leader-election Role, nothing more.
+#[tokio::test]
+async fn rbac_from_config_is_sufficient() {
+    let mut env = TestEnv::new("ops-rbac").await;
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/bin/kubectl"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig_path())
+            .args(args)
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        &format!("{root}/config/manager/namespace.yaml"),
+    ]);
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        &format!("{root}/config/rbac"),
+    ]);
+    let token = kubectl(&["-n", "drydock-system", "create", "token", "drydock", "--duration", "1h"]);
+    let ca = format!("{root}/.cache/cluster/pki/ca.crt");
+    let server = kubectl(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let sa_kubeconfig = std::env::temp_dir().join(format!("{}-sa.kubeconfig", env.id));
+    std::fs::write(
+        &sa_kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority: \"{ca}\"}}}}]\n\
+             users: [{{name: sa, user: {{token: \"{token}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: sa}}}}]\ncurrent-context: c\n"
+        ),
+    )
+    .expect("write kubeconfig");
+
+    let a = env.node("a").await;
+    env.deployment("web", 2, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 2).await;
+    env.pdb("web", "web", 1).await;
+    env.pdb_settled("web", 1).await;
+    let _b = env.node("b").await;
+    let lease = format!("drydock-{}", env.id);
+    let args = [
+        "--leader-elect=true",
+        "--lease-namespace",
+        "drydock-system",
+        "--lease-name",
+        &lease,
+    ];
+    let mut drydock = Drydock::start_with(&env, 0, &args, Some(&sa_kubeconfig));
+    env.maintenance("rbac", &a, json!({})).await;
+    env.wait_nm("rbac", Phase::Drained, |_| true).await;
+    env.delete_nm("rbac").await;
+    assert!(!unschedulable(&env.get_node(&a).await));
+    assert!(drydock.alive(), "no permission error stopped the controller");
+    let log = std::fs::read_to_string(&drydock.log).unwrap_or_default();
+    assert!(!log.contains("forbidden"), "no request was forbidden:\n{log}");
+    let _ = std::fs::remove_file(&sa_kubeconfig);
+    let _ = Api::<Lease>::namespaced(env.client.clone(), "drydock-system")
+        .delete(&lease, &Default::default())
+        .await;
+}

@@ -1,0 +1,282 @@
+//! Prometheus metrics (prometheus-client). Counters and the histogram are updated where things happen; the
+//! gauges (maintenances by phase, nodes held, maintenances blocked by reason) are computed from the
+//! controller's cache of NodeMaintenances at scrape time, so they can never drift from what `kubectl get nm`
+//! shows.
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::api::v1alpha1::{NodeMaintenance, Phase};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CategoryLabel {
+    pub category: String,
+}
+
+/// Outcome of one eviction attempt, for `drydock_evictions_total{result}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionResult {
+    Evicted,
+    BlockedByPdb,
+    Blocked,
+    Error,
+}
+
+impl EvictionResult {
+    fn label(self) -> &'static str {
+        match self {
+            EvictionResult::Evicted => "evicted",
+            EvictionResult::BlockedByPdb => "blocked_by_pdb",
+            EvictionResult::Blocked => "blocked_other",
+            EvictionResult::Error => "error",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    maintenances: Family<PhaseLabel, Gauge>,
+    nodes_held: Gauge,
+    blocked: Family<ReasonLabel, Gauge>,
+    evictions: Family<ResultLabel, Counter>,
+    drain_seconds: Histogram,
+    reconcile_errors: Family<CategoryLabel, Counter>,
+    /// Whether this process leads (1) or stands by (0).
+    leader: Gauge,
+    /// Serializes scrapes: the gauges are reset and refilled per scrape.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("drydock");
+        let maintenances = Family::<PhaseLabel, Gauge>::default();
+        registry.register("maintenances", "NodeMaintenances by phase", maintenances.clone());
+        let nodes_held = Gauge::default();
+        registry.register(
+            "nodes_held",
+            "Nodes drydock holds cordoned right now",
+            nodes_held.clone(),
+        );
+        let blocked = Family::<ReasonLabel, Gauge>::default();
+        registry.register(
+            "maintenances_blocked",
+            "Maintenances that cannot make progress right now, by reason (pdb, local_storage, unmanaged, webhook, eviction_refused, window, node_held)",
+            blocked.clone(),
+        );
+        let evictions = Family::<ResultLabel, Counter>::default();
+        registry.register("evictions", "Eviction attempts by result", evictions.clone());
+        // From a few seconds (a handful of pods) to hours (a drain held by a PDB).
+        let drain_seconds = Histogram::new([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0]);
+        registry.register(
+            "drain_duration_seconds",
+            "Time from cordon to drained",
+            drain_seconds.clone(),
+        );
+        let reconcile_errors = Family::<CategoryLabel, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by error category",
+            reconcile_errors.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register("leader", "1 when this process is the leader", leader.clone());
+        Self {
+            registry,
+            maintenances,
+            nodes_held,
+            blocked,
+            evictions,
+            drain_seconds,
+            reconcile_errors,
+            leader,
+            scrape: Mutex::new(()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn eviction(&self, result: EvictionResult) {
+        self.evictions
+            .get_or_create(&ResultLabel {
+                result: result.label().into(),
+            })
+            .inc();
+    }
+
+    pub fn drained_after(&self, seconds: f64) {
+        self.drain_seconds.observe(seconds.max(0.0));
+    }
+
+    pub fn reconcile_error(&self, category: &str) {
+        self.reconcile_errors
+            .get_or_create(&CategoryLabel {
+                category: category.into(),
+            })
+            .inc();
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Renders the text exposition, with the gauges computed from `maintenances`.
+    pub fn render(&self, maintenances: &[Arc<NodeMaintenance>]) -> String {
+        let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.maintenances.clear();
+        self.blocked.clear();
+        for phase in ALL_PHASES {
+            self.maintenances
+                .get_or_create(&PhaseLabel {
+                    phase: format!("{phase:?}"),
+                })
+                .set(0);
+        }
+        let mut held = 0;
+        for nm in maintenances {
+            let status = nm.status.clone().unwrap_or_default();
+            self.maintenances
+                .get_or_create(&PhaseLabel {
+                    phase: format!("{:?}", status.phase),
+                })
+                .inc();
+            if matches!(status.phase, Phase::Cordoned | Phase::Draining | Phase::Drained) {
+                held += 1;
+            }
+            if let Some(reason) = blocked_reason(&status) {
+                self.blocked.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+            }
+        }
+        self.nodes_held.set(held);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+const ALL_PHASES: [Phase; 7] = [
+    Phase::Pending,
+    Phase::Waiting,
+    Phase::Cordoned,
+    Phase::Draining,
+    Phase::Drained,
+    Phase::Completed,
+    Phase::Failed,
+];
+
+/// Why a maintenance is stuck, as a metric label an alert can quote; None when it is progressing or done.
+pub fn blocked_reason(status: &crate::api::v1alpha1::NodeMaintenanceStatus) -> Option<&'static str> {
+    match status.phase {
+        Phase::Waiting => return Some("window"),
+        Phase::Pending => return Some("node_held"),
+        Phase::Draining => {}
+        _ => return None,
+    }
+    let blocked = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::plan::conditions::BLOCKED && c.status == "True")?;
+    Some(match blocked.reason.as_str() {
+        "PodDisruptionBudget" => "pdb",
+        "LocalStorage" => "local_storage",
+        "Unmanaged" => "unmanaged",
+        _ if blocked.message.contains("admission webhook") => "webhook",
+        _ => "eviction_refused",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus};
+
+    fn nm(phase: Phase, blocked: Option<&str>) -> Arc<NodeMaintenance> {
+        let mut status = NodeMaintenanceStatus {
+            phase,
+            ..Default::default()
+        };
+        if let Some(reason) = blocked {
+            crate::plan::conditions::set(
+                &mut status.conditions,
+                crate::plan::conditions::BLOCKED,
+                true,
+                reason,
+                "x",
+                jiff::Timestamp::UNIX_EPOCH,
+                None,
+            );
+        }
+        let mut o = NodeMaintenance::new("m", NodeMaintenanceSpec::default());
+        o.status = Some(status);
+        Arc::new(o)
+    }
+
+    #[test]
+    fn gauges_follow_the_objects_and_counters_accumulate() {
+        let m = Metrics::default();
+        m.eviction(EvictionResult::Evicted);
+        m.eviction(EvictionResult::Evicted);
+        m.eviction(EvictionResult::BlockedByPdb);
+        let text = m.render(&[
+            nm(Phase::Draining, Some("PodDisruptionBudget")),
+            nm(Phase::Drained, None),
+            nm(Phase::Completed, None),
+        ]);
+        assert!(text.contains("drydock_evictions_total{result=\"evicted\"} 2"), "{text}");
+        assert!(text.contains("drydock_evictions_total{result=\"blocked_by_pdb\"} 1"));
+        assert!(text.contains("drydock_maintenances{phase=\"Draining\"} 1"));
+        assert!(
+            text.contains("drydock_maintenances{phase=\"Failed\"} 0"),
+            "every phase is reported, zero included"
+        );
+        assert!(text.contains("drydock_nodes_held 2"));
+        assert!(text.contains("drydock_maintenances_blocked{reason=\"pdb\"} 1"));
+        let later = m.render(&[nm(Phase::Completed, None)]);
+        assert!(
+            !later.contains("reason=\"pdb\""),
+            "a resolved block disappears: {later}"
+        );
+        assert!(later.contains("drydock_nodes_held 0"));
+    }
+
+    #[test]
+    fn blocked_reasons_name_the_cause() {
+        assert_eq!(
+            blocked_reason(&nm(Phase::Waiting, None).status.clone().unwrap_or_default()),
+            Some("window")
+        );
+        assert_eq!(
+            blocked_reason(
+                &nm(Phase::Draining, Some("LocalStorage"))
+                    .status
+                    .clone()
+                    .unwrap_or_default()
+            ),
+            Some("local_storage")
+        );
+        assert_eq!(
+            blocked_reason(&nm(Phase::Draining, None).status.clone().unwrap_or_default()),
+            None
+        );
+    }
+}
