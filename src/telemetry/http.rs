@@ -75,6 +75,6 @@ async fn metrics(State(h): State<Health>) -> impl IntoResponse {
             "content-type",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        h.metrics.render(&objects),
+        h.metrics.render(&objects, jiff::Timestamp::now()),
     )
 }

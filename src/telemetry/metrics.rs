@@ -27,6 +27,13 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// One maintenance: bounded by the number of NodeMaintenances, which is small (one per node at most).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabel {
+    pub name: String,
+    pub node: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CategoryLabel {
     pub category: String,
@@ -62,6 +69,9 @@ pub struct Metrics {
     reconcile_errors: Family<CategoryLabel, Counter>,
     /// Whether this process leads (1) or stands by (0).
     leader: Gauge,
+    blocked_seconds: Family<ObjectLabel, Gauge>,
+    timeout_seconds: Family<ObjectLabel, Gauge>,
+    overdue_seconds: Family<ObjectLabel, Gauge>,
     /// Serializes scrapes: the gauges are reset and refilled per scrape.
     scrape: Mutex<()>,
 }
@@ -100,6 +110,24 @@ impl Default for Metrics {
         );
         let leader = Gauge::default();
         registry.register("leader", "1 when this process is the leader", leader.clone());
+        let blocked_seconds = Family::<ObjectLabel, Gauge>::default();
+        registry.register(
+            "maintenance_blocked_seconds",
+            "How long a drain has been blocked without progress",
+            blocked_seconds.clone(),
+        );
+        let timeout_seconds = Family::<ObjectLabel, Gauge>::default();
+        registry.register(
+            "maintenance_drain_timeout_seconds",
+            "spec.drain.timeout of a maintenance that has one",
+            timeout_seconds.clone(),
+        );
+        let overdue_seconds = Family::<ObjectLabel, Gauge>::default();
+        registry.register(
+            "maintenance_overdue_seconds",
+            "How long a node has stayed held after its window closed (should be ~0: restore is immediate)",
+            overdue_seconds.clone(),
+        );
         Self {
             registry,
             maintenances,
@@ -109,6 +137,9 @@ impl Default for Metrics {
             drain_seconds,
             reconcile_errors,
             leader,
+            blocked_seconds,
+            timeout_seconds,
+            overdue_seconds,
             scrape: Mutex::new(()),
         }
     }
@@ -139,11 +170,14 @@ impl Metrics {
         self.leader.set(i64::from(leading));
     }
 
-    /// Renders the text exposition, with the gauges computed from `maintenances`.
-    pub fn render(&self, maintenances: &[Arc<NodeMaintenance>]) -> String {
+    /// Renders the text exposition, with the gauges computed from `maintenances` as of `now`.
+    pub fn render(&self, maintenances: &[Arc<NodeMaintenance>], now: jiff::Timestamp) -> String {
         let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         self.maintenances.clear();
         self.blocked.clear();
+        self.blocked_seconds.clear();
+        self.timeout_seconds.clear();
+        self.overdue_seconds.clear();
         for phase in ALL_PHASES {
             self.maintenances
                 .get_or_create(&PhaseLabel {
@@ -164,6 +198,30 @@ impl Metrics {
             }
             if let Some(reason) = blocked_reason(&status) {
                 self.blocked.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+            }
+            let object = ObjectLabel {
+                name: nm.metadata.name.clone().unwrap_or_default(),
+                node: nm.spec.node_name.clone(),
+            };
+            if let (Phase::Draining, Some(since)) = (status.phase, &status.blocked_since) {
+                self.blocked_seconds
+                    .get_or_create(&object)
+                    .set(now.duration_since(since.0).as_secs());
+            }
+            if let Some(timeout) = nm.spec.drain.timeout.as_deref()
+                && let Ok(t) = crate::plan::window::parse_duration("drain.timeout", timeout)
+            {
+                self.timeout_seconds
+                    .get_or_create(&object)
+                    .set(i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
+            }
+            let held = matches!(status.phase, Phase::Cordoned | Phase::Draining | Phase::Drained);
+            if let (true, Some(end)) = (held, &status.window_end)
+                && end.0 < now
+            {
+                self.overdue_seconds
+                    .get_or_create(&object)
+                    .set(now.duration_since(end.0).as_secs());
             }
         }
         self.nodes_held.set(held);
@@ -237,11 +295,14 @@ mod tests {
         m.eviction(EvictionResult::Evicted);
         m.eviction(EvictionResult::Evicted);
         m.eviction(EvictionResult::BlockedByPdb);
-        let text = m.render(&[
-            nm(Phase::Draining, Some("PodDisruptionBudget")),
-            nm(Phase::Drained, None),
-            nm(Phase::Completed, None),
-        ]);
+        let text = m.render(
+            &[
+                nm(Phase::Draining, Some("PodDisruptionBudget")),
+                nm(Phase::Drained, None),
+                nm(Phase::Completed, None),
+            ],
+            jiff::Timestamp::UNIX_EPOCH,
+        );
         assert!(text.contains("drydock_evictions_total{result=\"evicted\"} 2"), "{text}");
         assert!(text.contains("drydock_evictions_total{result=\"blocked_by_pdb\"} 1"));
         assert!(text.contains("drydock_maintenances{phase=\"Draining\"} 1"));
@@ -251,7 +312,7 @@ mod tests {
         );
         assert!(text.contains("drydock_nodes_held 2"));
         assert!(text.contains("drydock_maintenances_blocked{reason=\"pdb\"} 1"));
-        let later = m.render(&[nm(Phase::Completed, None)]);
+        let later = m.render(&[nm(Phase::Completed, None)], jiff::Timestamp::UNIX_EPOCH);
         assert!(
             !later.contains("reason=\"pdb\""),
             "a resolved block disappears: {later}"
@@ -278,5 +339,47 @@ mod tests {
             blocked_reason(&nm(Phase::Draining, None).status.clone().unwrap_or_default()),
             None
         );
+    }
+
+    #[test]
+    fn per_object_gauges_feed_the_alerts() {
+        let m = Metrics::default();
+        let t = |s: &str| -> jiff::Timestamp { s.parse().expect("ts") };
+        let mut blocked = NodeMaintenance::new(
+            "stuck",
+            NodeMaintenanceSpec {
+                node_name: "n1".into(),
+                ..Default::default()
+            },
+        );
+        blocked.spec.drain.timeout = Some("30m".into());
+        blocked.status = Some(NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            blocked_since: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(
+                "2026-01-01T00:00:00Z",
+            ))),
+            ..Default::default()
+        });
+        let mut overdue = NodeMaintenance::new(
+            "late",
+            NodeMaintenanceSpec {
+                node_name: "n2".into(),
+                ..Default::default()
+            },
+        );
+        overdue.status = Some(NodeMaintenanceStatus {
+            phase: Phase::Drained,
+            window_end: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(
+                "2026-01-01T00:50:00Z",
+            ))),
+            ..Default::default()
+        });
+        let text = m.render(&[Arc::new(blocked), Arc::new(overdue)], t("2026-01-01T01:00:00Z"));
+        assert!(
+            text.contains("drydock_maintenance_blocked_seconds{name=\"stuck\",node=\"n1\"} 3600"),
+            "{text}"
+        );
+        assert!(text.contains("drydock_maintenance_drain_timeout_seconds{name=\"stuck\",node=\"n1\"} 1800"));
+        assert!(text.contains("drydock_maintenance_overdue_seconds{name=\"late\",node=\"n2\"} 600"));
     }
 }
