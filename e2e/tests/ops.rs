@@ -114,11 +114,22 @@ async fn metrics_match_what_happened() {
     assert_eq!(drydock.get("/healthz").map(|(c, _)| c), Some(200));
 
     env.maintenance("m", &a, json!({})).await;
-    env.wait_nm("m", Phase::Draining, |nm| nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 3)).await;
+    env.wait_nm("m", Phase::Draining, |nm| {
+        nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 3)
+    })
+    .await;
     let (_, text) = drydock.get("/metrics").expect("metrics");
-    assert_eq!(metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "), Some(1.0), "{text}");
+    assert_eq!(
+        metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "),
+        Some(1.0),
+        "{text}"
+    );
     Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"minAvailable": 2}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"minAvailable": 2}})),
+        )
         .await
         .expect("patch pdb");
     env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -135,7 +146,11 @@ async fn metrics_match_what_happened() {
     assert_eq!(metric(&text, "drydock_drain_duration_seconds_count "), Some(1.0));
     assert_eq!(metric(&text, "drydock_maintenances{phase=\"Drained\"} "), Some(1.0));
     assert_eq!(metric(&text, "drydock_nodes_held "), Some(1.0));
-    assert_eq!(metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "), None, "no longer blocked");
+    assert_eq!(
+        metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "),
+        None,
+        "no longer blocked"
+    );
     env.delete_nm("m").await;
     let (_, text) = drydock.get("/metrics").expect("metrics");
     assert_eq!(metric(&text, "drydock_nodes_held "), Some(0.0));
