@@ -26,7 +26,7 @@ fmt: ## format the code
 	cargo fmt --all
 
 crds: ## regenerate crds/ from the Rust types
-	cargo run --quiet -- crd > crds/nodemaintenance.yaml
+	cargo run --quiet -- crd --write crds
 
 demo: ## a real local control plane and one node maintenance end to end (the cluster stays up; make cluster-down)
 	e2e/demo.sh

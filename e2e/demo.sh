@@ -114,7 +114,7 @@ NODE
 }
 
 make_workloads() {
-  say "Creating namespace $ns: Deployment web (6 replicas), PDB web (minAvailable 4), DaemonSet log-agent"
+  say "Creating namespace $ns: Deployment web (6 replicas), PDB web (minAvailable 4), DaemonSet log-agent, StatefulSet db (3)"
   kubectl create namespace "$ns"
   kubectl label namespace "$ns" "$demo_label=true"
   # Pods need the namespace's default ServiceAccount, which the controller-manager creates.
@@ -151,11 +151,34 @@ spec:
       nodeSelector: {$demo_label: "true"}
       terminationGracePeriodSeconds: 5
       containers: [{name: agent, image: registry.invalid/log-agent:1}]
+---
+# No volumeClaimTemplates: this cluster has no storage provisioner, claims would stay Pending.
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 3
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      nodeSelector: {$demo_label: "true"}
+      terminationGracePeriodSeconds: 5
+      containers: [{name: db, image: registry.invalid/db:1}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: db}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: db}}
 WORKLOADS
 
   say "Waiting for every pod to be Ready"
   kubectl -n "$ns" rollout status deployment/web --timeout=120s
   kubectl -n "$ns" rollout status daemonset/log-agent --timeout=120s
+  kubectl -n "$ns" rollout status statefulset/db --timeout=120s
   kubectl -n "$ns" wait --for=jsonpath='{.status.disruptionsAllowed}'=2 --timeout=60s pdb/web
   show -n "$ns" get pdb web
   show -n "$ns" get pods -o wide

@@ -12,6 +12,6 @@ cleanup() { if [ $started = yes ]; then e2e/cluster/down.sh; fi; }
 trap cleanup EXIT
 cargo build --bin drydock
 kubectl() { .cache/bin/kubectl --kubeconfig .cache/kubeconfig "$@"; }
-kubectl apply --server-side --force-conflicts -f crds/nodemaintenance.yaml >/dev/null
-kubectl wait --for condition=Established --timeout 60s crd/nodemaintenances.drydock.dev >/dev/null
+kubectl apply --server-side --force-conflicts -f crds/nodemaintenance.yaml -f crds/maintenanceschedule.yaml >/dev/null
+kubectl wait --for condition=Established --timeout 60s crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev >/dev/null
 DRYDOCK_BIN=$root/target/debug/drydock cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" "$@"

@@ -24,8 +24,12 @@ struct Cli {
 enum Command {
     /// Run the controller (kubeconfig from KUBECONFIG / ~/.kube/config, or in-cluster).
     Run(Run),
-    /// Print the NodeMaintenance CustomResourceDefinition as YAML.
-    Crd,
+    /// Print drydock's CustomResourceDefinitions as YAML (or write them, one file each, into a folder).
+    Crd {
+        /// Write crds/<kind>.yaml files into this folder instead of printing.
+        #[arg(long)]
+        write: Option<std::path::PathBuf>,
+    },
     #[command(flatten)]
     Cli(drydock::cli::Command),
 }
@@ -66,8 +70,19 @@ struct Run {
 async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Command::Cli(command) => drydock::cli::run(command).await,
-        Command::Crd => {
-            print!("{}", drydock::crd_yaml());
+        Command::Crd { write: None } => {
+            for (_, yaml) in drydock::crds() {
+                print!("{yaml}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Crd { write: Some(dir) } => {
+            for (file, yaml) in drydock::crds() {
+                if let Err(e) = std::fs::write(dir.join(file), yaml) {
+                    eprintln!("drydock: cannot write {}: {e}", dir.join(file).display());
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
             std::process::ExitCode::SUCCESS
         }
         Command::Run(run) => {

@@ -75,6 +75,43 @@ pub struct NodeMaintenanceSpec {
     /// How pods leave the node.
     #[serde(default)]
     pub drain: DrainSpec,
+
+    /// End the maintenance early once the work is found done (e.g. a kernel upgrade by another agent), instead
+    /// of waiting for the window to close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_when: Option<CompleteWhen>,
+
+    /// Allow taking the cluster's only control-plane node. Its restart takes the API server down, drydock's own
+    /// watch included; without this a maintenance of a sole control-plane node waits (ControlPlaneGuard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_sole_control_plane: bool,
+}
+
+/// When the work is done. Checked only after the drain finished; any condition given must hold.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.rebooted || has(self.nodeInfo)").message("completeWhen: set rebooted: true or nodeInfo"))]
+pub struct CompleteWhen {
+    /// The node rebooted: its status.nodeInfo.bootID changed since the drain finished and it is Ready again.
+    #[serde(default)]
+    pub rebooted: bool,
+    /// The node reports this software (shell-style patterns, `*` matches anything), e.g. kernelVersion: "6.6.*".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_info: Option<NodeInfoMatch>,
+}
+
+/// Patterns over a node's status.nodeInfo; every one given must match (and the node must be Ready).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInfoMatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime_version: Option<String>,
 }
 
 /// The maintenance window. `end` and `duration` are alternatives; give at most one.
@@ -153,6 +190,10 @@ pub struct DrainSpec {
     /// node and end the maintenance as Failed).
     #[serde(default)]
     pub on_timeout: OnTimeout,
+    /// Pods to wait for instead of evicting (batch jobs, say): they are left to finish within the drain's
+    /// timeout. The pod annotation `drydock.dev/drain: wait-completed` does the same for one pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for_pods: Option<LabelSelector>,
     /// Stop waiting for pods that have been terminating longer than this many seconds past their grace period
     /// (like `kubectl drain --skip-wait-for-delete-timeout`). Omitted: wait for every pod to be gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +267,9 @@ pub struct NodeMaintenanceStatus {
     /// When the drain finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drained_at: Option<Time>,
+    /// The node's bootID when the drain finished (for completeWhen.rebooted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id_at_drain: Option<String>,
     /// Since when the drain has been blocked without progress (drives drain.timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_since: Option<Time>,

@@ -1,0 +1,140 @@
+//! `MaintenanceSchedule` (drydock.dev/v1alpha1): a recurring maintenance window over a pool of nodes. Like a
+//! CronJob creating Jobs, it creates one NodeMaintenance per node while its window is open, never more at once
+//! than maxUnavailable, the next only after one completes.
+use k8s_openapi::apimachinery::pkg::{
+    apis::meta::v1::{Condition, LabelSelector, Time},
+    util::intstr::IntOrString,
+};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::{CompleteWhen, DrainSpec, MaintenanceTaint};
+
+/// Label on every NodeMaintenance a schedule creates: the schedule's name.
+pub const SCHEDULE_LABEL: &str = "drydock.dev/schedule";
+/// Label on every NodeMaintenance a schedule creates: the window it belongs to.
+pub const WINDOW_LABEL: &str = "drydock.dev/window";
+/// Node annotation that makes schedules pass the node over (reported in the schedule's status).
+pub const EXCLUDE_ANNOTATION: &str = "drydock.dev/exclude";
+/// PreferNoSchedule taint on the nodes a schedule will still maintain in its open window, so pods evicted from
+/// one node avoid landing on the next.
+pub const UPCOMING_TAINT: &str = "drydock.dev/upcoming";
+
+#[allow(clippy::duplicated_attributes)] // several printcolumn(...) attributes are how kube-derive takes columns
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "drydock.dev",
+    version = "v1alpha1",
+    kind = "MaintenanceSchedule",
+    plural = "maintenanceschedules",
+    shortname = "ms",
+    category = "drydock",
+    status = "MaintenanceScheduleStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "A recurring maintenance window over a pool of nodes: while it is open, one NodeMaintenance per node, \
+           at most maxUnavailable at once.",
+    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
+    printcolumn(name = "Zone", type_ = "string", json_path = ".spec.timeZone"),
+    printcolumn(name = "Done", type_ = "integer", json_path = ".status.nodes.done"),
+    printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.nodes.remaining"),
+    printcolumn(name = "Next", type_ = "string", json_path = ".status.nextWindow.start"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceScheduleSpec {
+    /// When windows open: a standard 5-field cron expression (minute hour day-of-month month day-of-week),
+    /// e.g. `0 2 * * 0` for Sundays at 02:00.
+    #[schemars(length(min = 9, max = 256))]
+    pub schedule: String,
+    /// IANA time zone of `schedule`, e.g. Europe/Berlin. Default UTC. Daylight-saving changes follow the zone.
+    #[serde(default = "utc")]
+    #[schemars(length(min = 1, max = 64))]
+    pub time_zone: String,
+    /// How long each window stays open, as a Go duration (`3h`). When it closes, no new node is started and
+    /// the maintenances still open restore their nodes.
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("duration must be positive, e.g. 3h"))]
+    pub duration: String,
+    /// Which nodes the schedule maintains.
+    pub node_selector: LabelSelector,
+    /// How many selected nodes may be under maintenance at once: a count, or a percent of the selected nodes
+    /// (rounded down, at least 1). Nodes under maintenance by anyone, or NotReady, count against it. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("type(self) == int ? self > 0 : self.matches('^[1-9][0-9]?%$|^100%$')").message("maxUnavailable must be a positive count or a percent from 1% to 100%"))]
+    pub max_unavailable: Option<IntOrString>,
+    /// The NodeMaintenance each node gets.
+    #[serde(default)]
+    pub template: MaintenanceTemplate,
+    /// Start no new window while true (windows already open go on).
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// The NodeMaintenance fields a schedule stamps on each node's maintenance (the window comes from the schedule).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<MaintenanceTaint>,
+    #[serde(default)]
+    pub drain: DrainSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_when: Option<CompleteWhen>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceScheduleStatus {
+    /// The window open now, or the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_window: Option<WindowTimes>,
+    /// The next window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<WindowTimes>,
+    /// Node counts for the current (or last) window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodeCounts>,
+    /// Nodes passed over (drydock.dev/exclude=true) in the current window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_nodes: Vec<String>,
+    /// One line for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// WindowOpen, Suspended, Valid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// A window's bounds, in UTC and in the schedule's zone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowTimes {
+    pub start: Time,
+    pub end: Time,
+    /// The start in the schedule's zone, e.g. 2026-12-06T02:00:00+01:00[Europe/Berlin].
+    pub start_local: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCounts {
+    /// Nodes the selector picks.
+    pub selected: i32,
+    /// Completed this window.
+    pub done: i32,
+    /// Under maintenance now.
+    pub in_progress: i32,
+    /// Failed this window.
+    pub failed: i32,
+    /// Still to do this window.
+    pub remaining: i32,
+}
