@@ -64,6 +64,9 @@ struct Run {
     /// "remediate" a node that is down on purpose.
     #[arg(long, default_value_t = true, action = ArgAction::Set)]
     exclude_from_remediation: bool,
+    /// Nodes under maintenance at once, cluster-wide (whoever created the NodeMaintenances); more wait Pending.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_maintenances: u16,
 }
 
 #[tokio::main]
@@ -106,6 +109,7 @@ async fn serve(run: Run) -> drydock::error::Result<()> {
         eviction_concurrency: run.eviction_concurrency.into(),
         own_pod,
         exclude_remediation: run.exclude_from_remediation,
+        max_concurrent: run.max_concurrent_maintenances.into(),
     };
     let identity = run.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

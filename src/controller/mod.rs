@@ -16,12 +16,13 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::{
     Api, Client, ResourceExt,
+    api::ListParams,
     api::{Patch, PatchParams},
     runtime::{
         Controller,
         controller::Action,
         events::{Recorder, Reporter},
-        reflector::ObjectRef,
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
@@ -32,8 +33,9 @@ use crate::{
     api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase},
     error::{Error, Result},
     plan::{
+        node::CONTROL_PLANE_LABEL,
         node::NodeView,
-        phase::{self, Observed, Step},
+        phase::{self, Observed, Peers, Quota, Step},
         pods::{self, plan_drain},
         window::{self, Resolved},
     },
@@ -53,6 +55,8 @@ pub struct Settings {
     pub own_pod: Option<(String, String)>,
     /// Label held nodes remediation.medik8s.io/exclude-from-remediation=true.
     pub exclude_remediation: bool,
+    /// Nodes under maintenance at once, across all NodeMaintenances this controller handles.
+    pub max_concurrent: usize,
 }
 
 /// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
@@ -72,6 +76,11 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     settings: Settings,
     metrics: Arc<Metrics>,
+    /// Every NodeMaintenance this controller handles (the controller's own cache).
+    store: Store<NodeMaintenance>,
+    /// Taken while a maintenance that does not hold its node yet decides whether it may: two reconciles must
+    /// not both see room under the limit and both start.
+    admission: tokio::sync::Mutex<()>,
 }
 
 /// Runs the controller until `shutdown` completes (a signal, or the loss of the leader lease). Publishes its
@@ -86,6 +95,13 @@ pub async fn run(
     let mut no_retry = config;
     no_retry.default_retry = false;
     let evict_client = Client::try_from(no_retry).map_err(|e| Error::Config(e.to_string()))?;
+    let mut wc = watcher::Config::default();
+    if let Some(s) = &settings.selector {
+        wc = wc.labels(s);
+    }
+    let controller = Controller::new(Api::<NodeMaintenance>::all(client.clone()), wc);
+    let store = controller.store();
+    *health.store.lock().unwrap_or_else(|p| p.into_inner()) = Some(store.clone());
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(Context {
         recorder: Recorder::new(
@@ -103,15 +119,10 @@ pub async fn run(
         settings: settings.clone(),
         client: client.clone(),
         metrics: health.metrics.clone(),
+        store: store.clone(),
+        admission: tokio::sync::Mutex::new(()),
     });
 
-    let mut wc = watcher::Config::default();
-    if let Some(s) = &settings.selector {
-        wc = wc.labels(s);
-    }
-    let controller = Controller::new(Api::<NodeMaintenance>::all(client.clone()), wc);
-    let store = controller.store();
-    *health.store.lock().unwrap_or_else(|p| p.into_inner()) = Some(store.clone());
     info!(selector = ?settings.selector, "drydock controller starting");
     controller
         // A node change (someone uncordoned it, the holder let go, it disappeared) wakes every maintenance of it.
@@ -149,6 +160,30 @@ impl Context {
         match nm.uid().and_then(|uid| statuses.get(&uid)) {
             Some(written) => written.clone(),
             None => nm.status.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Nodes held by the other maintenances this controller handles, by their freshest status.
+    fn held_elsewhere(&self, name: &str) -> usize {
+        self.store
+            .state()
+            .iter()
+            .filter(|nm| nm.name_any() != name)
+            .filter(|nm| {
+                matches!(
+                    self.status_of(nm).phase,
+                    Phase::Cordoned | Phase::Draining | Phase::Drained
+                )
+            })
+            .count()
+    }
+
+    /// A maintenance ended: those waiting for room under the limit (or the control-plane guard) look again.
+    fn wake_pending(&self) {
+        for nm in self.store.state() {
+            if self.status_of(&nm).phase == Phase::Pending {
+                self.pods.wake(ObjectRef::from_obj(&*nm));
+            }
         }
     }
 
@@ -239,6 +274,16 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
     } else {
         None
     };
+    // Deciding to take a node is serialized, so the limit and the control-plane guard see each other's starts.
+    let _admission = if holds { None } else { Some(ctx.admission.lock().await) };
+    let quota = Quota {
+        limit: ctx.settings.max_concurrent,
+        held_elsewhere: ctx.held_elsewhere(&name),
+    };
+    let control_plane_peers = match &view {
+        Some(v) if v.control_plane && !holds => Some(control_plane_peers(&nodes, &node_name).await?),
+        _ => None,
+    };
     let mut memory = ctx
         .memory
         .lock()
@@ -259,6 +304,8 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         drain: plan.as_ref(),
         pdb_blocked,
         exclude_remediation: ctx.settings.exclude_remediation,
+        quota,
+        control_plane_peers,
     });
     tracing::debug!(?step, "decided");
     let window_end = checked.as_ref().ok().and_then(|(w, _)| w.end);
@@ -323,6 +370,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             }
             ctx.pods.stop(&node_name, &name);
             report.ended(&ending, change.is_some()).await?;
+            ctx.wake_pending();
             Action::requeue(Duration::from_millis(50))
         }
         Step::ReleaseFinalizer => {
@@ -349,6 +397,32 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
 
 fn evicted_so_far(status: &NodeMaintenanceStatus) -> i32 {
     status.pods.as_ref().map_or(0, |p| p.evicted)
+}
+
+/// The control-plane nodes other than `target`: how many, how many Ready, which are held by drydock.
+async fn control_plane_peers(nodes: &Api<Node>, target: &str) -> Result<Peers> {
+    let list = nodes
+        .list(&ListParams::default().labels(CONTROL_PLANE_LABEL))
+        .await
+        .map_err(|source| Error::ReadNode {
+            node: format!("(control-plane nodes, for {target})"),
+            source,
+        })?;
+    let others: Vec<NodeView> = list
+        .items
+        .iter()
+        .map(NodeView::of)
+        .filter(|v| v.name != target)
+        .collect();
+    Ok(Peers {
+        total: others.len(),
+        ready: others.iter().filter(|v| v.ready).count(),
+        held: others
+            .iter()
+            .filter(|v| v.held_by.is_some())
+            .map(|v| v.name.clone())
+            .collect(),
+    })
 }
 
 /// Sleep until `t`, at least a second (clocks differ) and at most [`RESYNC`].

@@ -106,6 +106,11 @@ impl PodWatches {
         store
     }
 
+    /// Queues a reconcile of `nm`.
+    pub fn wake(&self, nm: ObjectRef<NodeMaintenance>) {
+        let _ = self.wake.unbounded_send(nm);
+    }
+
     /// Stops watching `node` if `holder` is the one watching it.
     pub fn stop(&self, node: &str, holder: &str) {
         let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());

@@ -24,6 +24,9 @@ use crate::{
     },
 };
 
+/// How a pod the drain waits for (drain.waitForPods) is listed.
+const WAITING_REASON: &str = "waiting for it to complete (drain.waitForPods or drydock.dev/drain: wait-completed)";
+
 /// Lists in status stay readable and far below the object size limit: the first this many pods are named.
 const MAX_LISTED_PODS: usize = 50;
 
@@ -121,9 +124,18 @@ impl<'a> Report<'a> {
             })
             .collect();
         blocked.extend(pdb_blocked);
+        blocked.extend(plan.waiting.iter().map(|k| PodNote {
+            namespace: k.namespace.clone(),
+            name: k.name.clone(),
+            reason: WAITING_REASON.into(),
+        }));
         let old_left = self.old.pods.as_ref().map(|p| p.remaining + p.terminating);
         let progressed = round.done > 0 || old_left.is_some_and(|r| (plan.remaining() as i32) < r);
-        let still_blocked = crate::plan::phase::still_blocked(plan, blocked.len() - plan.refused.len(), progressed);
+        let still_blocked = crate::plan::phase::still_blocked(
+            plan,
+            blocked.len() - plan.refused.len() - plan.waiting.len(),
+            progressed,
+        );
         self.new.blocked_since = match (&self.old.blocked_since, still_blocked, blocked.is_empty()) {
             (_, _, true) => None,
             (Some(since), false, false) if !progressed => Some(since.clone()),
@@ -198,6 +210,11 @@ impl<'a> Report<'a> {
         self.condition(BLOCKED, false, "NotBlocked", "");
         if self.old.drained_at.is_none() {
             self.new.drained_at = Some(Time(self.now));
+            // For completeWhen.rebooted: a different bootID later means the node restarted after the drain.
+            self.new.boot_id_at_drain = self
+                .node
+                .and_then(|n| n.status.as_ref()?.node_info.as_ref())
+                .map(|i| i.boot_id.clone());
             if let Some(started) = &self.old.started_at {
                 self.ctx
                     .metrics
@@ -347,6 +364,8 @@ fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
         "LocalStorage"
     } else if first.reason.starts_with("Pods that declare no controller") {
         "Unmanaged"
+    } else if first.reason == WAITING_REASON {
+        "WaitingForPods"
     } else {
         "EvictionRefused"
     };

@@ -28,7 +28,18 @@ pub struct NodeView {
     pub prior: Option<PriorState>,
     /// Labels drydock may add (only [`MEDIK8S_EXCLUDE_LABEL`]) that the node has now.
     pub labels: Vec<String>,
+    /// The Ready condition is True.
+    pub ready: bool,
+    /// status.nodeInfo.bootID.
+    pub boot_id: Option<String>,
+    /// status.nodeInfo's kernelVersion, osImage, kubeletVersion, containerRuntimeVersion (by those names).
+    pub node_info: BTreeMap<String, String>,
+    /// Labelled node-role.kubernetes.io/control-plane.
+    pub control_plane: bool,
 }
+
+/// The label that marks control-plane nodes (etcd members in kubeadm clusters).
+pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 
 impl NodeView {
     pub fn of(node: &Node) -> Self {
@@ -48,12 +59,46 @@ impl NodeView {
                 .as_ref()
                 .map(|l| l.keys().filter(|k| *k == MEDIK8S_EXCLUDE_LABEL).cloned().collect())
                 .unwrap_or_default(),
+            ready: is_ready(node),
+            boot_id: node
+                .status
+                .as_ref()
+                .and_then(|s| s.node_info.as_ref())
+                .map(|i| i.boot_id.clone()),
+            node_info: node
+                .status
+                .as_ref()
+                .and_then(|s| s.node_info.as_ref())
+                .map(|i| {
+                    [
+                        ("kernelVersion", &i.kernel_version),
+                        ("osImage", &i.os_image),
+                        ("kubeletVersion", &i.kubelet_version),
+                        ("containerRuntimeVersion", &i.container_runtime_version),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect()
+                })
+                .unwrap_or_default(),
+            control_plane: node
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(CONTROL_PLANE_LABEL)),
         }
     }
 
     pub fn has_taint(&self, key: &str, effect: &str) -> bool {
         self.taints.iter().any(|t| t.key == key && t.effect == effect)
     }
+}
+
+pub fn is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The node fields drydock writes: the whole taint list, spec.unschedulable, its two annotations (None removes
@@ -237,6 +282,7 @@ mod tests {
                 .map(|(k, _)| k.clone())
                 .chain(n.labels.iter().filter(|l| !c.labels.contains_key(*l)).cloned())
                 .collect(),
+            ..n.clone()
         }
     }
 

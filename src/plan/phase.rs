@@ -29,6 +29,34 @@ pub struct Observed<'a> {
     pub pdb_blocked: usize,
     /// Label held nodes so medik8s remediation leaves them alone (operator flag).
     pub exclude_remediation: bool,
+    /// The cluster-wide limit on nodes under maintenance at once.
+    pub quota: Quota,
+    /// The other control-plane nodes, when the target is one.
+    pub control_plane_peers: Option<Peers>,
+}
+
+/// Nodes under maintenance at once: at most `limit`; `held_elsewhere` are held by other maintenances now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: usize,
+    pub held_elsewhere: usize,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            limit: usize::MAX,
+            held_elsewhere: 0,
+        }
+    }
+}
+
+/// The other control-plane nodes: how many, how many Ready, which are under maintenance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peers {
+    pub total: usize,
+    pub ready: usize,
+    pub held: Vec<String>,
 }
 
 /// Why a maintenance ended the way it did; also the Event reason.
@@ -161,6 +189,9 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -
             until: None,
         };
     }
+    if !holds && let Some(wait) = admission(o, node) {
+        return wait;
+    }
     let drained_before = o.status.drained_at.is_some();
     let wanted = node::wanted_taints(o.name, &o.spec.taints, drained_before);
     if let Some(change) = node::hold(node, o.name, &wanted, o.exclude_remediation) {
@@ -170,9 +201,12 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -
         return Step::Drain;
     };
     if plan.is_drained() {
+        if let Some(done) = o.spec.complete_when.as_ref().and_then(|c| work_done(c, node, o.status)) {
+            return restore_now(node, o.status, ending(Phase::Completed, "WorkDone", done));
+        }
         return Step::Drained { until: closes };
     }
-    let blocked = !plan.refused.is_empty() || o.pdb_blocked > 0;
+    let blocked = !plan.refused.is_empty() || !plan.waiting.is_empty() || o.pdb_blocked > 0;
     if let (true, Some(limit), Some(since)) = (blocked, o.drain_timeout, o.status.blocked_since.as_ref()) {
         let waited = o.now.duration_since(since.0);
         if waited.unsigned_abs() >= limit && o.spec.drain.on_timeout == OnTimeout::Abort {
@@ -192,6 +226,116 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -
         }
     }
     Step::Drain
+}
+
+/// Whether a maintenance that does not hold its node yet may take it now: the cluster-wide limit, and the
+/// control-plane guard (one control-plane node at a time, only while the others are Ready, never the only one
+/// unless the object opts in). Waiting is reported, never a failure.
+fn admission(o: &Observed, node: &NodeView) -> Option<Step> {
+    let pending = |reason, message: String| {
+        Some(Step::Wait {
+            phase: Phase::Pending,
+            reason,
+            message,
+            until: None,
+        })
+    };
+    if o.quota.held_elsewhere >= o.quota.limit {
+        return pending(
+            "QuotaExceeded",
+            format!(
+                "{} nodes are under maintenance, the limit is {} (drydock run --max-concurrent-maintenances): waiting for one to finish",
+                o.quota.held_elsewhere, o.quota.limit
+            ),
+        );
+    }
+    let peers = o.control_plane_peers.as_ref().filter(|_| node.control_plane)?;
+    if let Some(other) = peers.held.first() {
+        return pending(
+            "ControlPlaneGuard",
+            format!(
+                "control-plane node {other} is under maintenance: control-plane nodes are taken one at a time (etcd quorum)"
+            ),
+        );
+    }
+    if peers.ready < peers.total {
+        return pending(
+            "ControlPlaneGuard",
+            format!(
+                "{} of the {} other control-plane nodes are not Ready: waiting, so etcd keeps its quorum",
+                peers.total - peers.ready,
+                peers.total
+            ),
+        );
+    }
+    if peers.total == 0 && !o.spec.allow_sole_control_plane {
+        return pending(
+            "ControlPlaneGuard",
+            format!(
+                "{} is the cluster's only control-plane node: its restart takes the API server down (drydock's watch \
+                 included); set spec.allowSoleControlPlane: true to go ahead",
+                node.name
+            ),
+        );
+    }
+    None
+}
+
+/// A message when `complete_when` says the work is done; the node must be Ready in every case.
+fn work_done(
+    c: &crate::api::v1alpha1::CompleteWhen,
+    node: &NodeView,
+    status: &NodeMaintenanceStatus,
+) -> Option<String> {
+    if !node.ready {
+        return None;
+    }
+    let mut why = Vec::new();
+    if c.rebooted {
+        let (before, now) = (status.boot_id_at_drain.as_deref()?, node.boot_id.as_deref()?);
+        if before == now {
+            return None;
+        }
+        why.push("the node rebooted (bootID changed) and is Ready again".to_string());
+    }
+    if let Some(m) = &c.node_info {
+        let wanted = [
+            ("kernelVersion", &m.kernel_version),
+            ("osImage", &m.os_image),
+            ("kubeletVersion", &m.kubelet_version),
+            ("containerRuntimeVersion", &m.container_runtime_version),
+        ];
+        for (field, pattern) in wanted {
+            if let Some(pattern) = pattern {
+                let actual = node.node_info.get(field).map(String::as_str).unwrap_or("");
+                if !wildcard(pattern, actual) {
+                    return None;
+                }
+                why.push(format!("{field} {actual} matches {pattern}"));
+            }
+        }
+    }
+    (!why.is_empty()).then(|| format!("work done: {}; node restored", why.join(", ")))
+}
+
+/// Shell-style match where `*` stands for any run of characters (no other metacharacters).
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 fn restore_now(node: &NodeView, status: &NodeMaintenanceStatus, ending: Ending) -> Step {
@@ -219,7 +363,7 @@ fn give_back(node: &NodeView, status: &NodeMaintenanceStatus) -> NodeChange {
 
 /// Whether the drain's blocked clock should run: blocked, and nothing left the node since the last look.
 pub fn still_blocked(plan: &DrainPlan, pdb_blocked: usize, progressed: bool) -> bool {
-    !progressed && (!plan.refused.is_empty() || pdb_blocked > 0)
+    !progressed && (!plan.refused.is_empty() || !plan.waiting.is_empty() || pdb_blocked > 0)
 }
 
 #[cfg(test)]
@@ -254,6 +398,7 @@ mod tests {
             held_by: c.held_by,
             prior: c.prior,
             labels: Vec::new(),
+            ..n.clone()
         }
     }
     fn spec() -> NodeMaintenanceSpec {
@@ -279,6 +424,8 @@ mod tests {
         node: Option<NodeView>,
         drain: Option<DrainPlan>,
         pdb_blocked: usize,
+        quota: Quota,
+        peers: Option<Peers>,
     }
     impl Case {
         fn new() -> Self {
@@ -293,6 +440,8 @@ mod tests {
                 node: Some(node()),
                 drain: None,
                 pdb_blocked: 0,
+                quota: Quota::default(),
+                peers: None,
             }
         }
         fn decide(&self) -> Step {
@@ -309,6 +458,8 @@ mod tests {
                 drain: self.drain.as_ref(),
                 pdb_blocked: self.pdb_blocked,
                 exclude_remediation: false,
+                quota: self.quota,
+                control_plane_peers: self.peers.clone(),
             })
         }
         fn holding(mut self) -> Self {
@@ -600,5 +751,154 @@ mod tests {
         assert!(!still_blocked(&blocked, 0, true));
         assert!(still_blocked(&DrainPlan::default(), 2, false));
         assert!(!still_blocked(&DrainPlan::default(), 0, false));
+    }
+
+    #[test]
+    fn the_cluster_limit_holds_new_maintenances_back() {
+        let c = Case {
+            quota: Quota {
+                limit: 1,
+                held_elsewhere: 1,
+            },
+            ..Case::new()
+        };
+        assert!(matches!(
+            c.decide(),
+            Step::Wait {
+                phase: Phase::Pending,
+                reason: "QuotaExceeded",
+                ..
+            }
+        ));
+        let c = Case {
+            quota: Quota {
+                limit: 2,
+                held_elsewhere: 1,
+            },
+            ..Case::new()
+        };
+        assert!(matches!(c.decide(), Step::Hold(_)));
+        let held = Case {
+            quota: Quota {
+                limit: 1,
+                held_elsewhere: 1,
+            },
+            ..Case::new().holding()
+        };
+        assert!(
+            !matches!(held.decide(), Step::Wait { .. }),
+            "a maintenance already holding its node goes on"
+        );
+    }
+
+    #[test]
+    fn control_plane_nodes_are_taken_one_at_a_time_while_the_rest_are_ready() {
+        let cp = NodeView {
+            control_plane: true,
+            ..node()
+        };
+        let peers = |total, ready, held: &[&str]| Peers {
+            total,
+            ready,
+            held: held.iter().map(|s| s.to_string()).collect(),
+        };
+        let case = |p: Peers| Case {
+            node: Some(cp.clone()),
+            peers: Some(p),
+            ..Case::new()
+        };
+        let reason = |s: Step| match s {
+            Step::Wait { reason, message, .. } => Some((reason, message)),
+            _ => None,
+        };
+        let (r, m) = reason(case(peers(2, 2, &["cp-2"])).decide()).expect("waits");
+        assert_eq!(r, "ControlPlaneGuard");
+        assert!(m.contains("cp-2"), "{m}");
+        let (_, m) = reason(case(peers(2, 1, &[])).decide()).expect("waits");
+        assert!(m.contains("not Ready"), "{m}");
+        let (_, m) = reason(case(peers(0, 0, &[])).decide()).expect("the sole control plane waits");
+        assert!(m.contains("allowSoleControlPlane"), "{m}");
+        let mut sole = case(peers(0, 0, &[]));
+        sole.spec.allow_sole_control_plane = true;
+        assert!(matches!(sole.decide(), Step::Hold(_)), "opted in");
+        assert!(matches!(case(peers(2, 2, &[])).decide(), Step::Hold(_)));
+    }
+
+    #[test]
+    fn complete_when_rebooted_ends_the_maintenance_once_the_boot_id_changes() {
+        let mut c = Case::new().holding();
+        c.spec.complete_when = Some(crate::api::v1alpha1::CompleteWhen {
+            rebooted: true,
+            node_info: None,
+        });
+        c.drain = Some(DrainPlan::default());
+        c.status.boot_id_at_drain = Some("boot-1".into());
+        if let Some(n) = c.node.as_mut() {
+            n.ready = true;
+            n.boot_id = Some("boot-1".into());
+        }
+        assert!(matches!(c.decide(), Step::Drained { .. }), "same boot: still held");
+        if let Some(n) = c.node.as_mut() {
+            n.boot_id = Some("boot-2".into());
+            n.ready = false;
+        }
+        assert!(matches!(c.decide(), Step::Drained { .. }), "rebooted but not Ready yet");
+        if let Some(n) = c.node.as_mut() {
+            n.ready = true;
+        }
+        match c.decide() {
+            Step::Restore {
+                change: Some(_),
+                ending,
+            } => assert_eq!((ending.phase, ending.reason), (Phase::Completed, "WorkDone")),
+            s => panic!("expected WorkDone, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn complete_when_node_info_matches_patterns() {
+        let mut c = Case::new().holding();
+        c.spec.complete_when = Some(crate::api::v1alpha1::CompleteWhen {
+            rebooted: false,
+            node_info: Some(crate::api::v1alpha1::NodeInfoMatch {
+                kernel_version: Some("6.6.*".into()),
+                ..Default::default()
+            }),
+        });
+        c.drain = Some(DrainPlan::default());
+        if let Some(n) = c.node.as_mut() {
+            n.ready = true;
+            n.node_info.insert("kernelVersion".into(), "6.1.0-18-amd64".into());
+        }
+        assert!(matches!(c.decide(), Step::Drained { .. }));
+        if let Some(n) = c.node.as_mut() {
+            n.node_info.insert("kernelVersion".into(), "6.6.30-1".into());
+        }
+        assert!(matches!(c.decide(), Step::Restore { ending, .. } if ending.message.contains("6.6.30-1")));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("6.6.*", "6.6.30"));
+        assert!(!wildcard("6.6.*", "6.16.1"));
+        assert!(wildcard("*", ""));
+        assert!(wildcard("a*b*c", "aXXbYYc"));
+        assert!(!wildcard("a*b*c", "aXXcYYb"));
+        assert!(wildcard("exact", "exact") && !wildcard("exact", "exactly"));
+        assert!(!wildcard("ab*ba", "aba"), "prefix and suffix may not overlap");
+    }
+
+    #[test]
+    fn waiting_pods_keep_the_drain_open_and_count_as_blocked_for_the_timeout() {
+        let mut c = Case::new().holding();
+        c.drain = Some(DrainPlan {
+            waiting: vec![key("job")],
+            ..Default::default()
+        });
+        assert_eq!(c.decide(), Step::Drain);
+        c.timeout = Some(std::time::Duration::from_secs(60));
+        c.status.blocked_since = Some(Time(ts("2026-01-01T00:00:00Z")));
+        c.spec.drain.on_timeout = OnTimeout::Abort;
+        assert!(matches!(c.decide(), Step::Restore { .. }));
     }
 }

@@ -62,7 +62,15 @@ pub enum Disposition {
     /// Terminating for longer than drain.skipWaitForDeleteSeconds past its deletionTimestamp: stop waiting
     /// (kubectl's --skip-wait-for-delete-timeout).
     Abandoned,
+    /// Not evicted but waited for until it finishes (drain.waitForPods, or the pod's annotation
+    /// `drydock.dev/drain: wait-completed`): batch work that would only start over elsewhere.
+    WaitFor,
 }
+
+/// Pod annotation: `wait-completed` makes the drain wait for the pod to finish instead of evicting it.
+pub const DRAIN_ANNOTATION: &str = "drydock.dev/drain";
+/// Pod annotation: an integer drain order that overrides the pod's priority (lower leaves first).
+pub const DRAIN_ORDER_ANNOTATION: &str = "drydock.dev/drain-order";
 
 /// Why a pod stays on the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,9 +130,26 @@ pub fn selector(drain: &DrainSpec) -> Result<Option<Selector>, String> {
         })
 }
 
+/// drain.waitForPods, parsed (an invalid one waits for nothing; [`selector`]'s caveat applies likewise).
+fn wait_selector(drain: &DrainSpec) -> Option<Selector> {
+    drain.wait_for_pods.clone().and_then(|s| Selector::try_from(s).ok())
+}
+
 /// Decides one pod's fate, in kubectl drain's order of precedence (see the module tests for each rule).
 pub fn classify(pod: &Pod, drain: &DrainSpec, now: Timestamp) -> Disposition {
-    classify_with(pod, drain, &selector(drain), now)
+    classify_with(pod, drain, &selector(drain), wait_selector(drain).as_ref(), now)
+}
+
+/// When a pod leaves relative to others: its `drydock.dev/drain-order` annotation, else its priority (from its
+/// PriorityClass), else 0. Lowest first, so system-critical pods go last.
+pub fn drain_order(pod: &Pod) -> i64 {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DRAIN_ORDER_ANNOTATION))
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.priority).map(i64::from))
+        .unwrap_or(0)
 }
 
 /// [`classify`] with the selector parsed once for the whole node.
@@ -132,6 +157,7 @@ fn classify_with(
     pod: &Pod,
     drain: &DrainSpec,
     selector: &Result<Option<Selector>, String>,
+    wait: Option<&Selector>,
     now: Timestamp,
 ) -> Disposition {
     let meta = &pod.metadata;
@@ -177,6 +203,15 @@ fn classify_with(
     if matches!(phase, Some("Succeeded" | "Failed")) {
         return Disposition::Delete;
     }
+    let wait_annotated = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DRAIN_ANNOTATION))
+        .map(String::as_str)
+        == Some("wait-completed");
+    if wait_annotated || wait.is_some_and(|w| w.matches(meta.labels.as_ref().unwrap_or(&BTreeMap::new()))) {
+        return Disposition::WaitFor;
+    }
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref());
     if !drain.delete_empty_dir_data && volumes.iter().copied().flatten().any(|v| v.empty_dir.is_some()) {
         return Disposition::Refuse(Refusal::LocalStorage);
@@ -209,9 +244,12 @@ pub struct DrainPlan {
     /// Wait for these.
     pub terminating: Vec<PodKey>,
     pub abandoned: Vec<PodKey>,
-    /// Pods that must go but are deliberately not evicted yet: everything while a pod is refused, and the
-    /// controller's own pod while any other still has to leave.
+    /// Pods that must go but are deliberately not evicted yet: everything while a pod is refused, pods of a
+    /// later drain-order group while an earlier one still runs, and the controller's own pod while any other
+    /// still has to leave.
     pub held_back: Vec<PodKey>,
+    /// Pods left to finish by themselves (drain.waitForPods).
+    pub waiting: Vec<PodKey>,
 }
 
 impl DrainPlan {
@@ -220,9 +258,14 @@ impl DrainPlan {
         self.remaining() == 0
     }
 
-    /// Pods that still have to leave (evict + delete + refused + terminating + held_back), for status counts.
+    /// Pods that still have to leave (evict + delete + refused + terminating + held_back + waiting).
     pub fn remaining(&self) -> usize {
-        self.evict.len() + self.delete.len() + self.refused.len() + self.terminating.len() + self.held_back.len()
+        self.evict.len()
+            + self.delete.len()
+            + self.refused.len()
+            + self.terminating.len()
+            + self.held_back.len()
+            + self.waiting.len()
     }
 }
 
@@ -238,11 +281,17 @@ pub fn plan_drain<'a>(
     own_pod: Option<(&str, &str)>,
 ) -> DrainPlan {
     let selector = selector(drain);
+    let wait = wait_selector(drain);
     let mut plan = DrainPlan::default();
     let mut own: Option<(PodKey, Disposition)> = None;
+    // Drain order of every pod still running or terminating: a later group waits for earlier ones to be gone.
+    let mut order: BTreeMap<PodKey, i64> = BTreeMap::new();
     for pod in pods {
         let key = PodKey::of(pod);
-        let disposition = classify_with(pod, drain, &selector, now);
+        let disposition = classify_with(pod, drain, &selector, wait.as_ref(), now);
+        if matches!(disposition, Disposition::Evict | Disposition::Terminating) {
+            order.insert(key.clone(), drain_order(pod));
+        }
         let is_own = own_pod.is_some_and(|(namespace, name)| key.is(namespace, name));
         match disposition {
             Disposition::Evict | Disposition::Delete if is_own => own = Some((key, disposition)),
@@ -252,7 +301,20 @@ pub fn plan_drain<'a>(
             Disposition::Refuse(refusal) => plan.refused.push((key, refusal)),
             Disposition::Terminating => plan.terminating.push(key),
             Disposition::Abandoned => plan.abandoned.push(key),
+            Disposition::WaitFor => plan.waiting.push(key),
         }
+    }
+    let first_group = plan
+        .evict
+        .iter()
+        .chain(&plan.terminating)
+        .filter_map(|k| order.get(k))
+        .min()
+        .copied();
+    if let Some(first) = first_group {
+        let (now_, later): (Vec<_>, Vec<_>) = plan.evict.drain(..).partition(|k| order.get(k) == Some(&first));
+        plan.evict = now_;
+        plan.held_back.extend(later);
     }
     if let Some((key, disposition)) = own {
         if plan.remaining() > 0 {
@@ -274,6 +336,7 @@ pub fn plan_drain<'a>(
     plan.terminating.sort();
     plan.abandoned.sort();
     plan.held_back.sort();
+    plan.waiting.sort();
     plan
 }
 
@@ -742,6 +805,7 @@ mod tests {
                 terminating: keys(&["going"]),
                 abandoned: keys(&["stuck"]),
                 held_back: vec![],
+                waiting: vec![],
             }
         );
         assert_eq!(plan.remaining(), 3);
@@ -909,5 +973,96 @@ mod tests {
         let plan = plan_drain(&pods, &select(&[("tier", "web")], vec![]), now(), None);
         assert_eq!(plan.evict, keys(&["web"]));
         assert_eq!(plan.skipped, vec![(key("db"), SkipReason::NotSelected)]);
+    }
+
+    fn with_priority(mut p: Pod, priority: i32) -> Pod {
+        p.spec.get_or_insert_with(Default::default).priority = Some(priority);
+        p
+    }
+
+    fn annotated(mut p: Pod, key: &str, value: &str) -> Pod {
+        p.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(key.into(), value.into());
+        p
+    }
+
+    fn managed(name: &str) -> Pod {
+        let mut p = pod(name);
+        p.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "rs".into(),
+            uid: "rs-uid".into(),
+            controller: Some(true),
+            ..Default::default()
+        }]);
+        p
+    }
+
+    #[test]
+    fn lower_priority_groups_leave_first_and_each_group_finishes_before_the_next() {
+        let drain = DrainSpec::default();
+        let pods = vec![
+            with_priority(managed("critical"), 2_000_000_000),
+            with_priority(managed("web"), 0),
+            with_priority(managed("batch"), -10),
+            annotated(with_priority(managed("cache"), 1000), DRAIN_ORDER_ANNOTATION, "-10"),
+        ];
+        let plan = plan_drain(&pods, &drain, ts(NOW), None);
+        let names = |v: &Vec<PodKey>| v.iter().map(|k| k.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&plan.evict),
+            vec!["batch", "cache"],
+            "lowest group first; the annotation overrides priority"
+        );
+        assert_eq!(names(&plan.held_back), vec!["critical", "web"]);
+        // The first group is terminating: the next waits until it is gone.
+        let terminating: Vec<Pod> = pods
+            .iter()
+            .cloned()
+            .map(|p| if drain_order(&p) == -10 { terminating_pod(p) } else { p })
+            .collect();
+        let plan = plan_drain(&terminating, &drain, ts(NOW), None);
+        assert!(plan.evict.is_empty(), "web waits for the -10 group to be gone");
+        let rest: Vec<Pod> = pods.iter().filter(|p| drain_order(p) > -10).cloned().collect();
+        assert_eq!(names(&plan_drain(&rest, &drain, ts(NOW), None).evict), vec!["web"]);
+    }
+
+    fn terminating_pod(mut p: Pod) -> Pod {
+        p.metadata.deletion_timestamp = Some(Time(ts(NOW)));
+        p
+    }
+
+    #[test]
+    fn wait_for_pods_are_waited_for_not_evicted() {
+        let drain = DrainSpec {
+            wait_for_pods: Some(LabelSelector {
+                match_labels: Some([("kind".to_string(), "batch".to_string())].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut job = managed("job-1");
+        job.metadata.labels = Some([("kind".to_string(), "batch".to_string())].into());
+        let annotated_pod = annotated(managed("etl"), DRAIN_ANNOTATION, "wait-completed");
+        assert_eq!(classify(&job, &drain, ts(NOW)), Disposition::WaitFor);
+        assert_eq!(
+            classify(&annotated_pod, &DrainSpec::default(), ts(NOW)),
+            Disposition::WaitFor
+        );
+        let plan = plan_drain(&[job.clone(), annotated_pod, managed("web")], &drain, ts(NOW), None);
+        assert_eq!(plan.waiting.len(), 2);
+        assert!(!plan.is_drained());
+        job.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Succeeded".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            classify(&job, &drain, ts(NOW)),
+            Disposition::Delete,
+            "once finished, it is cleaned up"
+        );
     }
 }
