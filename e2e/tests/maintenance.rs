@@ -17,6 +17,7 @@ use kube::{
 use serde_json::json;
 
 const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
+const AUTOSCALER_ANNOTATION: &str = "cluster-autoscaler.kubernetes.io/scale-down-disabled";
 
 fn status(nm: &NodeMaintenance) -> &drydock::api::v1alpha1::NodeMaintenanceStatus {
     nm.status.as_ref().expect("status")
@@ -54,11 +55,12 @@ async fn assert_restored(env: &TestEnv, node: &str, was_unschedulable: bool) {
         "drydock annotations removed from {node}"
     );
     assert!(
-        !n.metadata
-            .labels
-            .unwrap_or_default()
-            .contains_key(MEDIK8S_EXCLUDE_LABEL),
+        !n.labels().contains_key(MEDIK8S_EXCLUDE_LABEL),
         "the medik8s exclusion label drydock added is removed"
+    );
+    assert!(
+        !n.annotations().contains_key(AUTOSCALER_ANNOTATION),
+        "the autoscaler annotation drydock added is removed"
     );
 }
 
@@ -115,6 +117,11 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
             .map(String::as_str),
         Some("true"),
         "medik8s NodeHealthCheck is told to leave the held node alone"
+    );
+    assert_eq!(
+        node.annotations().get(AUTOSCALER_ANNOTATION).map(String::as_str),
+        Some("true"),
+        "cluster-autoscaler is told not to scale the held node down"
     );
     assert_eq!(
         taints(&node),

@@ -311,7 +311,8 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
     let window_end = checked.as_ref().ok().and_then(|(w, _)| w.end);
     let report = Report::new(ctx, nm)
         .with_node(node.as_ref())
-        .with_window_end(window_end);
+        .with_window_end(window_end)
+        .with_hold(view.as_ref());
 
     // Drain memory lives only while the node is held and being drained.
     let keep_memory = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));

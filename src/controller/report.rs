@@ -59,6 +59,18 @@ impl<'a> Report<'a> {
         self
     }
 
+    /// While drydock holds the node, status mirrors the node's own record of its prior state (and a start
+    /// time), so a status write lost at the moment of the cordon is made good by the next one.
+    pub fn with_hold(mut self, view: Option<&NodeView>) -> Self {
+        if let Some(v) = view.filter(|v| v.held_by.as_deref() == Some(self.nm.name_any().as_str())) {
+            if v.prior.is_some() {
+                self.new.prior = v.prior.clone();
+            }
+            self.new.started_at.get_or_insert(Time(self.now));
+        }
+        self
+    }
+
     pub fn with_window_end(mut self, end: Option<Timestamp>) -> Self {
         self.new.window_end = end.map(Time);
         self

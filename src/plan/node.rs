@@ -15,6 +15,8 @@ pub const PRIOR_STATE_ANNOTATION: &str = "drydock.dev/prior-state";
 /// medik8s NodeHealthCheck skips nodes with this label: a node down on purpose must not be "remediated"
 /// (rebooted or deleted) while drydock holds it.
 pub const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
+/// cluster-autoscaler never scales down a node with this annotation: a node down on purpose is not idle.
+pub const AUTOSCALER_SCALE_DOWN_DISABLED: &str = "cluster-autoscaler.kubernetes.io/scale-down-disabled";
 
 /// What drydock sees of a node.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -28,6 +30,8 @@ pub struct NodeView {
     pub prior: Option<PriorState>,
     /// Labels drydock may add (only [`MEDIK8S_EXCLUDE_LABEL`]) that the node has now.
     pub labels: Vec<String>,
+    /// Annotations drydock may add (only [`AUTOSCALER_SCALE_DOWN_DISABLED`]) that the node has now.
+    pub annotations: Vec<String>,
     /// The Ready condition is True.
     pub ready: bool,
     /// status.nodeInfo.bootID.
@@ -59,6 +63,11 @@ impl NodeView {
                 .as_ref()
                 .map(|l| l.keys().filter(|k| *k == MEDIK8S_EXCLUDE_LABEL).cloned().collect())
                 .unwrap_or_default(),
+            annotations: annotations
+                .keys()
+                .filter(|k| *k == AUTOSCALER_SCALE_DOWN_DISABLED)
+                .cloned()
+                .collect(),
             ready: is_ready(node),
             boot_id: node
                 .status
@@ -110,6 +119,8 @@ pub struct NodeChange {
     pub held_by: Option<String>,
     pub prior: Option<PriorState>,
     pub labels: BTreeMap<String, Option<String>>,
+    /// Other annotation changes, like `labels`.
+    pub annotations: BTreeMap<String, Option<String>>,
 }
 
 /// `key:effect`, how [`PriorState::added_taints`] names a taint.
@@ -178,6 +189,17 @@ pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint], exclude_remediatio
             prior.added_labels.push(MEDIK8S_EXCLUDE_LABEL.into());
         }
     }
+    let mut annotations = BTreeMap::new();
+    if !node.annotations.iter().any(|a| a == AUTOSCALER_SCALE_DOWN_DISABLED) {
+        annotations.insert(AUTOSCALER_SCALE_DOWN_DISABLED.to_string(), Some("true".to_string()));
+        if !prior
+            .added_annotations
+            .iter()
+            .any(|a| a == AUTOSCALER_SCALE_DOWN_DISABLED)
+        {
+            prior.added_annotations.push(AUTOSCALER_SCALE_DOWN_DISABLED.into());
+        }
+    }
     let mut taints = node.taints.clone();
     for w in wanted {
         if !node.has_taint(&w.key, &w.effect) {
@@ -194,9 +216,11 @@ pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint], exclude_remediatio
         held_by: Some(nm_name.into()),
         prior: Some(prior),
         labels,
+        annotations,
     };
     let unchanged = ours
         && change.labels.is_empty()
+        && change.annotations.is_empty()
         && node.unschedulable
         && change.taints.len() == node.taints.len()
         && node.prior == change.prior;
@@ -219,13 +243,18 @@ pub fn restore(node: &NodeView, prior: &PriorState) -> NodeChange {
         held_by: None,
         prior: None,
         labels: prior.added_labels.iter().map(|l| (l.clone(), None)).collect(),
+        annotations: prior.added_annotations.iter().map(|a| (a.clone(), None)).collect(),
     }
 }
 
 /// The merge patch that writes `change`, guarded by `resource_version` so a concurrent edit fails with 409
 /// instead of being overwritten (the taint list is replaced whole).
 pub fn merge_patch(change: &NodeChange, resource_version: &str) -> serde_json::Value {
-    let mut annotations = BTreeMap::new();
+    let mut annotations: BTreeMap<&str, serde_json::Value> = change
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.as_str(), serde_json::json!(v)))
+        .collect();
     annotations.insert(HELD_BY_ANNOTATION, serde_json::json!(change.held_by));
     annotations.insert(
         PRIOR_STATE_ANNOTATION,
@@ -281,6 +310,18 @@ mod tests {
                 .filter(|(_, v)| v.is_some())
                 .map(|(k, _)| k.clone())
                 .chain(n.labels.iter().filter(|l| !c.labels.contains_key(*l)).cloned())
+                .collect(),
+            annotations: c
+                .annotations
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.clone())
+                .chain(
+                    n.annotations
+                        .iter()
+                        .filter(|a| !c.annotations.contains_key(*a))
+                        .cloned(),
+                )
                 .collect(),
             ..n.clone()
         }
@@ -433,6 +474,7 @@ mod tests {
                 held_by: None,
                 prior: None,
                 labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
             },
             "42",
         );
@@ -463,5 +505,29 @@ mod tests {
         assert!(c.labels.is_empty() && c.prior.as_ref().is_some_and(|p| p.added_labels.is_empty()));
         let r = restore(&apply(&already, &c), c.prior.as_ref().expect("prior"));
         assert!(r.labels.is_empty(), "a label someone else set stays");
+    }
+
+    #[test]
+    fn the_autoscaler_is_told_not_to_scale_the_held_node_down_and_only_our_annotation_is_removed() {
+        let n = node(false, vec![]);
+        let c = hold(&n, "nm1", &wanted_taints("nm1", &[], false), false).expect("change");
+        assert_eq!(
+            c.annotations.get(AUTOSCALER_SCALE_DOWN_DISABLED),
+            Some(&Some("true".to_string()))
+        );
+        let p = merge_patch(&c, "1");
+        assert_eq!(p["metadata"]["annotations"][AUTOSCALER_SCALE_DOWN_DISABLED], "true");
+        let r = restore(&apply(&n, &c), c.prior.as_ref().expect("prior"));
+        assert_eq!(r.annotations.get(AUTOSCALER_SCALE_DOWN_DISABLED), Some(&None));
+        assert!(merge_patch(&r, "2")["metadata"]["annotations"][AUTOSCALER_SCALE_DOWN_DISABLED].is_null());
+
+        let already = NodeView {
+            annotations: vec![AUTOSCALER_SCALE_DOWN_DISABLED.into()],
+            ..node(false, vec![])
+        };
+        let c = hold(&already, "nm1", &wanted_taints("nm1", &[], false), false).expect("change");
+        assert!(c.annotations.is_empty());
+        let r = restore(&apply(&already, &c), c.prior.as_ref().expect("prior"));
+        assert!(r.annotations.is_empty(), "an annotation someone else set stays");
     }
 }

@@ -398,6 +398,7 @@ mod tests {
             held_by: c.held_by,
             prior: c.prior,
             labels: Vec::new(),
+            annotations: c.annotations.into_keys().collect(),
             ..n.clone()
         }
     }

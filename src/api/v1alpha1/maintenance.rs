@@ -327,4 +327,7 @@ pub struct PriorState {
     /// Labels drydock added (remediation.medik8s.io/exclude-from-remediation), removed on restore.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub added_labels: Vec<String>,
+    /// Annotations drydock added (cluster-autoscaler.kubernetes.io/scale-down-disabled), removed on restore.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_annotations: Vec<String>,
 }
