@@ -17,3 +17,28 @@ pub async fn apply(api: &Api<Node>, node: &Node, change: &NodeChange) -> Result<
         .await
         .map_err(|source| Error::PatchNode { node: name, source })
 }
+
+/// Adds (`present`) or removes a taint by key and effect, guarded by resourceVersion like every node write.
+pub async fn set_taint(
+    api: &Api<Node>,
+    node: &Node,
+    taint: &k8s_openapi::api::core::v1::Taint,
+    present: bool,
+) -> Result<()> {
+    let name = node.name_any();
+    let mut taints: Vec<_> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let had = taints.iter().any(|t| t.key == taint.key && t.effect == taint.effect);
+    match (had, present) {
+        (false, true) => taints.push(taint.clone()),
+        (true, false) => taints.retain(|t| !(t.key == taint.key && t.effect == taint.effect)),
+        _ => return Ok(()),
+    }
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": node.resource_version()},
+        "spec": {"taints": taints},
+    });
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::PatchNode { node: name, source })
+}

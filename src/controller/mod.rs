@@ -4,6 +4,7 @@
 mod drain;
 mod pod_watch;
 mod report;
+mod schedule;
 
 use std::{
     collections::HashMap,
@@ -11,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::{
@@ -30,7 +31,9 @@ use tracing::{info, instrument, warn};
 
 use crate::{
     act,
-    api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase},
+    api::v1alpha1::{
+        FINALIZER, MaintenanceSchedule, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase,
+    },
     error::{Error, Result},
     plan::{
         node::CONTROL_PLANE_LABEL,
@@ -124,7 +127,8 @@ pub async fn run(
     });
 
     info!(selector = ?settings.selector, "drydock controller starting");
-    controller
+    let stop = shutdown.shared();
+    let maintenances = controller
         // A node change (someone uncordoned it, the holder let go, it disappeared) wakes every maintenance of it.
         .watches(
             Api::<Node>::all(client),
@@ -140,14 +144,28 @@ pub async fn run(
             },
         )
         .reconcile_on(woken)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .graceful_shutdown_on(stop.clone())
+        .run(reconcile, error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "reconcile ended with an error (retried with backoff)");
             }
-        })
-        .await;
+        });
+    // Schedules create NodeMaintenances; a change to one of theirs wakes the schedule.
+    let mut sc = watcher::Config::default();
+    if let Some(s) = &settings.selector {
+        sc = sc.labels(s);
+    }
+    let schedules = Controller::new(Api::<MaintenanceSchedule>::all(ctx.client.clone()), sc.clone())
+        .owns(Api::<NodeMaintenance>::all(ctx.client.clone()), sc)
+        .graceful_shutdown_on(stop)
+        .run(schedule::reconcile, schedule_error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "schedule reconcile ended with an error (retried with backoff)");
+            }
+        });
+    tokio::join!(maintenances, schedules);
     info!("drydock controller stopped");
     Ok(())
 }
@@ -235,6 +253,12 @@ fn error_policy(nm: Arc<NodeMaintenance>, error: &Error, ctx: Arc<Context>) -> A
     let (reason, message) = (error.category(), error.to_string());
     tokio::spawn(async move { Report::new(&ctx, &nm).warn(reason, &message).await });
     Action::requeue(Duration::from_secs(1u64 << n.min(8)).min(Duration::from_secs(300)))
+}
+
+fn schedule_error_policy(ms: Arc<MaintenanceSchedule>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(error.category());
+    warn!(ms = %ms.name_any(), category = error.category(), error = %error, "schedule reconcile failed");
+    Action::requeue(Duration::from_secs(if error.is_conflict() { 1 } else { 10 }))
 }
 
 /// Resolves the window and checks what the API server's schema cannot (or an older CRD did not).

@@ -1,7 +1,9 @@
 //! Pure decisions: what to do with each pod, with the node, and next. No I/O, no clock reads: the current
 //! time is always a parameter, so every decision is unit-tested exactly.
 pub mod conditions;
+pub mod fleet;
 pub mod node;
 pub mod phase;
 pub mod pods;
+pub mod schedule;
 pub mod window;

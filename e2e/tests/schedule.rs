@@ -1,0 +1,214 @@
+//! MaintenanceSchedule on the real control plane: a window over a pool of kwok nodes, one node at a time,
+//! each maintenance ending when "the kernel agent" (this test) reboots the node, and a window that closes
+//! mid-pool. Windows are minutes of real time at most: the schedule's cron names the current minute.
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use drydock::api::v1alpha1::{MaintenanceSchedule, NodeMaintenance, Phase};
+use drydock_e2e::{
+    ENV_LABEL, TestEnv,
+    controller::{Drydock, taints, unschedulable},
+    wait_until,
+};
+use k8s_openapi::api::core::v1::Node;
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+/// A cron expression that fired at the start of the current UTC minute (and next fires tomorrow), and how long
+/// ago that was.
+fn this_minute() -> (String, Duration) {
+    let now = jiff::Timestamp::now();
+    let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
+    let elapsed = Duration::from_secs(utc.second() as u64) + Duration::from_nanos(utc.subsec_nanosecond() as u64);
+    (format!("{} {} * * *", utc.minute(), utc.hour()), elapsed)
+}
+
+async fn create_schedule(env: &TestEnv, name: &str, pool: &str, duration: &str, template: serde_json::Value) {
+    let (cron, _) = this_minute();
+    let ms: MaintenanceSchedule = serde_json::from_value(json!({
+        "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
+        "metadata": {"name": format!("{}-{name}", env.id), "labels": {ENV_LABEL: env.id}},
+        "spec": {
+            "schedule": cron, "timeZone": "UTC", "duration": duration,
+            "nodeSelector": {"matchLabels": {"pool": pool}},
+            "maxUnavailable": 1,
+            "template": template
+        }
+    }))
+    .expect("schedule json");
+    Api::<MaintenanceSchedule>::all(env.client.clone())
+        .create(&PostParams::default(), &ms)
+        .await
+        .expect("create schedule");
+}
+
+/// Samples the pool every 100 ms in the background: the most nodes ever cordoned at once.
+fn sample_max_cordoned(env: &TestEnv, nodes: Vec<String>) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let (max, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let (m, s, api) = (max.clone(), stop.clone(), Api::<Node>::all(env.client.clone()));
+    tokio::spawn(async move {
+        while !s.load(Ordering::Relaxed) {
+            let mut n = 0;
+            for name in &nodes {
+                if api.get(name).await.is_ok_and(|node| unschedulable(&node)) {
+                    n += 1;
+                }
+            }
+            m.fetch_max(n, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (max, stop)
+}
+
+fn schedule_maintenances(all: &[NodeMaintenance], schedule: &str) -> Vec<NodeMaintenance> {
+    all.iter()
+        .filter(|nm| nm.labels().get("drydock.dev/schedule").map(String::as_str) == Some(schedule))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
+    let mut env = TestEnv::new("sch-roll").await;
+    let mut pool = Vec::new();
+    for i in 1..=4 {
+        pool.push(
+            env.node_with(&format!("n{i}"), json!({"labels": {"pool": "batch"}}))
+                .await,
+        );
+    }
+    let (max, stop) = sample_max_cordoned(&env, pool.clone());
+    let _drydock = Drydock::start(&env, 0);
+    create_schedule(
+        &env,
+        "kernel",
+        "batch",
+        "10m",
+        json!({"reason": "kernel 6.6", "completeWhen": {"rebooted": true}}),
+    )
+    .await;
+    let schedule = format!("{}-kernel", env.id);
+
+    // Play the kernel agent: reboot each node once drydock has drained it.
+    let nms = Api::<NodeMaintenance>::all(env.client.clone());
+    let nodes = Api::<Node>::all(env.client.clone());
+    let mut rebooted = BTreeSet::new();
+    let lp = ListParams::default().labels(&format!("{ENV_LABEL}={}", env.id));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let all = nms.list(&lp).await.map(|l| l.items).unwrap_or_default();
+        let ours = schedule_maintenances(&all, &schedule);
+        if ours.len() == 4
+            && ours
+                .iter()
+                .all(|nm| nm.status.as_ref().is_some_and(|s| s.phase == Phase::Completed))
+        {
+            break;
+        }
+        for nm in &ours {
+            let status = nm.status.clone().unwrap_or_default();
+            if status.phase == Phase::Drained
+                && status.boot_id_at_drain.is_some()
+                && rebooted.insert(nm.spec.node_name.clone())
+            {
+                let boot = format!("{}-after-upgrade", status.boot_id_at_drain.unwrap_or_default());
+                let patch = Patch::Merge(json!({"status": {"nodeInfo": {"bootID": boot}}}));
+                nodes
+                    .patch_status(&nm.spec.node_name, &PatchParams::default(), &patch)
+                    .await
+                    .expect("reboot");
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for all 4 nodes; maintenances: {ours:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(
+        max.load(Ordering::Relaxed),
+        1,
+        "never two nodes of the pool cordoned at once"
+    );
+    for n in &pool {
+        let node = nodes.get(n).await.expect("node");
+        assert!(!unschedulable(&node), "{n} uncordoned");
+        assert!(
+            taints(&node).is_empty(),
+            "{n}: no drydock taint left, upcoming included: {:?}",
+            taints(&node)
+        );
+    }
+    let ms = Api::<MaintenanceSchedule>::all(env.client.clone())
+        .get(&schedule)
+        .await
+        .expect("schedule");
+    let counts = ms.status.and_then(|s| s.nodes).expect("counts");
+    assert_eq!(
+        (counts.selected, counts.done, counts.remaining, counts.failed),
+        (4, 4, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
+    let mut env = TestEnv::new("sch-close").await;
+    let mut pool = Vec::new();
+    for i in 1..=3 {
+        pool.push(
+            env.node_with(&format!("n{i}"), json!({"labels": {"pool": "web"}}))
+                .await,
+        );
+    }
+    // The first node's drain cannot finish (a pod without a controller), so the window closes on it.
+    env.bare_pod("pet", &pool[0], json!({})).await;
+    env.wait_ready_pods("pet", 1).await;
+    let (max, stop) = sample_max_cordoned(&env, pool.clone());
+    let _drydock = Drydock::start(&env, 0);
+    let (_, elapsed) = this_minute();
+    let duration = format!("{}s", elapsed.as_secs() + 8);
+    create_schedule(&env, "short", "web", &duration, json!({})).await;
+    let schedule = format!("{}-short", env.id);
+    let nms = Api::<NodeMaintenance>::all(env.client.clone());
+    let lp = ListParams::default().labels(&format!("{ENV_LABEL}={}", env.id));
+    wait_until(
+        "the first node's maintenance ends with the window",
+        Duration::from_secs(60),
+        || async {
+            let all = nms.list(&lp).await.map(|l| l.items).unwrap_or_default();
+            schedule_maintenances(&all, &schedule).iter().any(|nm| {
+                nm.status.as_ref().is_some_and(|s| {
+                    s.phase == Phase::Completed && s.message.as_deref().unwrap_or("").contains("window closed")
+                })
+            })
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // room for a wrong start to show up
+    stop.store(true, Ordering::Relaxed);
+    let all = nms.list(&lp).await.expect("list").items;
+    let ours = schedule_maintenances(&all, &schedule);
+    assert_eq!(ours.len(), 1, "only the first node was started");
+    assert_eq!(ours[0].spec.node_name, pool[0]);
+    assert_eq!(max.load(Ordering::Relaxed), 1);
+    let nodes = Api::<Node>::all(env.client.clone());
+    for n in &pool {
+        let node = nodes.get(n).await.expect("node");
+        assert!(
+            !unschedulable(&node) && taints(&node).is_empty(),
+            "{n} as it was: {:?}",
+            taints(&node)
+        );
+    }
+}
