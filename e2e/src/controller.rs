@@ -198,8 +198,16 @@ impl TestEnv {
     }
 }
 
-/// Drops what a test left: its NodeMaintenances, with their finalizers removed (the controller may be dead).
+/// Drops what a test left: its MaintenanceSchedules, and its NodeMaintenances with their finalizers removed
+/// (the controller may be dead).
 pub async fn delete_nms(client: &kube::Client, env_id: &str) {
+    let schedules = Api::<drydock::api::v1alpha1::MaintenanceSchedule>::all(client.clone());
+    let selected = ListParams::default().labels(&format!("{ENV_LABEL}={env_id}"));
+    if let Ok(list) = schedules.list(&selected).await {
+        for ms in list {
+            let _ = schedules.delete(&ms.name_any(), &DeleteParams::default()).await;
+        }
+    }
     let api = Api::<NodeMaintenance>::all(client.clone());
     let Ok(list) = api
         .list(&ListParams::default().labels(&format!("{ENV_LABEL}={env_id}")))

@@ -123,3 +123,88 @@ async fn node_name_cannot_be_changed() {
     assert!(!ok && out.contains("spec.nodeName is immutable"), "{out}");
     assert_eq!(env.nms().get(&name).await.expect("get").spec.node_name, "node-1");
 }
+
+#[tokio::test]
+async fn malformed_schedules_are_rejected_naming_the_field() {
+    let env = TestEnv::new("ms-input").await;
+    let kubectl = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/bin/kubectl");
+    let base = json!({"schedule": "0 2 * * 0", "duration": "3h", "nodeSelector": {}});
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        ("cron with 3 fields", json!({"schedule": "0 2 *"}), "spec.schedule"),
+        (
+            "cron with 6 fields",
+            json!({"schedule": "0 0 2 * * 0"}),
+            "spec.schedule",
+        ),
+        (
+            "no duration",
+            json!({"duration": null}),
+            "spec.duration: Required value",
+        ),
+        ("zero duration", json!({"duration": "0s"}), "duration must be positive"),
+        (
+            "maxUnavailable 0",
+            json!({"maxUnavailable": 0}),
+            "maxUnavailable must be a positive count",
+        ),
+        (
+            "maxUnavailable 0%",
+            json!({"maxUnavailable": "0%"}),
+            "maxUnavailable must be a positive count",
+        ),
+        (
+            "maxUnavailable 150%",
+            json!({"maxUnavailable": "150%"}),
+            "maxUnavailable must be a positive count",
+        ),
+        (
+            "no nodeSelector",
+            json!({"nodeSelector": null}),
+            "spec.nodeSelector: Required value",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (what, patch, expect)) in cases.iter().enumerate() {
+        let mut spec = base.clone();
+        for (k, v) in patch.as_object().expect("object") {
+            if v.is_null() {
+                spec.as_object_mut().expect("object").remove(k);
+            } else {
+                spec[k] = v.clone();
+            }
+        }
+        let doc = json!({
+            "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
+            "metadata": {"name": format!("{}-bad-{i}", env.id), "labels": {ENV_LABEL: env.id}},
+            "spec": spec
+        });
+        let mut child = std::process::Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(kubeconfig_path())
+            .args(["apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(doc.to_string().as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() || !text.contains(expect) {
+            failures.push(format!(
+                "{what}: expected a rejection mentioning {expect:?}, got {text}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -212,3 +212,32 @@ async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
         );
     }
 }
+
+/// A time zone the API server cannot check (CEL knows no zone names) is refused by the controller: status and
+/// an Event say what to write, and no node is touched.
+#[tokio::test]
+async fn an_unknown_time_zone_is_reported_and_nothing_happens() {
+    let mut env = TestEnv::new("sch-tz").await;
+    let n = env.node_with("n1", json!({"labels": {"pool": "tz"}})).await;
+    let _drydock = Drydock::start(&env, 0);
+    let ms: MaintenanceSchedule = serde_json::from_value(json!({
+        "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
+        "metadata": {"name": format!("{}-mars", env.id), "labels": {ENV_LABEL: env.id}},
+        "spec": {"schedule": "* * * * *", "timeZone": "Mars/Olympus_Mons", "duration": "1h",
+                 "nodeSelector": {"matchLabels": {"pool": "tz"}}}
+    }))
+    .expect("schedule json");
+    let api = Api::<MaintenanceSchedule>::all(env.client.clone());
+    api.create(&PostParams::default(), &ms).await.expect("create");
+    let name = format!("{}-mars", env.id);
+    wait_until("the schedule reported invalid", Duration::from_secs(30), || async {
+        api.get(&name).await.ok().and_then(|m| m.status).is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Valid" && c.status == "False" && c.message.contains("Europe/Berlin"))
+        })
+    })
+    .await;
+    let node = Api::<Node>::all(env.client.clone()).get(&n).await.expect("node");
+    assert!(!unschedulable(&node) && taints(&node).is_empty());
+}

@@ -46,6 +46,7 @@ pub struct MaintenanceScheduleSpec {
     /// When windows open: a standard 5-field cron expression (minute hour day-of-month month day-of-week),
     /// e.g. `0 2 * * 0` for Sundays at 02:00.
     #[schemars(length(min = 6, max = 256))]
+    #[schemars(regex(pattern = r"^\s*(@[a-z]+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s*$"))]
     pub schedule: String,
     /// IANA time zone of `schedule`, e.g. Europe/Berlin. Default UTC. Daylight-saving changes follow the zone.
     #[serde(default = "utc")]
