@@ -89,6 +89,18 @@ impl TestEnv {
             .expect("create pdb")
     }
 
+    /// Changes the PDB's minAvailable (how the tests give a budget room, or take it away).
+    pub async fn set_min_available(&self, name: &str, min_available: i32) {
+        Api::<PodDisruptionBudget>::namespaced(self.client.clone(), self.ns())
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"spec": {"minAvailable": min_available}})),
+            )
+            .await
+            .expect("patch pdb");
+    }
+
     /// The PDB once the disruption controller has computed its status for the current generation.
     pub async fn pdb_settled(&self, name: &str, expect_allowed: i32) -> PodDisruptionBudget {
         let api = Api::<PodDisruptionBudget>::namespaced(self.client.clone(), self.ns());

@@ -52,14 +52,7 @@ async fn pdb_refuses_eviction_until_it_has_room() {
     }
 
     // Loosen the budget: the same eviction now goes through and the ReplicaSet replaces the pod.
-    let api = Api::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::namespaced(env.client.clone(), env.ns());
-    api.patch(
-        "web",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(json!({"spec": {"minAvailable": 2}})),
-    )
-    .await
-    .expect("patch pdb");
+    env.set_min_available("web", 2).await;
     env.pdb_settled("web", 1).await;
     evict(&env, victim)
         .await

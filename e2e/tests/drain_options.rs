@@ -8,7 +8,7 @@ use drydock_e2e::{
     wait_for, wait_until,
     workloads::on_node,
 };
-use k8s_openapi::api::{core::v1::Pod, policy::v1::PodDisruptionBudget};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api,
     api::{Patch, PatchParams},
@@ -145,14 +145,7 @@ async fn no_execute_taint_waits_for_the_drain() {
         "PDB still protects the pods"
     );
 
-    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"minAvailable": 1}})),
-        )
-        .await
-        .expect("patch pdb");
+    env.set_min_available("web", 1).await;
     env.wait_nm("x", Phase::Drained, |_| true).await;
     wait_until(
         "NoExecute taint applied after the drain",

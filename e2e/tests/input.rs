@@ -2,10 +2,10 @@
 use drydock_e2e::{ENV_LABEL, TestEnv, kubeconfig_path};
 use serde_json::json;
 
-/// Applies `spec` as a NodeMaintenance with the cluster's own kubectl; returns (success, output).
-fn kubectl_apply(name: &str, env: &TestEnv, spec: serde_json::Value) -> (bool, String) {
+/// Applies `spec` as a drydock object of `kind` with the cluster's own kubectl; returns (success, output).
+fn kubectl_apply_kind(kind: &str, name: &str, env: &TestEnv, spec: serde_json::Value) -> (bool, String) {
     let doc = json!({
-        "apiVersion": "drydock.dev/v1alpha1", "kind": "NodeMaintenance",
+        "apiVersion": "drydock.dev/v1alpha1", "kind": kind,
         "metadata": {"name": name, "labels": {ENV_LABEL: env.id}},
         "spec": spec
     });
@@ -35,6 +35,10 @@ fn kubectl_apply(name: &str, env: &TestEnv, spec: serde_json::Value) -> (bool, S
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+fn kubectl_apply(name: &str, env: &TestEnv, spec: serde_json::Value) -> (bool, String) {
+    kubectl_apply_kind("NodeMaintenance", name, env, spec)
 }
 
 #[tokio::test]
@@ -127,7 +131,6 @@ async fn node_name_cannot_be_changed() {
 #[tokio::test]
 async fn malformed_schedules_are_rejected_naming_the_field() {
     let env = TestEnv::new("ms-input").await;
-    let kubectl = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/bin/kubectl");
     let base = json!({"schedule": "0 2 * * 0", "duration": "3h", "nodeSelector": {}});
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
         ("cron with 3 fields", json!({"schedule": "0 2 *"}), "spec.schedule"),
@@ -173,34 +176,8 @@ async fn malformed_schedules_are_rejected_naming_the_field() {
                 spec[k] = v.clone();
             }
         }
-        let doc = json!({
-            "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
-            "metadata": {"name": format!("{}-bad-{i}", env.id), "labels": {ENV_LABEL: env.id}},
-            "spec": spec
-        });
-        let mut child = std::process::Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(kubeconfig_path())
-            .args(["apply", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(doc.to_string().as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("output");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.status.success() || !text.contains(expect) {
+        let (ok, text) = kubectl_apply_kind("MaintenanceSchedule", &format!("{}-bad-{i}", env.id), &env, spec);
+        if ok || !text.contains(expect) {
             failures.push(format!(
                 "{what}: expected a rejection mentioning {expect:?}, got {text}"
             ));

@@ -10,10 +10,7 @@ use drydock_e2e::{
     workloads::{names, on_node},
 };
 use k8s_openapi::api::{core::v1::Pod, policy::v1::PodDisruptionBudget};
-use kube::{
-    Api, ResourceExt,
-    api::{Patch, PatchParams},
-};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 
 const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
@@ -381,14 +378,7 @@ async fn controller_restart_mid_drain_resumes() {
     first.kill();
 
     // While no controller runs, the budget gets room; the new controller must pick up from the API server.
-    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"minAvailable": 3}})),
-        )
-        .await
-        .expect("patch pdb");
+    env.set_min_available("web", 3).await;
     let _second = Drydock::start(&env, 1);
     let nm = env.wait_nm("crash", Phase::Drained, |_| true).await;
     let counts = status(&nm).pods.clone().expect("counts");

@@ -9,11 +9,8 @@ use drydock_e2e::{
     kubeconfig_path, wait_for,
     workloads::on_node,
 };
-use k8s_openapi::api::{coordination::v1::Lease, policy::v1::PodDisruptionBudget};
-use kube::{
-    Api,
-    api::{Patch, PatchParams},
-};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use serde_json::json;
 
 fn metric(text: &str, series: &str) -> Option<f64> {
@@ -70,14 +67,7 @@ async fn leader_failover_mid_drain() {
     assert_eq!(leading(&replicas[standby]), Some(0.0), "the standby does not reconcile");
 
     replicas[leader].kill();
-    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"minAvailable": 2}})),
-        )
-        .await
-        .expect("patch pdb");
+    env.set_min_available("web", 2).await;
     // The dead leader's Lease expires (15 s) and the standby takes it; no wall-clock assertion, just liveness.
     let nm = env.wait_nm("ha", Phase::Drained, |_| true).await;
     assert_eq!(nm.status.and_then(|s| s.pods).map(|p| p.evicted), Some(3));
@@ -124,14 +114,7 @@ async fn metrics_match_what_happened() {
         Some(1.0),
         "{text}"
     );
-    Api::<PodDisruptionBudget>::namespaced(env.client.clone(), env.ns())
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"minAvailable": 2}})),
-        )
-        .await
-        .expect("patch pdb");
+    env.set_min_available("web", 2).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
     let (_, text) = drydock.get("/metrics").expect("metrics");
     assert_eq!(
