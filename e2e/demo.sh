@@ -218,24 +218,13 @@ NM
 phase_of() { kubectl get nm "$1" -o jsonpath='{.status.phase}'; }
 
 watch_until_drained() { # nm
-  say "Watching the drain every 2 s (web pods move to the other nodes; the log-agent pod stays)"
-  local start=$SECONDS phase=""
-  while :; do
-    phase=$(phase_of "$1")
-    printf '\n\033[2m[%ss]\033[0m\n' "$((SECONDS - start))"
-    show get nm "$1"
-    show -n "$ns" get pods -o wide
-    case $phase in
-      Drained) return 0 ;;
-      Failed) controller_log_tail; die "the maintenance failed: $(kubectl get nm "$1" -o jsonpath='{.status.message}')" ;;
-    esac
-    kill -0 "$controller_pid" 2>/dev/null || { controller_log_tail; die "drydock exited during the drain"; }
-    if [ $((SECONDS - start)) -ge $drain_limit ]; then
-      controller_log_tail
-      die "the node was not Drained after ${drain_limit}s (phase: ${phase:-none}); see the log above and 'kubectl describe nm $1'"
-    fi
-    sleep 2
-  done
+  say "Following the drain with drydock's runbook CLI (web pods move to the other nodes; the log-agent pod stays)"
+  printf '\033[2m$ drydock status %s --watch --until drained\033[0m\n' "$1"
+  KUBECONFIG=$kubeconfig target/debug/drydock status "$1" --watch --until drained --timeout "${drain_limit}s" || {
+    controller_log_tail
+    die "the node was not Drained (drydock status exited $?); see the log above and 'kubectl describe nm $1'"
+  }
+  show -n "$ns" get pods -o wide
 }
 
 # The node's cordon, taints and drydock's two annotations (an absent field prints as "-").
@@ -254,8 +243,8 @@ show_held() { # node nm
 }
 
 end_maintenance() { # node nm
-  say "Ending the maintenance: deleting NodeMaintenance $2 (drydock restores the node, then lets it go)"
-  show delete nm "$2" --wait=true --timeout=60s ||
+  say "Ending the maintenance: drydock end $2 --wait (drydock restores the node, then lets the object go)"
+  KUBECONFIG=$kubeconfig target/debug/drydock end "$2" --wait --timeout 60s ||
     { controller_log_tail; die "NodeMaintenance $2 was not released within 60s (its finalizer stays until the node is restored)"; }
   # The node-lifecycle controller removes node.kubernetes.io/unschedulable a moment after the uncordon.
   wait_until 30 "$1 to be schedulable and untainted" \
