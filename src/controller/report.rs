@@ -148,13 +148,8 @@ impl<'a> Report<'a> {
             blocked.len() - plan.refused.len() - plan.waiting.len(),
             progressed,
         );
-        self.new.blocked_since = match (&self.old.blocked_since, still_blocked, blocked.is_empty()) {
-            (_, _, true) => None,
-            (Some(since), false, false) if !progressed => Some(since.clone()),
-            (Some(since), true, _) => Some(since.clone()),
-            (None, true, _) => Some(Time(self.now)),
-            _ => None,
-        };
+        // The drain.timeout clock runs while pods are blocked and nothing leaves; any progress restarts it.
+        self.new.blocked_since = still_blocked.then(|| self.old.blocked_since.clone().unwrap_or(Time(self.now)));
         self.new.phase = Phase::Draining;
         self.new.pods = Some(counts(plan, evicted, blocked.len()));
         let message = if blocked.is_empty() {
