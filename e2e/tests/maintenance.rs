@@ -522,3 +522,23 @@ async fn node_deleted_mid_maintenance_fails_clearly() {
     assert!(message.contains("was deleted during the maintenance"), "{message}");
     env.delete_nm("m").await;
 }
+
+/// A NodeMaintenance name longer than a taint value may be (63) still cordons and restores its node.
+#[tokio::test]
+async fn long_names_still_hold_the_node() {
+    let mut env = TestEnv::new("nm-long").await;
+    let a = env.node("a").await;
+    let _drydock = Drydock::start(&env, 0);
+    let short = "a-maintenance-name-much-longer-than-sixty-three-characters-for-a-taint";
+    env.maintenance(short, &a, json!({})).await;
+    env.wait_nm(short, Phase::Drained, |_| true).await;
+    let node = env.get_node(&a).await;
+    assert!(unschedulable(&node));
+    assert!(
+        taints(&node)
+            .iter()
+            .any(|t| t.starts_with("drydock.dev/maintenance=") && t.len() < 100)
+    );
+    env.delete_nm(short).await;
+    assert_restored(&env, &a, false).await;
+}

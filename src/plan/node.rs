@@ -141,7 +141,7 @@ fn effect_str(e: TaintEffect) -> &'static str {
 pub fn wanted_taints(nm_name: &str, extra: &[MaintenanceTaint], drained: bool) -> Vec<Taint> {
     let own = Taint {
         key: MAINTENANCE_TAINT.into(),
-        value: Some(nm_name.into()),
+        value: Some(taint_value(nm_name)),
         effect: "NoSchedule".into(),
         time_added: None,
     };
@@ -158,6 +158,20 @@ pub fn wanted_taints(nm_name: &str, extra: &[MaintenanceTaint], drained: bool) -
                 }),
         )
         .collect()
+}
+
+/// A taint value is at most 63 characters, an object name up to 253: a longer name is cut and suffixed with a
+/// hash of the whole (FNV-1a, stable across builds). Only people read it; restore matches taints by key and
+/// effect, and the node's held-by annotation carries the full name.
+pub fn taint_value(nm_name: &str) -> String {
+    if nm_name.len() <= 63 {
+        return nm_name.to_string();
+    }
+    let hash = nm_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let prefix: String = nm_name.chars().take(46).collect();
+    format!("{prefix}-{hash:016x}")
 }
 
 /// Whether the spec asks for taints that wait for the end of the drain.
@@ -529,5 +543,17 @@ mod tests {
         assert!(c.annotations.is_empty());
         let r = restore(&apply(&already, &c), c.prior.as_ref().expect("prior"));
         assert!(r.annotations.is_empty(), "an annotation someone else set stays");
+    }
+
+    #[test]
+    fn long_names_make_valid_taint_values() {
+        let long = format!("{}-node-20261122t010000z", "a-very-long-schedule-name".repeat(4));
+        let v = taint_value(&long);
+        assert!(v.len() <= 63, "{v}");
+        assert!(v.starts_with("a-very-long") && v.chars().last().is_some_and(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(v, taint_value(&format!("{long}x")), "different names, different values");
+        assert_eq!(taint_value("short"), "short");
+        let wanted = wanted_taints(&long, &[], false);
+        assert_eq!(wanted[0].value.as_deref(), Some(v.as_str()));
     }
 }
