@@ -1,69 +1,165 @@
-//! The runbook CLI against the real cluster, as a script would use it: output and exit codes.
-use std::process::Output;
+//! The runbook CLI against the real cluster, as a script would use it: the real binary as a subprocess, its
+//! output and its exit codes (0 done, 1 failed, 2 usage, 3 would not finish, 4 not found, 5 timed out).
+use std::{path::PathBuf, process::Output};
 
-use drydock::api::v1alpha1::Phase;
-use drydock_e2e::{ENV_LABEL, TestEnv, controller::Drydock, controller::unschedulable, kubeconfig_path};
+use drydock::api::v1alpha1::{NodeMaintenance, Phase};
+use drydock_e2e::{
+    ENV_LABEL, TestEnv,
+    controller::{Drydock, unschedulable},
+    kubeconfig_path,
+};
+use k8s_openapi::api::core::v1::Node;
+use kube::{
+    Api,
+    api::{ListParams, Patch, PatchParams},
+};
 use serde_json::json;
 
+fn binary() -> PathBuf {
+    std::env::var_os("DRYDOCK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/drydock"))
+}
+
+/// Runs `drydock ARGS` with the test cluster's kubeconfig.
 fn drydock(args: &[&str]) -> Output {
-    let bin = std::env::var_os("DRYDOCK_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/drydock"));
-    std::process::Command::new(bin)
+    std::process::Command::new(binary())
         .args(args)
         .env("KUBECONFIG", kubeconfig_path())
         .output()
         .expect("run drydock")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Both streams, for assertion messages.
+fn text(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// Asserts the exit code and that a failure explains itself in exactly one line on stderr.
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+    if code != 0 {
+        let err = stderr(o);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning:")).collect();
+        assert_eq!(lines.len(), 1, "one line on stderr: {err}");
+        assert!(
+            lines[0].starts_with("drydock: ") || lines[0].starts_with("error: "),
+            "{err}"
+        );
+    }
+}
+
+async fn set_unschedulable(env: &TestEnv, node: &str, value: bool) {
+    Api::<Node>::all(env.client.clone())
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": value}})),
+        )
+        .await
+        .expect("patch node");
+    // The node-lifecycle controller keeps the taint node.kubernetes.io/unschedulable in step, a moment later.
+    drydock_e2e::wait_until(
+        &format!("taint node.kubernetes.io/unschedulable on {node} to follow"),
+        std::time::Duration::from_secs(30),
+        || async {
+            let tainted = env
+                .get_node(node)
+                .await
+                .spec
+                .and_then(|s| s.taints)
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t.key == "node.kubernetes.io/unschedulable");
+            tainted == value
+        },
+    )
+    .await;
+}
+
+/// The NodeMaintenances of a node (spec.nodeName is a selectable field).
+async fn nms_of(env: &TestEnv, node: &str) -> Vec<NodeMaintenance> {
+    Api::<NodeMaintenance>::all(env.client.clone())
+        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+        .await
+        .expect("list nms")
+        .items
+}
+
+/// Node a runs two web pods guarded by a PDB with no room and a bare pod; node b could take the web pods.
 #[tokio::test]
-async fn preview_names_the_blockers_and_exits_3() {
+async fn preview_names_every_blocker_and_changes_nothing() {
     let mut env = TestEnv::new("cli-preview").await;
     let a = env.node("a").await;
-    let _b = env.node("b").await;
-    env.deployment("web", 2, env.placement_on(&a), json!({})).await;
+    // b is cordoned while the Deployment starts, so both pods land on a, then opened for replacements.
+    let b = env.node_with("b", json!({"spec": {"unschedulable": true}})).await;
+    env.deployment("web", 2, env.placement(), json!({})).await;
     env.wait_ready_pods("web", 2).await;
+    set_unschedulable(&env, &b, false).await;
     env.pdb("web", "web", 2).await;
     env.pdb_settled("web", 0).await;
     env.bare_pod("debug", &a, json!({})).await;
     env.wait_ready_pods("debug", 1).await;
+
     let out = drydock(&["preview", &a]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{t}");
-    assert!(t.contains("Pods that declare no controller"), "{t}");
+    assert_exit(&out, 3);
+    let t = stdout(&out);
+    let web_lines: Vec<&str> = t.lines().filter(|l| l.contains(" web-")).collect();
+    assert_eq!(web_lines.len(), 2, "{t}");
+    for l in web_lines {
+        assert!(l.contains("blocked"), "{l}");
+        assert!(
+            l.ends_with(&format!("PDB {}/web allows 0 disruptions now", env.ns())),
+            "{l}"
+        );
+    }
     assert!(
-        t.contains(&format!("PDB {}/web allows 0 disruptions now", env.ns())),
+        t.lines()
+            .any(|l| l.contains("debug") && l.contains("blocked") && l.contains("Pods that declare no controller")),
         "{t}"
     );
-    assert!(t.contains("would not finish"), "{t}");
+    assert!(t.contains("3 pods on"), "{t}");
+    assert!(
+        stderr(&out).contains(&format!("the drain of {a} would not finish: 3 pod(s) block it")),
+        "{}",
+        text(&out)
+    );
+    assert!(!unschedulable(&env.get_node(&a).await), "a preview changes nothing");
 
-    // Nothing was changed by the preview.
-    assert!(!unschedulable(&env.get_node(&a).await));
+    // Only the web pods: the bare pod stays, so only the PDB blocks.
+    let out = drydock(&["preview", &a, "--selector", "app=web"]);
+    assert_exit(&out, 3);
+    assert!(stderr(&out).contains("2 pod(s) block it"), "{}", text(&out));
+
+    // With room in the budget and the bare pod allowed, the drain can finish: b takes the replacements.
     env.set_min_available("web", 0).await;
     env.pdb_settled("web", 2).await;
     let out = drydock(&["preview", &a, "--evict-unmanaged"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_exit(&out, 0);
     assert!(
-        text(&out).contains("nowhere to go"),
-        "pinned to node a by hostname: {}",
+        stdout(&out).contains(&format!("the drain of {a} can finish")),
+        "{}",
         text(&out)
     );
-    assert!(
-        !text(&out).contains("Pods that declare no controller"),
-        "the flag allows the bare pod"
-    );
+    assert!(stdout(&out).contains("allows 2 disruptions now"), "{}", text(&out));
+
+    let out = drydock(&["preview", &format!("{}-nosuchnode", env.id)]);
+    assert_exit(&out, 4);
+    assert!(stderr(&out).contains("not found"), "{}", text(&out));
 }
 
+/// Hard anti-affinity per hostname with as many replicas as nodes: the evicted replica has nowhere to go, until
+/// another node joins.
 #[tokio::test]
-async fn hard_anti_affinity_with_no_free_node_cannot_move() {
+async fn hard_anti_affinity_needs_a_free_node() {
     let mut env = TestEnv::new("cli-anti").await;
     let a = env.node("a").await;
     let _b = env.node("b").await;
@@ -71,18 +167,33 @@ async fn hard_anti_affinity_with_no_free_node_cannot_move() {
         {"labelSelector": {"matchLabels": {"app": "spread"}}, "topologyKey": "kubernetes.io/hostname"}]}}});
     env.deployment("spread", 2, env.placement(), anti).await;
     env.wait_ready_pods("spread", 2).await;
+
     let out = drydock(&["preview", &a]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("nowhere to go"), "{}", text(&out));
+    assert_exit(&out, 3);
+    assert!(
+        stdout(&out).contains(&format!(
+            "its replacement has nowhere to go: hard anti-affinity on kubernetes.io/hostname allows one pod of \
+             app=spread per node; its 2 pods need 2 nodes besides {a}, and only 1 is eligible"
+        )),
+        "{}",
+        text(&out)
+    );
+
+    let _c = env.node("c").await;
+    let out = drydock(&["preview", &a]);
+    assert_exit(&out, 0);
 }
 
 #[tokio::test]
-async fn start_status_end_with_exit_codes() {
+async fn start_wait_status_end_with_exit_codes() {
     let mut env = TestEnv::new("cli-run").await;
     let a = env.node("a").await;
+    env.deployment("web", 1, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 1).await;
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     let name = env.nm_name("cli");
+
     let out = drydock(&[
         "start",
         &a,
@@ -96,52 +207,186 @@ async fn start_status_end_with_exit_codes() {
         "--timeout",
         "60s",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("nodemaintenance/{name} created for node {a}")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("{a} is drained and held by nodemaintenance/{name}")),
+        "{}",
+        text(&out)
+    );
     assert!(
         unschedulable(&env.get_node(&a).await),
         "drained and cordoned when start --wait returns"
     );
 
     let out = drydock(&["status", &name]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out).contains("Phase:     Drained"), "{}", text(&out));
-    assert!(drydock(&["list"]).stdout.starts_with(b"NAME"));
+    assert_exit(&out, 0);
+    let t = stdout(&out);
+    assert!(
+        t.lines().any(|l| l.starts_with("Phase:") && l.ends_with("Drained")),
+        "{t}"
+    );
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("Pods:") && l.contains("1/1 evicted, 0 remaining")),
+        "{t}"
+    );
+    assert!(
+        t.lines().any(|l| l.starts_with("Reason:") && l.ends_with("kernel")),
+        "{t}"
+    );
 
-    let out = drydock(&["end", &name, "--wait"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Already drained: a watch until drained ends at once; not on a terminal, it prints plain lines.
+    let out = drydock(&["status", &name, "--watch", "--until", "drained", "--timeout", "30s"]);
+    assert_exit(&out, 0);
+    assert!(
+        !stdout(&out).contains('\x1b'),
+        "no terminal codes in a pipe: {}",
+        text(&out)
+    );
+    assert!(
+        stdout(&out).contains("Drained  [####################] 1/1 evicted"),
+        "{}",
+        text(&out)
+    );
+
+    let out = drydock(&["list", "-l", &label]);
+    assert_exit(&out, 0);
+    let t = stdout(&out);
+    assert!(t.starts_with("NAME "), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with(&name) && l.contains("Drained") && l.contains("1/1")),
+        "{t}"
+    );
+
+    let out = drydock(&["end", &name, "--wait", "--timeout", "60s"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("{a} is restored and schedulable again")),
+        "{}",
+        text(&out)
+    );
     assert!(!unschedulable(&env.get_node(&a).await), "restored");
 
-    let out = drydock(&["status", "no-such-maintenance-xyz"]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    for args in [vec!["status", name.as_str()], vec!["end", name.as_str()]] {
+        let out = drydock(&args);
+        assert_exit(&out, 4);
+        assert!(
+            stderr(&out).contains(&format!("nodemaintenance/{name} not found")),
+            "{}",
+            text(&out)
+        );
+    }
 }
 
+/// A drain blocked by a PDB: `start --wait` gives up after --timeout with exit 5, naming the blocker, and the
+/// maintenance carries on.
 #[tokio::test]
-async fn start_wait_times_out_on_a_blocked_drain() {
+async fn start_wait_times_out_on_a_drain_blocked_by_a_pdb() {
     let mut env = TestEnv::new("cli-timeout").await;
     let a = env.node("a").await;
-    env.bare_pod("pet", &a, json!({})).await;
-    env.wait_ready_pods("pet", 1).await;
+    env.deployment("web", 1, env.placement(), json!({})).await;
+    env.wait_ready_pods("web", 1).await;
+    env.pdb("web", "web", 1).await;
+    env.pdb_settled("web", 0).await;
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
-    let name = env.nm_name("stuck");
+    // No --name: the default is <node>-<UTC time>.
     let out = drydock(&[
         "start",
         &a,
         "--reason",
         "r",
-        "--name",
-        &name,
         "--label",
         &label,
         "--wait",
         "--timeout",
-        "4s",
+        "5s",
     ]);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    assert!(err.contains("after 5s"), "{err}");
     assert!(
-        text(&out).contains("blocked"),
+        err.contains(&format!("PDB {}/web allows 0 disruptions", env.ns())),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).contains("blocked"),
         "progress lines name the blocker: {}",
         text(&out)
     );
-    env.wait_nm("stuck", Phase::Draining, |_| true).await;
+
+    let nms = nms_of(&env, &a).await;
+    assert_eq!(nms.len(), 1);
+    let name = nms[0].metadata.name.clone().expect("name");
+    assert!(
+        name.starts_with(&format!("{a}-")) && name.len() == a.len() + 16,
+        "default name <node>-<yyyymmdd-hhmmss>: {name}"
+    );
+    env.wait_nm(
+        name.trim_start_matches(&format!("{}-", env.id)),
+        Phase::Draining,
+        |_| true,
+    )
+    .await;
+}
+
+/// Bad input is refused before anything is created: usage errors exit 2, an unknown node 4.
+#[tokio::test]
+async fn bad_input_creates_nothing() {
+    let mut env = TestEnv::new("cli-input").await;
+    let a = env.node("a").await;
+    for args in [
+        vec!["start", &a, "--reason", "r", "--duration", "2"],
+        vec!["start", &a, "--reason", "r", "--name", "Not_A_Name"],
+        vec!["start", &a, "--reason", "r", "--selector", "app in (web"],
+        vec!["start", &a],
+    ] {
+        let out = drydock(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+    }
+    let missing = format!("{}-nosuchnode", env.id);
+    let out = drydock(&["start", &missing, "--reason", "r"]);
+    assert_exit(&out, 4);
+    assert!(
+        stderr(&out).contains(&format!("node {missing} not found")),
+        "{}",
+        text(&out)
+    );
+    assert!(nms_of(&env, &a).await.is_empty());
+    assert!(nms_of(&env, &missing).await.is_empty());
+}
+
+/// `kubectl drydock ...`: kubectl finds the binary on PATH as kubectl-drydock and passes its exit code on.
+#[tokio::test]
+async fn works_as_a_kubectl_plugin() {
+    let env = TestEnv::new("cli-plugin").await;
+    let dir = std::env::temp_dir().join(format!("drydock-plugin-{}", env.id));
+    std::fs::create_dir_all(&dir).expect("plugin dir");
+    let link = dir.join("kubectl-drydock");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(std::fs::canonicalize(binary()).expect("binary"), &link).expect("symlink");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/bin/kubectl"))
+            .arg("drydock")
+            .args(args)
+            .env("KUBECONFIG", kubeconfig_path())
+            .env("PATH", &path)
+            .output()
+            .expect("run kubectl")
+    };
+    let label = format!("{ENV_LABEL}={}", env.id);
+    let out = kubectl(&["list", "-l", &label]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(stdout(&out), "no NodeMaintenances\n");
+    let out = kubectl(&["status", &format!("{}-missing", env.id)]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(stderr(&out).starts_with("kubectl drydock: "), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,517 +1,546 @@
 //! The runbook commands, for people at 3 a.m. and for scripts: `drydock preview | start | status | end | list`,
 //! talking to the API server with the user's kubeconfig. Also a kubectl plugin: link the binary as
-//! `kubectl-drydock` and run `kubectl drydock ...`.
+//! `kubectl-drydock` and run `kubectl drydock ...` (clap ignores argv[0], so nothing else changes).
 //!
-//! Exit codes a script can rely on are in [`exit`]; every failure prints one line on stderr saying why.
-mod preview;
+//! Decisions are pure and tested apart from the I/O here: [`preview::assess`] (what a drain would do),
+//! [`place`] (where replacements can go), [`format`] (what is printed), [`args`] (what is accepted) and
+//! [`verdict`] (when a wait is over). Exit codes a script can rely on are in [`exit`]; every failure prints one
+//! line on stderr saying why and what to do.
+pub mod args;
+pub mod error;
+pub mod format;
+pub mod place;
+pub mod preview;
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::{IsTerminal, Write},
+    time::Duration,
+};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
-use k8s_openapi::api::{
-    core::v1::{Node, Pod},
-    policy::v1::PodDisruptionBudget,
+use k8s_openapi::{
+    api::{
+        core::v1::{Node, Pod},
+        policy::v1::PodDisruptionBudget,
+    },
+    apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, ListParams, PostParams},
 };
 
-use crate::api::v1alpha1::{DrainSpec, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase, Window};
+pub use error::{CliError, exit};
 
-/// Exit codes.
-pub mod exit {
-    /// Done: the maintenance reached what was asked, or the preview says the drain can finish.
-    pub const OK: u8 = 0;
-    /// The maintenance failed, or the API server could not be reached or refused the request.
-    pub const FAILED: u8 = 1;
-    /// Wrong usage (clap's own code).
-    pub const USAGE: u8 = 2;
-    /// preview: the drain would not finish as things stand.
-    pub const WOULD_BLOCK: u8 = 3;
-    /// No such NodeMaintenance or node.
-    pub const NOT_FOUND: u8 = 4;
-    /// --wait gave up after --timeout.
-    pub const TIMED_OUT: u8 = 5;
-}
+use crate::api::v1alpha1::{DrainSpec, NodeMaintenance, NodeMaintenanceSpec, Phase, Window};
+use error::Result;
+
+/// How often a wait or a watch reads the NodeMaintenance: its status changes a few times a second at most.
+const POLL: Duration = Duration::from_millis(500);
+/// API errors in a row a long wait tolerates (an API server restart, a flaky VPN) before giving up.
+const TRANSIENT_ERRORS: u32 = 20;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Show what draining NODE would do to each pod, and whether the drain can finish (nothing is changed).
-    Preview {
-        node: String,
-        /// As spec.drain.deleteEmptyDirData.
-        #[arg(long)]
-        delete_emptydir_data: bool,
-        /// As spec.drain.evictUnmanagedPods.
-        #[arg(long)]
-        evict_unmanaged: bool,
-    },
-    /// Start a maintenance of NODE (creates a NodeMaintenance).
-    Start {
-        node: String,
-        /// Why (shown in Events and `kubectl get nm -o wide`).
-        #[arg(long)]
-        reason: String,
-        /// How long the window stays open (Go duration, e.g. 2h); default: until `drydock end`.
-        #[arg(long)]
-        duration: Option<String>,
-        #[arg(long)]
-        evict_unmanaged: bool,
-        #[arg(long)]
-        delete_emptydir_data: bool,
-        /// Name of the NodeMaintenance (default: <node>-<UTC time>).
-        #[arg(long)]
-        name: Option<String>,
-        /// Labels for the NodeMaintenance, k=v (repeatable).
-        #[arg(long = "label", value_parser = parse_label)]
-        labels: Vec<(String, String)>,
-        /// Wait until the node is drained (exit 0) or the maintenance failed (exit 1).
-        #[arg(long)]
-        wait: bool,
-        /// How long --wait waits (Go duration).
-        #[arg(long, default_value = "30m")]
-        timeout: String,
-    },
-    /// Show one maintenance in detail, or all in a table.
-    Status {
-        name: Option<String>,
-        /// Follow the maintenance live until it ends (or until --until is reached).
-        #[arg(long)]
-        watch: bool,
-        /// With --watch: stop once Drained instead of once Completed/Failed.
-        #[arg(long, value_parser = ["drained", "done"], default_value = "done")]
-        until: String,
-        /// How long --watch follows (Go duration).
-        #[arg(long, default_value = "2h")]
-        timeout: String,
-    },
-    /// End a maintenance now: the node is restored and the NodeMaintenance removed.
-    End {
-        name: String,
-        /// Wait until the node is restored and the object gone.
-        #[arg(long)]
-        wait: bool,
-        #[arg(long, default_value = "5m")]
-        timeout: String,
-    },
-    /// List NodeMaintenances.
-    List,
+    /// Show what draining NODE would do to each pod, and whether the drain can finish; changes nothing.
+    ///
+    /// Exit 0: it can finish; 3: it would not (the blockers are listed).
+    Preview(PreviewArgs),
+    /// Start a maintenance of NODE: create a NodeMaintenance (drydock's controller then cordons and drains).
+    Start(StartArgs),
+    /// One maintenance in detail (or, with --watch, followed live); without NAME, all of them in a table.
+    Status(StatusArgs),
+    /// End a maintenance now: delete its NodeMaintenance, so drydock restores the node and lets it go.
+    End(EndArgs),
+    /// List NodeMaintenances (the table of `kubectl get nm`).
+    List(ListArgs),
 }
 
-fn parse_label(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("{s:?} is not k=v"))
+/// The drain options, named after spec.drain.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DrainFlags {
+    /// Evict pods with emptyDir volumes; their data is lost (spec.drain.deleteEmptyDirData).
+    #[arg(long)]
+    pub delete_emptydir_data: bool,
+    /// Evict pods that no controller owns; they will not come back (spec.drain.evictUnmanagedPods).
+    #[arg(long)]
+    pub evict_unmanaged: bool,
+    /// Only pods matching this label selector leave, e.g. `app=web,tier!=db`; others stay (spec.drain.podSelector).
+    #[arg(long, visible_alias = "pod-selector", value_name = "SELECTOR", value_parser = args::selector)]
+    pub selector: Option<LabelSelector>,
 }
 
-/// A failure: the exit code and the one line that explains it.
-struct Fail(u8, String);
-
-impl From<kube::Error> for Fail {
-    fn from(e: kube::Error) -> Self {
-        match &e {
-            kube::Error::Api(s) if s.code == 404 => Fail(exit::NOT_FOUND, s.message.clone()),
-            _ => Fail(exit::FAILED, format!("the API server request failed: {e}")),
+impl DrainFlags {
+    fn spec(&self) -> DrainSpec {
+        DrainSpec {
+            delete_empty_dir_data: self.delete_emptydir_data,
+            evict_unmanaged_pods: self.evict_unmanaged,
+            pod_selector: self.selector.clone(),
+            ..Default::default()
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    pub node: String,
+    #[command(flatten)]
+    pub drain: DrainFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    pub node: String,
+    /// Why (shown in Events and `kubectl get nm -o wide`).
+    #[arg(long)]
+    pub reason: String,
+    /// How long the window stays open, a Go duration such as 2h or 90m; without it, until `drydock end`.
+    #[arg(long, value_parser = args::go_duration)]
+    pub duration: Option<String>,
+    #[command(flatten)]
+    pub drain: DrainFlags,
+    /// Name of the NodeMaintenance [default: <node>-<yyyymmdd-hhmmss>, UTC].
+    #[arg(long, value_parser = args::name)]
+    pub name: Option<String>,
+    /// A label for the NodeMaintenance, key=value (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = args::label)]
+    pub labels: Vec<(String, String)>,
+    /// Wait until the node is drained (exit 0) or the maintenance fails (exit 1), printing progress.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits before exit 5 (the maintenance carries on).
+    #[arg(long, default_value = "30m", requires = "wait", value_parser = args::go_duration)]
+    pub timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    pub name: Option<String>,
+    /// Follow the maintenance live until it is Completed or Failed (a progress bar on a terminal, plain lines
+    /// otherwise).
+    #[arg(long, requires = "name")]
+    pub watch: bool,
+    /// With --watch: when to stop.
+    #[arg(long, value_enum, default_value_t = Until::Done, requires = "watch")]
+    pub until: Until,
+    /// With --watch: how long to follow before exit 5 [default: no limit].
+    #[arg(long, requires = "watch", value_parser = args::go_duration)]
+    pub timeout: Option<String>,
+    /// Without NAME: only NodeMaintenances with these labels, e.g. team=storage.
+    #[arg(short = 'l', long, conflicts_with = "name", value_parser = args::selector_text)]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EndArgs {
+    pub name: String,
+    /// Wait until the node is restored and the NodeMaintenance gone.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits before exit 5.
+    #[arg(long, default_value = "5m", requires = "wait", value_parser = args::go_duration)]
+    pub timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only NodeMaintenances with these labels, e.g. team=storage.
+    #[arg(short = 'l', long, value_parser = args::selector_text)]
+    pub selector: Option<String>,
+}
+
+/// When a wait is over.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// The node is drained (and held).
+    Drained,
+    /// The maintenance is over: Completed, or the object deleted.
+    Done,
 }
 
 /// Runs one command; returns the process exit code.
 pub async fn run(command: Command) -> std::process::ExitCode {
-    let result = async {
-        let client = Client::try_default()
-            .await
-            .map_err(|e| Fail(exit::FAILED, format!("cannot load a kubeconfig: {e}; set KUBECONFIG")))?;
-        match command {
-            Command::Preview {
-                node,
-                delete_emptydir_data,
-                evict_unmanaged,
-            } => {
-                let drain = DrainSpec {
-                    delete_empty_dir_data: delete_emptydir_data,
-                    evict_unmanaged_pods: evict_unmanaged,
-                    ..Default::default()
-                };
-                preview_node(&client, &node, &drain).await
-            }
-            Command::Start {
-                node,
-                reason,
-                duration,
-                evict_unmanaged,
-                delete_emptydir_data,
-                name,
-                labels,
-                wait,
-                timeout,
-            } => {
-                let drain = DrainSpec {
-                    delete_empty_dir_data: delete_emptydir_data,
-                    evict_unmanaged_pods: evict_unmanaged,
-                    ..Default::default()
-                };
-                let name = start(&client, &node, reason, duration, drain, name, labels).await?;
-                println!("nodemaintenance/{name} created");
-                if wait {
-                    follow(&client, &name, Until::Drained, &timeout).await
-                } else {
-                    Ok(())
-                }
-            }
-            Command::Status {
-                name: Some(name),
-                watch: true,
-                until,
-                timeout,
-            } => {
-                let until = if until == "drained" {
-                    Until::Drained
-                } else {
-                    Until::Done
-                };
-                follow(&client, &name, until, &timeout).await
-            }
-            Command::Status { name: Some(name), .. } => {
-                let nm = Api::<NodeMaintenance>::all(client).get(&name).await?;
-                print!("{}", detail(&nm));
-                Ok(())
-            }
-            Command::Status { name: None, .. } | Command::List => {
-                let list = Api::<NodeMaintenance>::all(client).list(&ListParams::default()).await?;
-                print!("{}", table(&list.items, Timestamp::now()));
-                Ok(())
-            }
-            Command::End { name, wait, timeout } => end(&client, &name, wait, &timeout).await,
-        }
-    }
-    .await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(Fail(code, line)) => {
-            eprintln!("drydock: {line}");
-            std::process::ExitCode::from(code)
+    match execute(command).await {
+        Ok(()) => std::process::ExitCode::from(exit::OK),
+        Err(e) => {
+            let argv0 = std::env::args().next().unwrap_or_default();
+            eprintln!("{}: {e}", program_name(&argv0));
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }
 
-async fn preview_node(client: &Client, node_name: &str, drain: &DrainSpec) -> Result<(), Fail> {
+/// How the user called us, for messages: `kubectl drydock` when run as the kubectl plugin.
+pub fn program_name(argv0: &str) -> &'static str {
+    let file = argv0.rsplit(['/', '\\']).next().unwrap_or(argv0);
+    if file.starts_with("kubectl-") {
+        "kubectl drydock"
+    } else {
+        "drydock"
+    }
+}
+
+async fn execute(command: Command) -> Result<()> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| CliError::Kubeconfig(e.to_string()))?;
+    let nms = Api::<NodeMaintenance>::all(client.clone());
+    match command {
+        Command::Preview(a) => preview_node(&client, &a.node, &a.drain.spec()).await,
+        Command::Start(a) => {
+            let name = start(&client, &a).await?;
+            if a.wait {
+                follow(&nms, &name, Until::Drained, Some(&a.timeout)).await
+            } else {
+                Ok(())
+            }
+        }
+        Command::Status(StatusArgs {
+            name: Some(name),
+            watch: true,
+            until,
+            timeout,
+            ..
+        }) => follow(&nms, &name, until, timeout.as_deref()).await,
+        Command::Status(StatusArgs { name: Some(name), .. }) => {
+            let nm = nms
+                .get_opt(&name)
+                .await
+                .map_err(|e| CliError::api(format!("get nodemaintenance/{name}"), e))?
+                .ok_or_else(|| not_found_nm(&name))?;
+            print!("{}", format::detail(&nm, Timestamp::now()));
+            Ok(())
+        }
+        Command::Status(StatusArgs { selector, .. }) | Command::List(ListArgs { selector }) => {
+            let mut lp = ListParams::default();
+            if let Some(s) = &selector {
+                lp = lp.labels(s);
+            }
+            let list = nms
+                .list(&lp)
+                .await
+                .map_err(|e| CliError::api("list nodemaintenances", e))?;
+            print!("{}", format::table(&list.items, Timestamp::now()));
+            Ok(())
+        }
+        Command::End(a) => end(&client, &a).await,
+    }
+}
+
+fn not_found_nm(name: &str) -> CliError {
+    CliError::NotFound {
+        what: format!("nodemaintenance/{name}"),
+        hint: "`drydock list` shows the NodeMaintenances",
+    }
+}
+
+fn not_found_node(name: &str) -> CliError {
+    CliError::NotFound {
+        what: format!("node {name}"),
+        hint: "`kubectl get nodes` lists the nodes",
+    }
+}
+
+async fn preview_node(client: &Client, node_name: &str, drain: &DrainSpec) -> Result<()> {
     let nodes = Api::<Node>::all(client.clone());
     let node = nodes
         .get_opt(node_name)
-        .await?
-        .ok_or_else(|| Fail(exit::NOT_FOUND, format!("node {node_name} not found")))?;
-    let pods = Api::<Pod>::all(client.clone());
-    let on_node = pods
+        .await
+        .map_err(|e| CliError::api(format!("get node {node_name}"), e))?
+        .ok_or_else(|| not_found_node(node_name))?;
+    let on_node = Api::<Pod>::all(client.clone())
         .list(&ListParams::default().fields(&format!("spec.nodeName={node_name}")))
-        .await?
+        .await
+        .map_err(|e| CliError::api(format!("list the pods on {node_name}"), e))?
         .items;
-    let pdbs = Api::<PodDisruptionBudget>::all(client.clone())
+    let others = nodes
         .list(&ListParams::default())
-        .await?
+        .await
+        .map_err(|e| CliError::api("list nodes", e))?
         .items;
-    let others: Vec<Node> = nodes
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|n| n.name_any() != node_name)
-        .collect();
-    // Pods elsewhere matter only for hard anti-affinity; list those of the namespaces concerned.
-    let mut elsewhere = Vec::new();
+    // PDBs and the pods that anti-affinity looks at are those of the namespaces with pods on the node.
     let mut namespaces: Vec<String> = on_node.iter().filter_map(|p| p.namespace()).collect();
     namespaces.sort();
     namespaces.dedup();
-    for ns in namespaces {
-        elsewhere.extend(
-            Api::<Pod>::namespaced(client.clone(), &ns)
+    let (mut pdbs, mut elsewhere) = (Vec::new(), Vec::new());
+    for ns in &namespaces {
+        pdbs.extend(
+            Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
                 .list(&ListParams::default())
-                .await?
+                .await
+                .map_err(|e| CliError::api(format!("list the PodDisruptionBudgets of {ns}"), e))?
+                .items,
+        );
+        elsewhere.extend(
+            Api::<Pod>::namespaced(client.clone(), ns)
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| CliError::api(format!("list the pods of {ns}"), e))?
                 .items,
         );
     }
     let p = preview::assess(&node, &on_node, &pdbs, &others, &elsewhere, drain, Timestamp::now());
-    print!("{}", preview_table(&p));
-    if p.can_finish {
+    print!("{}", format::preview(&p));
+    if p.can_finish() {
         println!("the drain of {node_name} can finish");
         Ok(())
     } else {
-        Err(Fail(
-            exit::WOULD_BLOCK,
-            format!("the drain of {node_name} would not finish: see the blocked pods above"),
-        ))
+        Err(CliError::WouldNotFinish {
+            node: node_name.into(),
+            blocking: p.blocking(),
+        })
     }
 }
 
-fn preview_table(p: &preview::Preview) -> String {
-    let mut rows = vec![["NAMESPACE".to_string(), "POD".into(), "ACTION".into(), "WHY".into()]];
-    rows.extend(p.pods.iter().map(|l| {
-        [
-            l.namespace.clone(),
-            l.name.clone(),
-            l.action.to_uppercase(),
-            l.why.clone(),
-        ]
-    }));
-    columns(&rows)
-}
-
-async fn start(
-    client: &Client,
-    node: &str,
-    reason: String,
-    duration: Option<String>,
-    drain: DrainSpec,
-    name: Option<String>,
-    labels: Vec<(String, String)>,
-) -> Result<String, Fail> {
-    let name = name.unwrap_or_else(|| default_name(node, Timestamp::now()));
+/// Creates the NodeMaintenance; returns its name.
+async fn start(client: &Client, a: &StartArgs) -> Result<String> {
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| args::default_name(&a.node, Timestamp::now()));
+    // A maintainer may lack `get nodes` (the drydock-maintainer role does not grant it): then the controller
+    // reports a missing node in status instead, and only a certain "no such node" stops us here.
+    if let Ok(None) = Api::<Node>::all(client.clone()).get_opt(&a.node).await {
+        return Err(not_found_node(&a.node));
+    }
+    let nms = Api::<NodeMaintenance>::all(client.clone());
+    let same_node = ListParams::default().fields(&format!("spec.nodeName={}", a.node));
+    if let Ok(list) = nms.list(&same_node).await {
+        for other in list.items.iter().filter(|o| {
+            !matches!(
+                o.status.as_ref().map(|s| s.phase),
+                Some(Phase::Completed | Phase::Failed)
+            )
+        }) {
+            println!(
+                "note: nodemaintenance/{} is already open for {}: this one waits (Pending) until it ends",
+                other.name_any(),
+                a.node
+            );
+        }
+    }
     let mut nm = NodeMaintenance::new(
         &name,
         NodeMaintenanceSpec {
-            node_name: node.into(),
-            reason: Some(reason),
-            window: duration.map(|d| Window {
+            node_name: a.node.clone(),
+            reason: Some(a.reason.clone()),
+            window: a.duration.clone().map(|d| Window {
                 duration: Some(d),
                 ..Default::default()
             }),
-            drain,
+            drain: a.drain.spec(),
             ..Default::default()
         },
     );
-    nm.metadata.labels = Some(labels.into_iter().collect());
-    Api::<NodeMaintenance>::all(client.clone())
-        .create(&PostParams::default(), &nm)
-        .await
-        .map_err(|e| match e {
-            kube::Error::Api(s) => Fail(exit::FAILED, format!("refused: {}", s.message)),
-            e => Fail::from(e),
-        })?;
+    if !a.labels.is_empty() {
+        nm.metadata.labels = Some(a.labels.iter().cloned().collect());
+    }
+    nms.create(&PostParams::default(), &nm).await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 409 => CliError::Refused {
+            name: name.clone(),
+            message: "it already exists: choose another --name".into(),
+        },
+        kube::Error::Api(s) if s.code == 422 || s.code == 400 => CliError::Refused {
+            name: name.clone(),
+            message: s.message,
+        },
+        e => CliError::api("create nodemaintenances", e),
+    })?;
+    println!("nodemaintenance/{name} created for node {}", a.node);
     Ok(name)
 }
 
-/// `<node>-<yyyymmdd-hhmmss>` (UTC), cut so it stays a valid object name.
-pub fn default_name(node: &str, now: Timestamp) -> String {
-    let stamp = now.strftime("%Y%m%d-%H%M%S").to_string();
-    let node: String = node.chars().take(253 - stamp.len() - 1).collect();
-    format!("{}-{stamp}", node.trim_end_matches(['-', '.']))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Until {
-    Drained,
-    Done,
-}
-
-/// Follows a maintenance, printing a line (or a live bar on a terminal) whenever it changes.
-async fn follow(client: &Client, name: &str, until: Until, timeout: &str) -> Result<(), Fail> {
-    let limit =
-        crate::plan::window::parse_duration("--timeout", timeout).map_err(|e| Fail(exit::USAGE, e.to_string()))?;
-    let api = Api::<NodeMaintenance>::all(client.clone());
-    let deadline = tokio::time::Instant::now() + limit;
-    let tty = std::io::stdout().is_terminal();
-    let mut last = String::new();
-    loop {
-        let nm = api
-            .get_opt(name)
-            .await?
-            .ok_or_else(|| Fail(exit::NOT_FOUND, format!("nodemaintenance {name} not found")))?;
-        let status = nm.status.clone().unwrap_or_default();
-        let line = progress_line(&nm, &status);
-        if line != last {
-            if tty {
-                print!("\r\x1b[2K{line}");
-                use std::io::Write;
-                let _ = std::io::stdout().flush();
-            } else {
-                println!("{line}");
-            }
-            last = line;
-        }
-        let done = match (until, status.phase) {
-            (_, Phase::Failed) => {
-                if tty {
-                    println!();
-                }
-                return Err(Fail(
-                    exit::FAILED,
-                    format!("{name} failed: {}", status.message.unwrap_or_default()),
-                ));
-            }
-            (Until::Drained, Phase::Drained | Phase::Completed) | (Until::Done, Phase::Completed) => true,
-            _ => false,
-        };
-        if done {
-            if tty {
-                println!();
-            }
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            if tty {
-                println!();
-            }
-            return Err(Fail(
-                exit::TIMED_OUT,
-                format!("{name} is still {:?} after {timeout}", status.phase),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// `node-2  Draining  [#####.....] 5/10  blocked: shop/web-1: PDB shop/web allows 0 disruptions`
-pub fn progress_line(nm: &NodeMaintenance, status: &NodeMaintenanceStatus) -> String {
-    let counts = status.pods.clone().unwrap_or_default();
-    let width = 20usize;
-    let filled = if counts.total > 0 {
-        (counts.evicted.max(0) as usize * width) / counts.total as usize
-    } else {
-        0
+/// Whether a wait is over, from what was read last (None: the object is gone), and how: the line to print
+/// on success, or the error. None: keep waiting.
+pub fn verdict(name: &str, until: Until, nm: Option<&NodeMaintenance>) -> Option<Result<String>> {
+    let Some(nm) = nm else {
+        return Some(match until {
+            Until::Done => Ok(format!("nodemaintenance/{name} is gone: its node was restored")),
+            Until::Drained => Err(CliError::NotDrained {
+                name: name.into(),
+                node: "its node".into(),
+                why: "it was deleted before the drain finished, and the node restored".into(),
+            }),
+        });
     };
-    let bar = format!(
-        "[{}{}]",
-        "#".repeat(filled.min(width)),
-        ".".repeat(width - filled.min(width))
-    );
-    let mut line = format!(
-        "{}  {:?}  {bar} {}/{}",
-        nm.spec.node_name, status.phase, counts.evicted, counts.total
-    );
-    if let Some(first) = status.blocked_pods.first() {
-        line.push_str(&format!(
-            "  blocked ({}): {}/{}: {}",
-            status.blocked_pods.len(),
-            first.namespace,
-            first.name,
-            first.reason
-        ));
-    } else if let Some(m) = &status.message {
-        line.push_str(&format!("  {m}"));
+    let s = nm.status.clone().unwrap_or_default();
+    let node = &nm.spec.node_name;
+    match (s.phase, until) {
+        (Phase::Failed, _) => Some(Err(CliError::Failed {
+            name: name.into(),
+            message: s.message.or(s.last_error).unwrap_or_else(|| "no reason given".into()),
+        })),
+        (Phase::Drained, Until::Drained) => Some(Ok(format!("{node} is drained and held by nodemaintenance/{name}"))),
+        // The window can close before the drain finishes: the node is then restored without ever being drained.
+        (Phase::Completed, Until::Drained) if s.drained_at.is_none() => Some(Err(CliError::NotDrained {
+            name: name.into(),
+            node: node.clone(),
+            why: s
+                .message
+                .unwrap_or_else(|| "it completed before the drain finished".into()),
+        })),
+        (Phase::Completed, _) => Some(Ok(format!("nodemaintenance/{name} is Completed: {node} was restored"))),
+        _ => None,
     }
-    line
 }
 
-async fn end(client: &Client, name: &str, wait: bool, timeout: &str) -> Result<(), Fail> {
-    let limit =
-        crate::plan::window::parse_duration("--timeout", timeout).map_err(|e| Fail(exit::USAGE, e.to_string()))?;
+/// Follows a maintenance until [`verdict`] says it is over, printing each change: a frame redrawn in place on
+/// a terminal, new lines only otherwise (logs, pipes, CI).
+async fn follow(api: &Api<NodeMaintenance>, name: &str, until: Until, timeout: Option<&str>) -> Result<()> {
+    let limit = match timeout {
+        Some(t) => Some(args::duration(t).map_err(CliError::Usage)?),
+        None => None,
+    };
+    let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+    let tty = std::io::stdout().is_terminal();
+    let width = if tty { terminal_width() } else { usize::MAX };
+    let (mut seen, mut errors) = (false, 0u32);
+    let mut frame: Vec<String> = Vec::new();
+    let mut stdout = std::io::stdout();
+    loop {
+        let nm = match api.get_opt(name).await {
+            Ok(nm) => {
+                errors = 0;
+                nm
+            }
+            Err(e) if errors < TRANSIENT_ERRORS && !matches!(&e, kube::Error::Api(s) if s.code == 403) => {
+                errors += 1;
+                eprintln!("warning: reading nodemaintenance/{name} failed ({e}); retrying");
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            Err(e) => return Err(CliError::api(format!("get nodemaintenance/{name}"), e)),
+        };
+        if nm.is_none() && !seen {
+            return Err(not_found_nm(name));
+        }
+        if let Some(nm) = &nm {
+            seen = true;
+            let next = format::progress(nm);
+            let out = if tty {
+                if next != frame {
+                    format::redraw(frame.len(), &next, width)
+                } else {
+                    String::new()
+                }
+            } else {
+                format::plain_update(&frame, &next)
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            };
+            // A closed stdout (`| head`) must not turn a finished drain into a failure.
+            let _ = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush());
+            frame = next;
+        }
+        if let Some(result) = verdict(name, until, nm.as_ref()) {
+            return result.map(|line| println!("{line}"));
+        }
+        if let (Some(deadline), Some(limit)) = (deadline, timeout)
+            && tokio::time::Instant::now() >= deadline
+        {
+            let s = nm.and_then(|n| n.status).unwrap_or_default();
+            let why = s
+                .blocked_pods
+                .first()
+                .map(|p| format!("blocked by {}/{}: {}", p.namespace, p.name, p.reason))
+                .or(s.message)
+                .unwrap_or_else(|| "no progress reported: is the drydock controller running?".into());
+            return Err(CliError::TimedOut {
+                what: format!("nodemaintenance/{name} is still {:?}", s.phase),
+                after: limit.into(),
+                hint: format!("{why} (it carries on; `drydock status {name}` follows it)"),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Columns of the terminal: $COLUMNS, else `stty size` on the terminal, else 80 (std cannot ask the tty).
+fn terminal_width() -> usize {
+    let from_env = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok());
+    let from_stty = || {
+        let tty = std::fs::File::open("/dev/tty").ok()?;
+        let out = std::process::Command::new("stty")
+            .arg("size")
+            .stdin(tty)
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    from_env.or_else(from_stty).filter(|w| *w > 10).unwrap_or(80)
+}
+
+/// Ends a maintenance by deleting it: drydock's finalizer restores the node before the object goes. (Patching
+/// the window to end now would fight the CRD's rules, end after start and not both end and duration, for no
+/// gain: a closed window and a deletion restore the node the same way.)
+async fn end(client: &Client, a: &EndArgs) -> Result<()> {
+    let name = &a.name;
     let api = Api::<NodeMaintenance>::all(client.clone());
-    api.delete(name, &DeleteParams::default()).await?;
-    println!("nodemaintenance/{name} ending: drydock restores the node, then removes it");
-    if !wait {
+    let nm = api
+        .get_opt(name)
+        .await
+        .map_err(|e| CliError::api(format!("get nodemaintenance/{name}"), e))?
+        .ok_or_else(|| not_found_nm(name))?;
+    let node = nm.spec.node_name.clone();
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(CliError::api(format!("delete nodemaintenance/{name}"), e)),
+    }
+    println!("nodemaintenance/{name} ending: drydock restores {node}, then removes it");
+    if !a.wait {
         return Ok(());
     }
+    let limit = args::duration(&a.timeout).map_err(CliError::Usage)?;
     let deadline = tokio::time::Instant::now() + limit;
-    while api.get_opt(name).await?.is_some() {
-        if tokio::time::Instant::now() > deadline {
-            return Err(Fail(
-                exit::TIMED_OUT,
-                format!("{name} still there after {timeout}: is the drydock controller running?"),
-            ));
+    loop {
+        let still = api
+            .get_opt(name)
+            .await
+            .map_err(|e| CliError::api(format!("get nodemaintenance/{name}"), e))?;
+        if still.is_none() {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CliError::TimedOut {
+                what: format!("nodemaintenance/{name} is still there"),
+                after: a.timeout.clone(),
+                hint: "is the drydock controller running? Its finalizer drydock.dev/restore-node waits for it".into(),
+            });
+        }
+        tokio::time::sleep(POLL).await;
     }
-    println!("node restored");
+    // The finalizer let go, so the restore is done; say how the node was left.
+    let cordoned = Api::<Node>::all(client.clone())
+        .get_opt(&node)
+        .await
+        .ok()
+        .flatten()
+        .map(|n| n.spec.and_then(|s| s.unschedulable).unwrap_or(false));
+    match cordoned {
+        Some(false) => println!("{node} is restored and schedulable again"),
+        Some(true) => {
+            println!("{node} is restored; it stays cordoned, as it was before (or someone cordoned it since)")
+        }
+        None => println!("{node} is restored"),
+    }
     Ok(())
-}
-
-/// The table of `drydock list`: the same columns as `kubectl get nm`.
-pub fn table(items: &[NodeMaintenance], now: Timestamp) -> String {
-    let mut rows = vec![["NAME", "NODE", "PHASE", "EVICTED", "BLOCKED", "WINDOW-END", "AGE"].map(String::from)];
-    for nm in items {
-        let s = nm.status.clone().unwrap_or_default();
-        let counts = s.pods.clone().unwrap_or_default();
-        let age = nm
-            .creation_timestamp()
-            .map(|t| human(now.duration_since(t.0).unsigned_abs()))
-            .unwrap_or_default();
-        rows.push([
-            nm.name_any(),
-            nm.spec.node_name.clone(),
-            format!("{:?}", s.phase),
-            format!("{}/{}", counts.evicted, counts.total),
-            counts.blocked.to_string(),
-            s.window_end.map(|t| t.0.to_string()).unwrap_or_else(|| "-".into()),
-            age,
-        ]);
-    }
-    columns(&rows)
-}
-
-/// One maintenance in detail, for `drydock status NAME`.
-pub fn detail(nm: &NodeMaintenance) -> String {
-    let s = nm.status.clone().unwrap_or_default();
-    let counts = s.pods.clone().unwrap_or_default();
-    let mut out = format!(
-        "Name:      {}\nNode:      {}\nReason:    {}\nPhase:     {:?}\nMessage:   {}\nPods:      {} evicted of {}, {} remaining, {} terminating, {} blocked, {} skipped\n",
-        nm.name_any(),
-        nm.spec.node_name,
-        nm.spec.reason.clone().unwrap_or_default(),
-        s.phase,
-        s.message.clone().unwrap_or_default(),
-        counts.evicted,
-        counts.total,
-        counts.remaining,
-        counts.terminating,
-        counts.blocked,
-        counts.skipped,
-    );
-    if let Some(end) = &s.window_end {
-        out.push_str(&format!("Window end: {}\n", end.0));
-    }
-    if !s.blocked_pods.is_empty() {
-        out.push_str("Blocked:\n");
-        for p in &s.blocked_pods {
-            out.push_str(&format!("  {}/{}: {}\n", p.namespace, p.name, p.reason));
-        }
-    }
-    if !s.conditions.is_empty() {
-        out.push_str("Conditions:\n");
-        for c in &s.conditions {
-            out.push_str(&format!("  {}={} ({}) {}\n", c.type_, c.status, c.reason, c.message));
-        }
-    }
-    if let Some(e) = &s.last_error {
-        out.push_str(&format!("Last error: {e}\n"));
-    }
-    out
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..120 => format!("{s}s"),
-        120..7200 => format!("{}m", s / 60),
-        7200..172800 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
-/// Left-aligned columns separated by three spaces, like kubectl.
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(line.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1alpha1::{PodCounts, PodNote};
+    use crate::api::v1alpha1::NodeMaintenanceStatus;
+    use clap::Parser;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn nm(phase: Phase, evicted: i32, total: i32) -> NodeMaintenance {
+    fn nm(phase: Phase, drained: bool) -> NodeMaintenance {
         let mut o = NodeMaintenance::new(
             "m1",
             NodeMaintenanceSpec {
@@ -521,67 +550,116 @@ mod tests {
         );
         o.status = Some(NodeMaintenanceStatus {
             phase,
-            pods: Some(PodCounts {
-                evicted,
-                total,
-                blocked: 1,
-                ..Default::default()
-            }),
-            blocked_pods: vec![PodNote {
-                namespace: "shop".into(),
-                name: "web-1".into(),
-                reason: "PDB shop/web allows 0 disruptions".into(),
-            }],
+            message: Some("msg".into()),
+            drained_at: drained.then(|| Time("2026-01-01T00:00:00Z".parse().expect("ts"))),
             ..Default::default()
         });
         o
     }
 
+    fn code(v: Option<Result<String>>) -> Option<u8> {
+        v.map(|r| r.map_or_else(|e| e.exit_code(), |_| exit::OK))
+    }
+
     #[test]
-    fn progress_shows_the_bar_and_the_first_blocker() {
-        let o = nm(Phase::Draining, 5, 10);
-        let line = progress_line(&o, o.status.as_ref().expect("status"));
+    fn waits_end_on_the_phase_asked_for() {
+        let v = |until, phase, drained| code(verdict("m1", until, Some(&nm(phase, drained))));
+        for phase in [Phase::Pending, Phase::Waiting, Phase::Cordoned, Phase::Draining] {
+            assert_eq!(v(Until::Drained, phase, false), None, "{phase:?}");
+            assert_eq!(v(Until::Done, phase, false), None, "{phase:?}");
+        }
+        assert_eq!(v(Until::Drained, Phase::Drained, true), Some(exit::OK));
+        assert_eq!(v(Until::Done, Phase::Drained, true), None, "held, not done");
+        assert_eq!(v(Until::Drained, Phase::Completed, true), Some(exit::OK));
         assert_eq!(
-            line,
-            "node-2  Draining  [##########..........] 5/10  blocked (1): shop/web-1: PDB shop/web allows 0 disruptions"
+            v(Until::Drained, Phase::Completed, false),
+            Some(exit::FAILED),
+            "the window closed before the drain finished"
         );
-    }
-
-    #[test]
-    fn table_has_kubectl_columns() {
-        let t = table(&[nm(Phase::Drained, 3, 3)], Timestamp::now());
-        let mut lines = t.lines();
+        assert_eq!(v(Until::Done, Phase::Completed, false), Some(exit::OK));
+        assert_eq!(v(Until::Drained, Phase::Failed, false), Some(exit::FAILED));
+        assert_eq!(v(Until::Done, Phase::Failed, true), Some(exit::FAILED));
         assert_eq!(
-            lines.next(),
-            Some("NAME   NODE     PHASE     EVICTED   BLOCKED   WINDOW-END   AGE")
+            code(verdict("m1", Until::Done, None)),
+            Some(exit::OK),
+            "deleted: restored"
         );
-        assert!(
-            lines
-                .next()
-                .is_some_and(|l| l.starts_with("m1     node-2   Drained   3/3       1         -"))
+        assert_eq!(code(verdict("m1", Until::Drained, None)), Some(exit::FAILED));
+        let Some(Err(e)) = verdict("m1", Until::Drained, Some(&nm(Phase::Failed, false))) else {
+            panic!("failed")
+        };
+        assert_eq!(
+            e.to_string(),
+            "nodemaintenance/m1 failed: msg; `drydock status m1` shows the details"
         );
     }
 
     #[test]
-    fn default_names_are_valid_and_stamped() {
-        let now: Timestamp = "2026-11-22T03:04:05Z".parse().expect("ts");
-        assert_eq!(default_name("worker-1", now), "worker-1-20261122-030405");
-        assert!(default_name(&"x".repeat(300), now).len() <= 253);
+    fn the_kubectl_plugin_is_named_as_kubectl_calls_it() {
+        assert_eq!(program_name("/usr/local/bin/kubectl-drydock"), "kubectl drydock");
+        assert_eq!(program_name("kubectl-drydock"), "kubectl drydock");
+        assert_eq!(program_name("target/debug/drydock"), "drydock");
+        assert_eq!(program_name(""), "drydock");
+    }
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    fn parse(line: &str) -> std::result::Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("drydock").chain(line.split_whitespace())).map(|c| c.command)
     }
 
     #[test]
-    fn exit_codes_are_distinct() {
-        let codes = [
-            exit::OK,
-            exit::FAILED,
-            exit::USAGE,
-            exit::WOULD_BLOCK,
-            exit::NOT_FOUND,
-            exit::TIMED_OUT,
-        ];
-        let mut sorted = codes.to_vec();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), codes.len());
+    fn flags_are_checked_before_anything_is_sent() {
+        let Ok(Command::Start(s)) = parse(
+            "start n1 --reason kernel --duration 2h --label a=b --label c=d --selector app=web --evict-unmanaged \
+             --wait --timeout 5s",
+        ) else {
+            panic!("start parses")
+        };
+        assert_eq!(s.labels, [("a".into(), "b".into()), ("c".into(), "d".into())]);
+        assert_eq!(s.duration.as_deref(), Some("2h"));
+        assert_eq!(s.timeout, "5s");
+        let drain = s.drain.spec();
+        assert!(drain.evict_unmanaged_pods && !drain.delete_empty_dir_data);
+        assert!(drain.pod_selector.is_some());
+        assert!(matches!(
+            parse("preview n1 --pod-selector app=web --delete-emptydir-data"),
+            Ok(Command::Preview(p)) if p.drain.delete_emptydir_data && p.drain.selector.is_some()
+        ));
+        // Each of these is refused by clap, which exits with the usage code.
+        for bad in [
+            "start n1",
+            "start n1 --reason r --duration 2",
+            "start n1 --reason r --name Bad_Name",
+            "start n1 --reason r --label novalue",
+            "start n1 --reason r --timeout 5s",
+            "start n1 --reason r --selector a,,b",
+            "status --watch",
+            "status m1 --until drained",
+            "status m1 --watch --until later",
+            "end m1 --timeout 5m",
+            "preview",
+            "list -l a,,b",
+            "status m1 -l a=b",
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert_eq!(e.exit_code(), i32::from(exit::USAGE), "{bad}: {e}");
+        }
+        assert!(matches!(
+            parse("status m1 --watch --until drained --timeout 90s"),
+            Ok(Command::Status(StatusArgs {
+                watch: true,
+                until: Until::Drained,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse("list -l team=x"),
+            Ok(Command::List(ListArgs { selector: Some(_) }))
+        ));
     }
 }

@@ -1,9 +1,13 @@
 //! `drydock preview NODE`: what a drain of the node would do, before touching anything. Pure: the command
-//! gathers the node, its pods, the PDBs and the other nodes; this decides.
-use std::collections::BTreeMap;
+//! gathers the node, its pods, the PDBs, the other nodes and their pods; [`assess`] decides.
+//!
+//! Each pod's fate comes from the drain's own rules ([`crate::plan::pods::classify`]); on top of those a pod to
+//! evict is blocked when a PDB allows no disruption now, or when its replacement has no other node to go to
+//! (the scheduler's hard rules, [`super::place`]).
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::{
-    core::v1::{Node, NodeSelectorRequirement, Pod, Toleration},
+    core::v1::{Node, Pod},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
@@ -11,35 +15,77 @@ use kube::{
     core::{Selector, SelectorExt},
 };
 
+use super::place::{Misfit, Occupancy, misfit, term_selects};
 use crate::{
     api::v1alpha1::DrainSpec,
     plan::{
-        node::is_ready,
-        pods::{Disposition, classify},
+        node::{HELD_BY_ANNOTATION, is_ready},
+        pods::{Disposition, Refusal, classify},
     },
 };
+
+/// What the drain would do with a pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Evict,
+    /// Finished pods are deleted, not evicted.
+    Delete,
+    Skip,
+    /// The drain cannot finish while this pod stays.
+    Blocked,
+    /// Waited for until it completes (drain.waitForPods).
+    Wait,
+    Terminating,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Evict => "evict",
+            Action::Delete => "delete",
+            Action::Skip => "skip",
+            Action::Blocked => "blocked",
+            Action::Wait => "wait",
+            Action::Terminating => "terminating",
+        }
+    }
+}
 
 /// One pod's line in the preview.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodLine {
     pub namespace: String,
     pub name: String,
-    /// evict, delete, skip, blocked, wait, terminating.
-    pub action: &'static str,
+    pub action: Action,
     pub why: String,
-    /// The pod stops the drain from finishing.
-    pub blocks: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Preview {
+    pub node: String,
+    /// About the node itself (already cordoned, held, NotReady) and the drain as a whole.
+    pub notes: Vec<String>,
+    /// Sorted by namespace, then name.
     pub pods: Vec<PodLine>,
-    /// Whether the drain can finish as things stand.
-    pub can_finish: bool,
 }
 
-/// What would happen to each pod on the node, and whether the drain can finish: every policy blocker, every PDB
+impl Preview {
+    /// Pods that keep the drain from finishing.
+    pub fn blocking(&self) -> usize {
+        self.pods.iter().filter(|l| l.action == Action::Blocked).count()
+    }
+
+    pub fn can_finish(&self) -> bool {
+        self.blocking() == 0
+    }
+}
+
+/// How many nodes a "nowhere to go" line names before it says "and N more".
+const NODES_NAMED: usize = 3;
+
+/// What would happen to each pod on `node`, and whether the drain can finish: every policy blocker, every PDB
 /// that allows no disruption now, and every evicted pod whose replacement has no other node to go to.
+/// `pods_elsewhere`: the pods of the namespaces concerned, on any node (those on `node` are ignored there).
 pub fn assess(
     node: &Node,
     pods: &[Pod],
@@ -49,195 +95,285 @@ pub fn assess(
     drain: &DrainSpec,
     now: jiff::Timestamp,
 ) -> Preview {
+    let node_name = node.name_any();
+    let mut others: Vec<Node> = other_nodes
+        .iter()
+        .filter(|n| n.name_any() != node_name)
+        .cloned()
+        .collect();
+    others.sort_by_key(|n| n.name_any());
+    let mut placed = Occupancy::new(&others, pods_elsewhere);
+
+    let mut sorted: Vec<&Pod> = pods.iter().collect();
+    sorted.sort_by_key(|p| (p.namespace(), p.name_any()));
     let mut lines = Vec::new();
-    for pod in pods {
-        let (action, why, blocks) = match classify(pod, drain, now) {
-            Disposition::Skip(r) => ("skip", r.reason().to_string(), false),
-            Disposition::Refuse(r) => ("blocked", r.reason().to_string(), true),
+    let mut refused = false;
+    for pod in sorted {
+        let (action, why) = match classify(pod, drain, now) {
+            Disposition::Skip(r) => (Action::Skip, r.reason().to_string()),
+            Disposition::Refuse(r) => {
+                refused = true;
+                let flag = match r {
+                    Refusal::LocalStorage => "--delete-emptydir-data",
+                    Refusal::Unmanaged => "--evict-unmanaged",
+                };
+                (Action::Blocked, format!("{} (flag: {flag})", r.reason()))
+            }
             Disposition::Delete => (
-                "delete",
+                Action::Delete,
                 "finished (Succeeded/Failed): deleted, not evicted".into(),
-                false,
             ),
-            Disposition::Terminating | Disposition::Abandoned => ("terminating", "already terminating".into(), false),
+            Disposition::Terminating | Disposition::Abandoned => {
+                (Action::Terminating, "already terminating: waited for".into())
+            }
             Disposition::WaitFor => (
-                "wait",
-                "waited for until it completes (drain.waitForPods)".into(),
-                false,
+                Action::Wait,
+                "waited for until it completes (drain.waitForPods or drydock.dev/drain: wait-completed)".into(),
             ),
-            Disposition::Evict => match evict_blocker(pod, pdbs, node, other_nodes, pods_elsewhere) {
-                Some(why) => ("blocked", why, true),
-                None => ("evict", "evicted through the Eviction API".into(), false),
-            },
+            Disposition::Evict => {
+                let (mut blockers, note) = pdb_room(pod, pdbs);
+                if has_controller(pod)
+                    && let Err(why) = place_replacement(pod, &others, &mut placed, &node_name, pods, pods_elsewhere)
+                {
+                    blockers.push(why);
+                }
+                if blockers.is_empty() {
+                    let base = "evicted through the Eviction API";
+                    (
+                        Action::Evict,
+                        note.map_or_else(|| base.into(), |n| format!("{base}; {n}")),
+                    )
+                } else {
+                    (Action::Blocked, blockers.join("; "))
+                }
+            }
         };
         lines.push(PodLine {
             namespace: pod.namespace().unwrap_or_default(),
             name: pod.name_any(),
             action,
             why,
-            blocks,
         });
     }
-    lines.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    let can_finish = !lines.iter().any(|l| l.blocks);
     Preview {
+        notes: node_notes(node, refused),
+        node: node_name,
         pods: lines,
-        can_finish,
     }
 }
 
-/// Why evicting `pod` would not get it off the node for good: a PDB with no room now, or no other node its
-/// replacement could run on.
-fn evict_blocker(
-    pod: &Pod,
-    pdbs: &[PodDisruptionBudget],
-    node: &Node,
-    others: &[Node],
-    pods_elsewhere: &[Pod],
-) -> Option<String> {
-    let labels = pod.labels();
-    for pdb in pdbs.iter().filter(|p| p.namespace() == pod.namespace()) {
-        let selector = pdb
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.clone())
-            .and_then(|s| Selector::try_from(s).ok());
-        if selector.is_some_and(|s| s.matches(labels)) {
-            let allowed = pdb.status.as_ref().map_or(0, |s| s.disruptions_allowed);
-            if allowed <= 0 {
-                return Some(format!(
-                    "PDB {}/{} allows {allowed} disruptions now",
-                    pdb.namespace().unwrap_or_default(),
-                    pdb.name_any()
-                ));
+fn node_notes(node: &Node, refused: bool) -> Vec<String> {
+    let name = node.name_any();
+    let mut notes = Vec::new();
+    if let Some(holder) = node.annotations().get(HELD_BY_ANNOTATION) {
+        notes.push(format!(
+            "{name} is held by nodemaintenance/{holder}: a new maintenance of it waits (Pending) until that one ends"
+        ));
+    }
+    let held = node.annotations().contains_key(HELD_BY_ANNOTATION);
+    // A held node is cordoned by drydock itself; only a cordon from before stays after a maintenance.
+    if !held && node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        notes.push(format!(
+            "{name} is already cordoned: it stays cordoned after a maintenance"
+        ));
+    }
+    if !is_ready(node) {
+        notes.push(format!("{name} is NotReady: evicted pods may be slow to terminate"));
+    }
+    if refused {
+        notes.push("like kubectl drain, nothing is evicted while a pod is blocked by policy".into());
+    }
+    notes
+}
+
+fn has_controller(pod: &Pod) -> bool {
+    pod.owner_references().iter().any(|o| o.controller == Some(true))
+}
+
+/// The PDBs over `pod`: blockers (no room now, or several PDBs, which the Eviction API refuses), or a note on
+/// how much room there is.
+fn pdb_room(pod: &Pod, pdbs: &[PodDisruptionBudget]) -> (Vec<String>, Option<String>) {
+    let name = |p: &PodDisruptionBudget| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+    // policy/v1: a missing selector selects nothing, an empty one every pod of the namespace.
+    let matching: Vec<&PodDisruptionBudget> = pdbs
+        .iter()
+        .filter(|p| p.namespace() == pod.namespace())
+        .filter(|p| {
+            p.spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .and_then(|s| Selector::try_from(s).ok())
+                .is_some_and(|s| s.matches(pod.labels()))
+        })
+        .collect();
+    match matching.as_slice() {
+        [] => (Vec::new(), None),
+        [pdb] => {
+            let status = pdb.status.clone().unwrap_or_default();
+            let allowed = status.disruptions_allowed;
+            if allowed > 0 {
+                return (
+                    Vec::new(),
+                    Some(format!("PDB {} allows {allowed} disruptions now", name(pdb))),
+                );
             }
+            // An unready pod does not count as healthy, so the API lets it go when the budget is already met
+            // without it (IfHealthyBudget, the default) or always (AlwaysAllow).
+            let always = pdb
+                .spec
+                .as_ref()
+                .and_then(|s| s.unhealthy_pod_eviction_policy.as_deref())
+                == Some("AlwaysAllow");
+            if !pod_ready(pod) && (always || status.current_healthy >= status.desired_healthy) {
+                return (
+                    Vec::new(),
+                    Some(format!(
+                        "not Ready: PDB {} lets it go although it allows 0 disruptions",
+                        name(pdb)
+                    )),
+                );
+            }
+            (
+                vec![format!("PDB {} allows {allowed} disruptions now", name(pdb))],
+                None,
+            )
         }
+        several => (
+            vec![format!(
+                "more than one PDB selects it ({}): the Eviction API refuses to evict such a pod",
+                several.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")
+            )],
+            None,
+        ),
     }
-    let has_controller = pod.owner_references().iter().any(|o| o.controller == Some(true));
-    if has_controller && !others.iter().any(|n| fits(pod, n, node, pods_elsewhere)) {
-        return Some(
-            "its replacement has nowhere to go: no other schedulable, Ready node whose taints it tolerates and whose \
-             labels its node selector and affinity require (or hard anti-affinity leaves none free)"
-                .into(),
-        );
-    }
-    None
 }
 
-/// Whether a replacement of `pod` could be scheduled on `candidate` (not the node being drained), given the
-/// pods already running elsewhere (for hard anti-affinity on kubernetes.io/hostname).
-pub fn fits(pod: &Pod, candidate: &Node, drained: &Node, pods_elsewhere: &[Pod]) -> bool {
-    if candidate.name_any() == drained.name_any() || !is_ready(candidate) {
-        return false;
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Places `pod`'s replacement on the first node (by name) that fits, recording it so the next replacement
+/// counts it (capacity under hard anti-affinity); or says why none fits.
+fn place_replacement(
+    pod: &Pod,
+    others: &[Node],
+    placed: &mut Occupancy,
+    drained: &str,
+    on_node: &[Pod],
+    elsewhere: &[Pod],
+) -> Result<(), String> {
+    let mut misfits = Vec::new();
+    for candidate in others {
+        match misfit(pod, candidate, placed) {
+            None => {
+                placed.place(pod, &candidate.name_any());
+                return Ok(());
+            }
+            Some(m) => misfits.push((candidate.name_any(), m)),
+        }
     }
-    let spec = candidate.spec.clone().unwrap_or_default();
-    if spec.unschedulable.unwrap_or(false) {
-        return false;
+    let prefix = "its replacement has nowhere to go";
+    if misfits.is_empty() {
+        return Err(format!("{prefix}: there is no other node"));
     }
-    let pod_spec = pod.spec.clone().unwrap_or_default();
-    let tolerations = pod_spec.tolerations.unwrap_or_default();
-    let untolerated = spec.taints.unwrap_or_default().into_iter().any(|t| {
-        matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerations.iter().any(|tol| tolerates(tol, &t))
-    });
-    if untolerated {
-        return false;
-    }
-    let labels = candidate.labels();
-    if let Some(selector) = &pod_spec.node_selector
-        && !selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    // Anti-affinity is checked last, so a node refused for it passed every rule about the node itself.
+    let eligible: Vec<&str> = misfits
+        .iter()
+        .filter(|(_, m)| m.is_anti_affinity())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !eligible.is_empty()
+        && let Some((selector, count)) = anti_affinity_group(pod, on_node, elsewhere)
+        && count > eligible.len()
     {
-        return false;
+        return Err(format!(
+            "{prefix}: hard anti-affinity on kubernetes.io/hostname allows one pod of {selector} per node; its \
+             {count} pods need {count} nodes besides {drained}, and only {} {} eligible ({})",
+            eligible.len(),
+            if eligible.len() == 1 { "is" } else { "are" },
+            eligible.join(", ")
+        ));
     }
-    let required = pod_spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
-    if let Some(required) = required {
-        // Terms are ORed, expressions within a term ANDed.
-        let any_term = required.node_selector_terms.iter().any(|term| {
-            term.match_expressions
-                .iter()
-                .flatten()
-                .all(|e| requirement_holds(e, labels))
-        });
-        if !any_term {
-            return false;
-        }
-    }
-    // Hard anti-affinity per host: no pod it repels may already run on the candidate.
-    let repelled = pod_spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone())
-        .unwrap_or_default();
-    let candidate_name = candidate.name_any();
-    for term in repelled.iter().filter(|t| t.topology_key == "kubernetes.io/hostname") {
-        let Some(selector) = term.label_selector.clone().and_then(|s| Selector::try_from(s).ok()) else {
-            continue;
-        };
-        let clash = pods_elsewhere.iter().any(|other| {
-            other.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(candidate_name.as_str())
-                && other.namespace() == pod.namespace()
-                && selector.matches(other.labels())
-        });
-        if clash {
-            return false;
-        }
-    }
-    true
-}
-
-/// Tolerations as the scheduler reads them: an empty key with Exists tolerates everything.
-fn tolerates(tol: &Toleration, taint: &k8s_openapi::api::core::v1::Taint) -> bool {
-    let effect_ok = tol.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
-    let key_ok = tol.key.as_deref().is_none_or(|k| k.is_empty() || k == taint.key);
-    let value_ok = match tol.operator.as_deref() {
-        Some("Exists") => true,
-        _ => tol.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+    let named: Vec<String> = misfits
+        .iter()
+        .take(NODES_NAMED)
+        .map(|(n, m): &(String, Misfit)| format!("{n}: {m}"))
+        .collect();
+    let more = misfits.len().saturating_sub(NODES_NAMED);
+    let tail = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
     };
-    let empty_key_needs_exists =
-        tol.key.as_deref().is_none_or(str::is_empty) && tol.operator.as_deref() != Some("Exists");
-    effect_ok && key_ok && value_ok && !empty_key_needs_exists
+    Err(format!("{prefix} ({}{tail})", named.join("; ")))
 }
 
-fn requirement_holds(e: &NodeSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
-    let value = labels.get(&e.key);
-    let values = e.values.clone().unwrap_or_default();
-    match e.operator.as_str() {
-        "In" => value.is_some_and(|v| values.contains(v)),
-        "NotIn" => value.is_none_or(|v| !values.contains(v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        _ => false,
-    }
+/// The pod's own hard hostname anti-affinity group, if it has one that selects itself (a Deployment spread one
+/// per node): the selector as text, and how many live pods it selects, the pod included.
+fn anti_affinity_group(pod: &Pod, on_node: &[Pod], elsewhere: &[Pod]) -> Option<(String, usize)> {
+    let namespace = pod.namespace().unwrap_or_default();
+    let terms = pod
+        .spec
+        .as_ref()?
+        .affinity
+        .as_ref()?
+        .pod_anti_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?;
+    let term = terms
+        .iter()
+        .find(|t| t.topology_key == "kubernetes.io/hostname" && term_selects(t, &namespace, pod))?;
+    let live: BTreeSet<(String, String)> = on_node
+        .iter()
+        .chain(elsewhere)
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            !matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
+        })
+        .filter(|p| term_selects(term, &namespace, p))
+        .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
+    let selector = term
+        .label_selector
+        .clone()
+        .and_then(|s| Selector::try_from(s).ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    Some((selector, live.len()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn node(name: &str, extra: serde_json::Value) -> Node {
-        let mut n = json!({
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-            "spec": {},
+    fn node(name: &str, labels: Value, spec: Value) -> Node {
+        let mut l = json!({"kubernetes.io/hostname": name});
+        for (k, v) in labels.as_object().expect("labels") {
+            l[k] = v.clone();
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": l},
+            "spec": spec,
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}
-        });
-        if let Some(spec) = extra.get("spec") {
-            n["spec"] = spec.clone();
-        }
-        if let Some(labels) = extra.get("labels") {
-            for (k, v) in labels.as_object().expect("labels") {
-                n["metadata"]["labels"][k] = v.clone();
-            }
-        }
-        serde_json::from_value(n).expect("node")
+        }))
+        .expect("node")
     }
 
-    fn pod(name: &str, spec: serde_json::Value) -> Pod {
-        let mut s = json!({"containers": [{"name": "c", "image": "i"}]});
+    fn plain(name: &str) -> Node {
+        node(name, json!({}), json!({}))
+    }
+
+    /// A Running, Ready pod of ReplicaSet `rs` in namespace shop, labelled app=web, on node `a`.
+    fn pod(name: &str, spec: Value) -> Pod {
+        let mut s = json!({"nodeName": "a", "containers": [{"name": "c", "image": "i"}]});
         for (k, v) in spec.as_object().expect("spec") {
             s[k] = v.clone();
         }
@@ -245,14 +381,14 @@ mod tests {
             "metadata": {"name": name, "namespace": "shop", "uid": name, "labels": {"app": "web"},
                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "rs", "controller": true}]},
             "spec": s,
-            "status": {"phase": "Running"}
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .expect("pod")
     }
 
-    fn pdb(allowed: i32) -> PodDisruptionBudget {
+    fn pdb(name: &str, allowed: i32) -> PodDisruptionBudget {
         serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "shop"},
+            "metadata": {"name": name, "namespace": "shop"},
             "spec": {"selector": {"matchLabels": {"app": "web"}}},
             "status": {"disruptionsAllowed": allowed, "currentHealthy": 3, "desiredHealthy": 3, "expectedPods": 3}
         }))
@@ -263,144 +399,226 @@ mod tests {
         "2026-01-01T00:00:00Z".parse().expect("ts")
     }
 
-    #[test]
-    fn a_pdb_with_no_room_blocks_and_says_so() {
-        let drained = node("a", json!({}));
-        let p = assess(
-            &drained,
-            &[pod("web-1", json!({}))],
-            &[pdb(0)],
-            &[node("b", json!({}))],
-            &[],
-            &DrainSpec::default(),
-            now(),
-        );
-        assert!(!p.can_finish);
-        assert_eq!(p.pods[0].why, "PDB shop/web allows 0 disruptions now");
-        let p = assess(
-            &drained,
-            &[pod("web-1", json!({}))],
-            &[pdb(1)],
-            &[node("b", json!({}))],
-            &[],
-            &DrainSpec::default(),
-            now(),
-        );
-        assert!(p.can_finish);
-        assert_eq!(p.pods[0].action, "evict");
+    fn run(pods: &[Pod], pdbs: &[PodDisruptionBudget], others: &[Node], elsewhere: &[Pod]) -> Preview {
+        assess(&plain("a"), pods, pdbs, others, elsewhere, &DrainSpec::default(), now())
     }
 
     #[test]
-    fn replacements_need_a_node_they_tolerate_and_select() {
-        let drained = node("a", json!({}));
-        let tainted = node(
-            "b",
-            json!({"spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}}),
-        );
-        let plain = pod("web-1", json!({}));
-        assert!(!fits(&plain, &tainted, &drained, &[]));
-        let tolerant = pod("web-2", json!({"tolerations": [{"key": "gpu", "operator": "Exists"}]}));
-        assert!(fits(&tolerant, &tainted, &drained, &[]));
-        let everything = pod("web-3", json!({"tolerations": [{"operator": "Exists"}]}));
+    fn a_pdb_with_no_room_blocks_and_says_so() {
+        let p = run(&[pod("web-1", json!({}))], &[pdb("web", 0)], &[plain("b")], &[]);
+        assert!(!p.can_finish());
+        assert_eq!(p.pods[0].action, Action::Blocked);
+        assert_eq!(p.pods[0].why, "PDB shop/web allows 0 disruptions now");
+
+        let p = run(&[pod("web-1", json!({}))], &[pdb("web", 2)], &[plain("b")], &[]);
+        assert!(p.can_finish());
+        assert_eq!(p.pods[0].action, Action::Evict);
         assert!(
-            fits(&everything, &tainted, &drained, &[]),
-            "an empty key with Exists tolerates every taint"
+            p.pods[0].why.ends_with("PDB shop/web allows 2 disruptions now"),
+            "{}",
+            p.pods[0].why
         );
-        let selecting = pod("web-4", json!({"nodeSelector": {"zone": "x"}}));
-        assert!(!fits(&selecting, &node("c", json!({})), &drained, &[]));
-        assert!(fits(
-            &selecting,
-            &node("c", json!({"labels": {"zone": "x"}})),
-            &drained,
-            &[]
-        ));
+
+        let p = run(
+            &[pod("web-1", json!({}))],
+            &[pdb("web", 1), pdb("web-too", 1)],
+            &[plain("b")],
+            &[],
+        );
+        assert!(
+            p.pods[0]
+                .why
+                .starts_with("more than one PDB selects it (shop/web, shop/web-too)")
+        );
+
+        let mut unready = pod("web-1", json!({}));
+        unready.status = Some(serde_json::from_value(json!({"phase": "Running"})).expect("status"));
+        let p = run(&[unready], &[pdb("web", 0)], &[plain("b")], &[]);
+        assert!(
+            p.can_finish(),
+            "an unready pod leaves when the budget is met without it"
+        );
+    }
+
+    #[test]
+    fn a_pdb_block_and_nowhere_to_go_are_both_named() {
+        let p = run(&[pod("web-1", json!({}))], &[pdb("web", 0)], &[], &[]);
+        assert_eq!(
+            p.pods[0].why,
+            "PDB shop/web allows 0 disruptions now; its replacement has nowhere to go: there is no other node"
+        );
+    }
+
+    #[test]
+    fn nowhere_to_go_names_each_node_and_why() {
+        let others = [
+            node(
+                "b",
+                json!({}),
+                json!({"taints": [{"key": "gpu", "effect": "NoSchedule"}]}),
+            ),
+            node("c", json!({}), json!({"unschedulable": true})),
+            node("d", json!({}), json!({})),
+        ];
+        let p = run(
+            &[pod("web-1", json!({"nodeSelector": {"disk": "ssd"}}))],
+            &[],
+            &others,
+            &[],
+        );
+        assert!(!p.can_finish());
+        assert_eq!(
+            p.pods[0].why,
+            "its replacement has nowhere to go (b: taint gpu:NoSchedule not tolerated; c: cordoned; d: no label \
+             disk=ssd (nodeSelector))"
+        );
+        let tolerant = pod("web-1", json!({"tolerations": [{"operator": "Exists"}]}));
+        assert!(
+            run(&[tolerant], &[], &others[..1], &[]).can_finish(),
+            "an empty-key Exists toleration tolerates the gpu taint"
+        );
+        let many: Vec<Node> = (0..5)
+            .map(|i| node(&format!("n{i}"), json!({}), json!({"unschedulable": true})))
+            .collect();
+        let p = run(&[pod("web-1", json!({}))], &[], &many, &[]);
+        assert!(
+            p.pods[0].why.ends_with("n2: cordoned; and 2 more)"),
+            "{}",
+            p.pods[0].why
+        );
+    }
+
+    #[test]
+    fn required_node_affinity_decides_where_replacements_go() {
         let affine = pod(
-            "web-5",
+            "web-1",
             json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}}),
         );
-        assert!(!fits(
-            &affine,
-            &node("d", json!({"labels": {"disk": "hdd"}})),
-            &drained,
-            &[]
-        ));
-        assert!(fits(
-            &affine,
-            &node("d", json!({"labels": {"disk": "ssd"}})),
-            &drained,
-            &[]
-        ));
-        let cordoned = node("e", json!({"spec": {"unschedulable": true}}));
-        assert!(!fits(&plain, &cordoned, &drained, &[]));
-        assert!(!fits(&plain, &drained, &drained, &[]), "never the drained node itself");
-        let p = assess(&drained, &[plain], &[], &[tainted], &[], &DrainSpec::default(), now());
-        assert!(!p.can_finish && p.pods[0].why.contains("nowhere to go"));
+        let hdd = node("b", json!({"disk": "hdd"}), json!({}));
+        let ssd = node("c", json!({"disk": "ssd"}), json!({}));
+        assert!(!run(std::slice::from_ref(&affine), &[], std::slice::from_ref(&hdd), &[]).can_finish());
+        assert!(run(&[affine], &[], &[hdd, ssd], &[]).can_finish());
+    }
+
+    fn anti() -> Value {
+        json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}})
+    }
+
+    fn replica(name: &str, node: &str) -> Pod {
+        let mut p = pod(name, anti());
+        p.spec.as_mut().expect("spec").node_name = Some(node.into());
+        p
     }
 
     #[test]
     fn hard_anti_affinity_with_as_many_replicas_as_nodes_cannot_move() {
-        let drained = node("a", json!({}));
-        let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}});
-        let moving = pod("web-1", anti.clone());
-        let on = |name: &str, node: &str| {
-            let mut p = pod(name, anti.clone());
-            p.spec.as_mut().expect("spec").node_name = Some(node.into());
-            p
-        };
-        let others = [node("b", json!({})), node("c", json!({}))];
-        let everywhere = [on("web-2", "b"), on("web-3", "c")];
-        let p = assess(
-            &drained,
-            std::slice::from_ref(&moving),
+        let moving = replica("web-1", "a");
+        let others = [plain("b"), plain("c")];
+        let everywhere = [moving.clone(), replica("web-2", "b"), replica("web-3", "c")];
+        let p = run(std::slice::from_ref(&moving), &[], &others, &everywhere);
+        assert!(!p.can_finish());
+        assert_eq!(
+            p.pods[0].why,
+            "its replacement has nowhere to go: hard anti-affinity on kubernetes.io/hostname allows one pod of \
+             app=web per node; its 3 pods need 3 nodes besides a, and only 2 are eligible (b, c)"
+        );
+        let p = run(&[moving], &[], &others, &everywhere[..2]);
+        assert!(p.can_finish(), "node c is free");
+    }
+
+    #[test]
+    fn replacements_of_one_drain_compete_for_the_same_free_nodes() {
+        // Two pods of a spread Deployment on the drained node (it was not spread when they started): one free
+        // node takes only one of them.
+        let on_a = [replica("web-1", "a"), replica("web-2", "a")];
+        let p = run(&on_a, &[], &[plain("b")], &on_a);
+        assert_eq!(p.pods[0].action, Action::Evict);
+        assert_eq!(p.pods[1].action, Action::Blocked);
+        assert!(p.pods[1].why.contains("only 1 is eligible (b)"), "{}", p.pods[1].why);
+        assert!(run(&on_a, &[], &[plain("b"), plain("c")], &on_a).can_finish());
+        // Ineligible nodes do not count as capacity.
+        let p = run(
+            &on_a[..1],
             &[],
-            &others,
-            &everywhere,
-            &DrainSpec::default(),
-            now(),
+            &[node("b", json!({}), json!({"unschedulable": true}))],
+            &on_a[..1],
         );
-        assert!(
-            !p.can_finish,
-            "3 replicas, 3 nodes, one per node: the evicted one has nowhere to go"
-        );
-        let p = assess(
-            &drained,
-            &[moving],
-            &[],
-            &others,
-            &everywhere[..1],
-            &DrainSpec::default(),
-            now(),
-        );
-        assert!(p.can_finish, "node c is free");
+        assert!(p.pods[0].why.contains("b: cordoned"), "{}", p.pods[0].why);
     }
 
     #[test]
     fn policy_blockers_and_skips_reuse_the_drain_rules() {
-        let drained = node("a", json!({}));
         let mut bare = pod("debug", json!({}));
         bare.metadata.owner_references = None;
-        let p = assess(
-            &drained,
-            &[bare],
-            &[],
-            &[node("b", json!({}))],
-            &[],
-            &DrainSpec::default(),
-            now(),
-        );
-        assert!(!p.can_finish);
+        let p = run(std::slice::from_ref(&bare), &[], &[plain("b")], &[]);
+        assert!(!p.can_finish());
         assert!(p.pods[0].why.starts_with("Pods that declare no controller"));
+        assert!(p.pods[0].why.ends_with("(flag: --evict-unmanaged)"));
+        assert!(p.notes.iter().any(|n| n.contains("nothing is evicted")));
         let allowed = DrainSpec {
             evict_unmanaged_pods: true,
             ..Default::default()
         };
-        let mut bare = pod("debug", json!({}));
-        bare.metadata.owner_references = None;
-        assert!(
-            assess(&drained, &[bare], &[], &[], &[], &allowed, now()).can_finish,
-            "a bare pod has no replacement to place"
+        let p = assess(&plain("a"), &[bare], &[], &[], &[], &allowed, now());
+        assert!(p.can_finish(), "a bare pod has no replacement to place");
+
+        let scratch = pod("cache", json!({"volumes": [{"name": "s", "emptyDir": {}}]}));
+        let p = run(std::slice::from_ref(&scratch), &[], &[plain("b")], &[]);
+        assert!(p.pods[0].why.starts_with("Pods with local storage (emptyDir)"));
+        let allowed = DrainSpec {
+            delete_empty_dir_data: true,
+            ..Default::default()
+        };
+        assert!(assess(&plain("a"), &[scratch], &[], &[plain("b")], &[], &allowed, now()).can_finish());
+
+        let mut ds = pod("agent", json!({}));
+        ds.metadata.owner_references = Some(vec![
+            serde_json::from_value(
+                json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds", "controller": true}),
+            )
+            .expect("owner"),
+        ]);
+        let mut mirror = pod("etcd-a", json!({}));
+        mirror.metadata.annotations = Some([("kubernetes.io/config.mirror".to_string(), "x".to_string())].into());
+        let p = run(&[ds, mirror], &[pdb("web", 0)], &[], &[]);
+        assert!(p.can_finish(), "skipped pods need neither PDB room nor a place: {p:?}");
+        assert_eq!(p.pods[0].action, Action::Skip);
+        assert!(p.pods[0].why.starts_with("DaemonSet-managed"));
+        assert!(p.pods[1].why.starts_with("mirror (static) pod"));
+    }
+
+    #[test]
+    fn the_pod_selector_leaves_other_pods_alone() {
+        let drain = DrainSpec {
+            pod_selector: Some(serde_json::from_value(json!({"matchLabels": {"app": "db"}})).expect("sel")),
+            ..Default::default()
+        };
+        let p = assess(
+            &plain("a"),
+            &[pod("web-1", json!({}))],
+            &[pdb("web", 0)],
+            &[],
+            &[],
+            &drain,
+            now(),
         );
+        assert!(p.can_finish());
+        assert_eq!(p.pods[0].action, Action::Skip);
+    }
+
+    #[test]
+    fn notes_about_the_node() {
+        let mut n = node("a", json!({}), json!({"unschedulable": true}));
+        n.metadata.annotations = Some([(HELD_BY_ANNOTATION.to_string(), "m1".to_string())].into());
+        let p = assess(&n, &[], &[], &[], &[], &DrainSpec::default(), now());
+        assert!(p.can_finish());
+        assert_eq!(p.notes.len(), 1, "drydock's own cordon is not news: {:?}", p.notes);
+        assert!(p.notes[0].starts_with("a is held by nodemaintenance/m1"));
+        n.metadata.annotations = None;
+        let p = assess(&n, &[], &[], &[], &[], &DrainSpec::default(), now());
+        assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+        assert!(p.notes[0].starts_with("a is already cordoned"));
     }
 }
