@@ -8,6 +8,9 @@
 pub mod controller;
 pub mod workloads;
 
+/// The controller's own Ready check, so tests and drydock agree on what Ready means.
+pub use drydock::plan::node::is_ready;
+
 use std::{future::Future, path::PathBuf, time::Duration};
 
 use k8s_openapi::api::core::v1::{Namespace, Node};
@@ -219,13 +222,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-pub fn is_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn rand_suffix() -> u32 {

@@ -240,7 +240,7 @@ fn requirement_holds(e: &NodeSelectorRequirement, value: Option<&String>) -> boo
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::{Value, json};
 

@@ -354,18 +354,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    fn node(name: &str, labels: Value, spec: Value) -> Node {
-        let mut l = json!({"kubernetes.io/hostname": name});
-        for (k, v) in labels.as_object().expect("labels") {
-            l[k] = v.clone();
-        }
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": l},
-            "spec": spec,
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
-        }))
-        .expect("node")
-    }
+    use super::super::place::tests::node;
 
     fn plain(name: &str) -> Node {
         node(name, json!({}), json!({}))
