@@ -12,6 +12,8 @@ pub enum Error {
     DeletePod { pod: String, source: kube::Error },
     #[error("failed to update NodeMaintenance {name}: {source}")]
     WriteObject { name: String, source: kube::Error },
+    #[error("failed to read NodeMaintenance {name}: {source}; check that the controller may get nodemaintenances")]
+    ReadObject { name: String, source: kube::Error },
     #[error("the pods on node {node} could not be listed: {reason}; check that the controller may list and watch pods")]
     PodWatch { node: String, reason: String },
     #[error("failed to load the Kubernetes client configuration: {0}; set KUBECONFIG or run inside a cluster")]
@@ -30,6 +32,7 @@ impl Error {
             Error::PatchNode { .. } => "PatchNodeFailed",
             Error::DeletePod { .. } => "DeletePodFailed",
             Error::WriteObject { .. } => "WriteObjectFailed",
+            Error::ReadObject { .. } => "ReadObjectFailed",
             Error::PodWatch { .. } => "PodWatchFailed",
             Error::Config(_) => "ConfigFailed",
             Error::Serialize(_) => "SerializeFailed",

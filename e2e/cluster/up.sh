@@ -20,7 +20,7 @@ for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
   [ -x "$bin/$b" ] || { echo "cluster-up: $bin/$b is missing: run 'make cluster-build' first" >&2; exit 1; }
 done
 
-rm -rf "$work" && mkdir -p "$work/pki" "$logs"
+rm -rf "$work" "$logs/audit.log" && mkdir -p "$work/pki" "$logs"
 pki=$work/pki
 ssl() { openssl "$@" 2>>"$logs/openssl.log"; }
 
@@ -61,8 +61,9 @@ current-context: drydock-test
 KUBECONFIG
 mv "$kubeconfig.tmp" "$kubeconfig"
 
-start() { # name args...
+start() { # name args... (the arguments are kept in <name>.args so restart.sh can start it again the same way)
   local name=$1; shift
+  printf '%q ' "$@" > "$work/$name.args"
   "$bin/$name" "$@" >"$logs/$name.log" 2>&1 &
   echo $! > "$work/$name.pid"
 }
@@ -91,17 +92,29 @@ start etcd --name drydock-test --data-dir "$work/etcd" \
   --listen-metrics-urls "" --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
-# The audit policy records who did what to pods, evictions and nodes (the safety checks read it).
+# The audit policy records who did what to pods, evictions and nodes; e2e/src/audit.rs checks drydock's safety
+# promises against it after every test. Node writes carry the node as written (taints and cordon before and
+# after), pod deletes the pod as it was (terminal or not), pod creates and bindings the node a pod went to.
+# Every request of ServiceAccounts in drydock-bench is logged too: the benchmark counts requests per client.
 cat > "$work/audit-policy.yaml" <<POLICY
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
 - level: Metadata
-  resources:
-  - group: ""
-    resources: [pods, pods/eviction, nodes]
-  verbs: [create, update, patch, delete, deletecollection]
+  userGroups: ["system:serviceaccounts:drydock-bench"]
+- level: RequestResponse
+  resources: [{group: "", resources: [nodes]}]
+  verbs: [create, update, patch, delete]
+- level: RequestResponse
+  resources: [{group: "", resources: [pods]}]
+  verbs: [delete, deletecollection]
+- level: Request
+  resources: [{group: "", resources: [pods, pods/binding]}]
+  verbs: [create]
+- level: Metadata
+  resources: [{group: "", resources: [pods, pods/eviction]}]
+  verbs: [create, update, patch]
 - level: None
 POLICY
 
@@ -111,7 +124,7 @@ start kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
   --service-account-signing-key-file "$pki/sa.key" --authorization-mode RBAC \
   --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
-  --audit-policy-file "$work/audit-policy.yaml" --audit-log-path "$logs/audit.log" --audit-log-maxsize 200 \
+  --audit-policy-file "$work/audit-policy.yaml" --audit-log-path "$logs/audit.log" --audit-log-maxsize 2000 \
   --profiling=false --cert-dir "$work/apiserver-certs"
 wait_for kube-apiserver 90 curl_api /readyz
 

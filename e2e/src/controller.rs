@@ -16,6 +16,52 @@ use serde_json::{Value, json};
 
 use crate::{ENV_LABEL, TestEnv, kubeconfig_path};
 
+/// A kubeconfig for config/rbac's ServiceAccount drydock-system/drydock: the e2e controllers run with exactly
+/// the permissions a real install grants, and the audit checks know drydock's requests by that user. Made once
+/// per cluster (kept in the cluster's work directory, which `cluster-up` wipes).
+pub fn controller_kubeconfig() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let path = root.join(".cache/cluster/drydock-sa.kubeconfig");
+        if path.exists() {
+            return path;
+        }
+        let kubectl = |args: &[&str]| {
+            let out = Command::new(root.join(".cache/bin/kubectl"))
+                .arg("--kubeconfig")
+                .arg(kubeconfig_path())
+                .args(args)
+                .output()
+                .expect("run kubectl");
+            assert!(
+                out.status.success(),
+                "kubectl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let config = |p: &str| root.join("config").join(p).display().to_string();
+        kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &config("manager/namespace.yaml")]);
+        kubectl(&["apply", "--server-side", "--force-conflicts", "-k", &config("rbac")]);
+        let token = kubectl(&["-n", "drydock-system", "create", "token", "drydock", "--duration", "48h"]);
+        let server = kubectl(&["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]);
+        let ca = root.join(".cache/cluster/pki/ca.crt");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority: \"{}\"}}}}]\n\
+             users: [{{name: drydock, user: {{token: \"{token}\"}}}}]\n\
+             contexts: [{{name: c, context: {{cluster: c, user: drydock}}}}]\ncurrent-context: c\n",
+            ca.display()
+        );
+        // Another test process may be writing it too: write aside, then rename (atomic).
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, text).expect("write the controller's kubeconfig");
+        std::fs::rename(&tmp, &path).expect("move the controller's kubeconfig in place");
+        path
+    })
+    .clone()
+}
+
 /// A running `drydock run` process; killed on drop.
 pub struct Drydock {
     child: Child,
@@ -45,8 +91,8 @@ impl Drydock {
         Self::start_with(env, n, &["--leader-elect=false"], None)
     }
 
-    /// Starts a controller for `env` with extra `drydock run` arguments, optionally as another user's
-    /// kubeconfig (e.g. one holding a ServiceAccount token).
+    /// Starts a controller for `env` with extra `drydock run` arguments, as config/rbac's ServiceAccount
+    /// ([`controller_kubeconfig`]) or as the user of another kubeconfig.
     pub fn start_with(env: &TestEnv, n: u32, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
         let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs");
         std::fs::create_dir_all(&logs).expect("log dir");
@@ -64,7 +110,7 @@ impl Drydock {
             .args(args)
             .env(
                 "KUBECONFIG",
-                kubeconfig.map_or_else(kubeconfig_path, std::path::Path::to_path_buf),
+                kubeconfig.map_or_else(controller_kubeconfig, std::path::Path::to_path_buf),
             )
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")

@@ -5,7 +5,9 @@
 //! Isolation: every node a test makes carries the label and the NoSchedule taint `drydock.dev/e2e-env=<id>`;
 //! the workloads a test makes tolerate that taint and select that label, so the scheduler never mixes tests.
 
+pub mod audit;
 pub mod controller;
+pub mod person;
 pub mod workloads;
 
 /// The controller's own Ready check, so tests and drydock agree on what Ready means.
@@ -58,12 +60,15 @@ pub struct TestEnv {
     /// Unique id; also the namespace's name.
     pub id: String,
     nodes: Vec<String>,
+    /// The audit log's length when the environment was made: its safety checks read what came after.
+    audit_from: u64,
 }
 
 impl TestEnv {
     /// Creates the namespace `<prefix>-<random>` (lowercase, ≤ 40 chars).
     pub async fn new(prefix: &str) -> Self {
         let client = client(true).await;
+        let audit_from = audit::offset();
         let id = format!("{prefix}-{:06x}", rand_suffix());
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": {"name": id, "labels": {ENV_LABEL: id}}
@@ -85,6 +90,7 @@ impl TestEnv {
             client,
             id,
             nodes: Vec::new(),
+            audit_from,
         }
     }
 
@@ -168,6 +174,27 @@ impl Drop for TestEnv {
             })
         });
         let _ = cleanup.join();
+        // After the test (and its cleanup): did drydock keep its promises with this environment's pods and nodes?
+        if !std::thread::panicking() {
+            let report = self.audit();
+            assert!(
+                report.violations.is_empty(),
+                "drydock broke a safety promise in {} (from the API server's audit log):\n{}",
+                self.id,
+                report.violations.join("\n")
+            );
+        }
+    }
+}
+
+impl TestEnv {
+    /// Checks the audit log written since this environment was made against drydock's safety promises.
+    pub fn audit(&self) -> audit::Report {
+        let scope = audit::Scope {
+            namespaces: vec![self.id.clone()],
+            node_prefix: format!("{}-", self.id),
+        };
+        audit::check(&audit::events_since(self.audit_from), &scope)
     }
 }
 

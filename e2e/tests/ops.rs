@@ -6,7 +6,7 @@ use drydock::api::v1alpha1::Phase;
 use drydock_e2e::{
     TestEnv,
     controller::{Drydock, taints, unschedulable},
-    kubeconfig_path, wait_for,
+    wait_for,
     workloads::on_node,
 };
 use k8s_openapi::api::coordination::v1::Lease;
@@ -30,24 +30,25 @@ async fn leader_failover_mid_drain() {
     env.pdb("web", "web", 3).await;
     env.pdb_settled("web", 0).await;
 
-    let ns = env.ns().to_string();
+    // config/rbac lets the controller hold Leases in drydock-system only; each test its own Lease there.
+    let lease = format!("drydock-{}", env.id);
     let start = |n: u32| {
         let identity = format!("{}-{n}", env.id);
         let args = [
             "--leader-elect=true",
             "--lease-namespace",
-            &ns,
+            "drydock-system",
             "--lease-name",
-            "drydock",
+            &lease,
             "--identity",
             &identity,
         ];
         Drydock::start_with(&env, n, &args, None)
     };
     let mut replicas = [start(0), start(1)];
-    let leases = Api::<Lease>::namespaced(env.client.clone(), env.ns());
+    let leases = Api::<Lease>::namespaced(env.client.clone(), "drydock-system");
     let holder = wait_for("a leader", Duration::from_secs(60), || async {
-        leases.get_opt("drydock").await.ok().flatten()?.spec?.holder_identity
+        leases.get_opt(&lease).await.ok().flatten()?.spec?.holder_identity
     })
     .await;
     let leader: usize = holder
@@ -72,7 +73,7 @@ async fn leader_failover_mid_drain() {
     let nm = env.wait_nm("ha", Phase::Drained, |_| true).await;
     assert_eq!(nm.status.and_then(|s| s.pods).map(|p| p.evicted), Some(3));
     let new_holder = leases
-        .get("drydock")
+        .get(&lease)
         .await
         .expect("lease")
         .spec
@@ -86,6 +87,7 @@ async fn leader_failover_mid_drain() {
     env.delete_nm("ha").await;
     let node = env.get_node(&a).await;
     assert!(!unschedulable(&node) && taints(&node).is_empty());
+    let _ = leases.delete(&lease, &Default::default()).await;
 }
 
 /// After a maintenance, the metrics endpoint counts what happened; health endpoints answer.
@@ -144,54 +146,6 @@ async fn metrics_match_what_happened() {
 #[tokio::test]
 async fn rbac_from_config_is_sufficient() {
     let mut env = TestEnv::new("ops-rbac").await;
-    let kubectl = |args: &[&str]| {
-        let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/bin/kubectl"))
-            .arg("--kubeconfig")
-            .arg(kubeconfig_path())
-            .args(args)
-            .output()
-            .expect("kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        &format!("{root}/config/manager/namespace.yaml"),
-    ]);
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-k",
-        &format!("{root}/config/rbac"),
-    ]);
-    let token = kubectl(&["-n", "drydock-system", "create", "token", "drydock", "--duration", "1h"]);
-    let ca = format!("{root}/.cache/cluster/pki/ca.crt");
-    let server = kubectl(&[
-        "config",
-        "view",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ]);
-    let sa_kubeconfig = std::env::temp_dir().join(format!("{}-sa.kubeconfig", env.id));
-    std::fs::write(
-        &sa_kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority: \"{ca}\"}}}}]\n\
-             users: [{{name: sa, user: {{token: \"{token}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: sa}}}}]\ncurrent-context: c\n"
-        ),
-    )
-    .expect("write kubeconfig");
-
     let a = env.node("a").await;
     env.deployment("web", 2, env.placement(), json!({})).await;
     env.wait_ready_pods("web", 2).await;
@@ -206,7 +160,9 @@ async fn rbac_from_config_is_sufficient() {
         "--lease-name",
         &lease,
     ];
-    let mut drydock = Drydock::start_with(&env, 0, &args, Some(&sa_kubeconfig));
+    // Every e2e controller runs as config/rbac's ServiceAccount (controller::controller_kubeconfig); this test
+    // adds leader election, whose Role is namespaced.
+    let mut drydock = Drydock::start_with(&env, 0, &args, None);
     env.maintenance("rbac", &a, json!({})).await;
     env.wait_nm("rbac", Phase::Drained, |_| true).await;
     env.delete_nm("rbac").await;
@@ -214,7 +170,6 @@ async fn rbac_from_config_is_sufficient() {
     assert!(drydock.alive(), "no permission error stopped the controller");
     let log = std::fs::read_to_string(&drydock.log).unwrap_or_default();
     assert!(!log.contains("forbidden"), "no request was forbidden:\n{log}");
-    let _ = std::fs::remove_file(&sa_kubeconfig);
     let _ = Api::<Lease>::namespaced(env.client.clone(), "drydock-system")
         .delete(&lease, &Default::default())
         .await;

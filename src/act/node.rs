@@ -7,13 +7,13 @@ use kube::{
 
 use crate::{
     error::{Error, Result},
-    plan::node::{NodeChange, merge_patch},
+    plan::node::{FIELD_MANAGER, NodeChange, merge_patch},
 };
 
 pub async fn apply(api: &Api<Node>, node: &Node, change: &NodeChange) -> Result<Node> {
     let name = node.name_any();
     let rv = node.resource_version().unwrap_or_default();
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(merge_patch(change, &rv)))
+    api.patch(&name, &params(), &Patch::Merge(merge_patch(change, &rv)))
         .await
         .map_err(|source| Error::PatchNode { node: name, source })
 }
@@ -37,8 +37,16 @@ pub async fn set_taint(
         "metadata": {"resourceVersion": node.resource_version()},
         "spec": {"taints": taints},
     });
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+    api.patch(&name, &params(), &Patch::Merge(patch))
         .await
         .map(|_| ())
         .map_err(|source| Error::PatchNode { node: name, source })
+}
+
+/// Node writes carry drydock's field manager, so a cordon someone else makes afterwards is told apart.
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
 }

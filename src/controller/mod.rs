@@ -2,6 +2,7 @@
 //! `plan::phase::decide` for the next step, carries it out through `act`, and records the result in status and
 //! Events. Reconcile never blocks waiting for pods: it is woken by watches on the node and on its pods.
 mod drain;
+mod orphans;
 mod pod_watch;
 mod report;
 mod schedule;
@@ -158,14 +159,15 @@ pub async fn run(
     }
     let schedules = Controller::new(Api::<MaintenanceSchedule>::all(ctx.client.clone()), sc.clone())
         .owns(Api::<NodeMaintenance>::all(ctx.client.clone()), sc)
-        .graceful_shutdown_on(stop)
-        .run(schedule::reconcile, schedule_error_policy, ctx)
+        .graceful_shutdown_on(stop.clone())
+        .run(schedule::reconcile, schedule_error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "schedule reconcile ended with an error (retried with backoff)");
             }
         });
-    tokio::join!(maintenances, schedules);
+    let orphans = futures::future::select(Box::pin(orphans::watch(&ctx)), stop);
+    tokio::join!(maintenances, schedules, orphans);
     info!("drydock controller stopped");
     Ok(())
 }
@@ -389,9 +391,23 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             report.drained(&plan.unwrap_or_default(), evicted).await?;
             Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
         }
-        Step::Restore { change, ending } => {
+        Step::Restore { change, mut ending } => {
             if let (Some(change), Some(node)) = (change.as_ref(), node.as_ref()) {
                 act::node::apply(&nodes, node, change).await?;
+            }
+            let kept = view.as_ref().and_then(|v| v.cordoned_by.as_deref());
+            if let (Some(who), Some(change)) = (kept, change.as_ref())
+                && change.unschedulable
+                && !view
+                    .as_ref()
+                    .and_then(|v| v.prior.as_ref())
+                    .or(status.prior.as_ref())
+                    .is_some_and(|p| p.was_unschedulable)
+            {
+                ending.message = format!(
+                    "{}; left cordoned: {who} cordoned it during the maintenance (uncordon it when it is ready)",
+                    ending.message
+                );
             }
             ctx.pods.stop(&node_name, &name);
             report.ended(&ending, change.is_some()).await?;

@@ -289,14 +289,7 @@ impl<'a> Report<'a> {
             warn!(error = %e, "could not publish an Event on the NodeMaintenance");
         }
         if let (true, Some(node)) = (on_node_too, self.node) {
-            let reference = ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Node".into()),
-                name: Some(node.name_any()),
-                uid: node.uid(),
-                ..Default::default()
-            };
-            if let Err(e) = self.ctx.recorder.publish(&ev, &reference).await {
+            if let Err(e) = self.ctx.recorder.publish(&ev, &node_ref(node)).await {
                 warn!(error = %e, "could not publish an Event on the Node");
             }
         }
@@ -387,4 +380,15 @@ fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
         String::new()
     };
     (reason, format!("{}{more}", listed.join("; ")))
+}
+
+/// What an Event about a Node points at.
+pub(super) fn node_ref(node: &Node) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Node".into()),
+        name: Some(node.name_any()),
+        uid: node.uid(),
+        ..Default::default()
+    }
 }

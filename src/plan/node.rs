@@ -12,6 +12,8 @@ pub const HELD_BY_ANNOTATION: &str = "drydock.dev/held-by";
 /// Node annotation with the node's prior state (JSON of [`PriorState`]): restore works from the node alone,
 /// even if the NodeMaintenance object is gone.
 pub const PRIOR_STATE_ANNOTATION: &str = "drydock.dev/prior-state";
+/// The field manager of drydock's node writes: whoever else owns spec.unschedulable cordoned the node too.
+pub const FIELD_MANAGER: &str = "drydock";
 /// medik8s NodeHealthCheck skips nodes with this label: a node down on purpose must not be "remediated"
 /// (rebooted or deleted) while drydock holds it.
 pub const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
@@ -40,6 +42,9 @@ pub struct NodeView {
     pub node_info: BTreeMap<String, String>,
     /// Labelled node-role.kubernetes.io/control-plane.
     pub control_plane: bool,
+    /// While cordoned: a writer other than drydock that owns spec.unschedulable (its managedFields manager), i.e.
+    /// someone who cordoned the node themselves, or re-applied the cordon, after drydock's.
+    pub cordoned_by: Option<String>,
 }
 
 /// The label that marks control-plane nodes (etcd members in kubeadm clusters).
@@ -95,12 +100,31 @@ impl NodeView {
                 .labels
                 .as_ref()
                 .is_some_and(|l| l.contains_key(CONTROL_PLANE_LABEL)),
+            cordoned_by: spec
+                .unschedulable
+                .unwrap_or(false)
+                .then(|| other_cordon_owner(node))
+                .flatten(),
         }
     }
 
     pub fn has_taint(&self, key: &str, effect: &str) -> bool {
         self.taints.iter().any(|t| t.key == key && t.effect == effect)
     }
+}
+
+/// The first manager other than drydock that owns spec.unschedulable. The API server moves a field's ownership
+/// to whoever last changed it (or applied it server-side), so this is the person or tool that cordoned.
+fn other_cordon_owner(node: &Node) -> Option<String> {
+    node.metadata.managed_fields.iter().flatten().find_map(|m| {
+        let manager = m.manager.as_deref().unwrap_or("(unnamed manager)");
+        let main = m.subresource.as_deref().unwrap_or("").is_empty();
+        let owns = m
+            .fields_v1
+            .as_ref()
+            .is_some_and(|f| f.0.pointer("/f:spec/f:unschedulable").is_some());
+        (main && owns && manager != FIELD_MANAGER).then(|| manager.to_string())
+    })
 }
 
 pub fn is_ready(node: &Node) -> bool {
@@ -241,9 +265,9 @@ pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint], exclude_remediatio
     (!unchanged).then_some(change)
 }
 
-/// Give the node back: remove the taints drydock added, uncordon only if the node was schedulable before, drop
-/// drydock's annotations. Taints others added meanwhile (e.g. node.kubernetes.io/unschedulable, kept by the
-/// node-lifecycle controller) are left to their owners.
+/// Give the node back: remove the taints drydock added, uncordon only if the node was schedulable before and
+/// nobody else has cordoned it since, drop drydock's annotations. Taints others added meanwhile (e.g.
+/// node.kubernetes.io/unschedulable, kept by the node-lifecycle controller) are left to their owners.
 pub fn restore(node: &NodeView, prior: &PriorState) -> NodeChange {
     let taints = node
         .taints
@@ -253,12 +277,34 @@ pub fn restore(node: &NodeView, prior: &PriorState) -> NodeChange {
         .collect();
     NodeChange {
         taints,
-        unschedulable: node.unschedulable && prior.was_unschedulable,
+        unschedulable: node.unschedulable && (prior.was_unschedulable || node.cordoned_by.is_some()),
         held_by: None,
         prior: None,
         labels: prior.added_labels.iter().map(|l| (l.clone(), None)).collect(),
         annotations: prior.added_annotations.iter().map(|a| (a.clone(), None)).collect(),
     }
+}
+
+/// What restore assumes when neither the node nor the object recorded the prior state: only drydock's own taint
+/// is drydock's, and the node stays cordoned (uncordoning a node that may have been cordoned before is the one
+/// unsafe guess).
+pub fn safe_prior() -> PriorState {
+    PriorState {
+        was_unschedulable: true,
+        added_taints: vec![taint_id(MAINTENANCE_TAINT, "NoSchedule")],
+        ..Default::default()
+    }
+}
+
+/// A node still held by a NodeMaintenance that no longer exists (its finalizer was removed by force, so drydock
+/// never restored it) is given back from its own prior-state annotation. `holder_node`: the spec.nodeName of
+/// the object named in the held-by annotation, None if there is no such object.
+pub fn release_orphan(node: &NodeView, holder_node: Option<&str>) -> Option<NodeChange> {
+    node.held_by.as_ref()?;
+    if holder_node == Some(node.name.as_str()) {
+        return None;
+    }
+    Some(restore(node, node.prior.as_ref().unwrap_or(&safe_prior())))
 }
 
 /// The merge patch that writes `change`, guarded by `resource_version` so a concurrent edit fails with 409
@@ -555,5 +601,82 @@ mod tests {
         assert_eq!(taint_value("short"), "short");
         let wanted = wanted_taints(&long, &[], false);
         assert_eq!(wanted[0].value.as_deref(), Some(v.as_str()));
+    }
+
+    #[test]
+    fn a_cordon_someone_else_owns_is_left_in_place_on_restore() {
+        let before = node(false, vec![]);
+        let wanted = wanted_taints("nm", &[], false);
+        let held = apply(&before, &hold(&before, "nm", &wanted, false).unwrap());
+        let prior = held.prior.clone().unwrap();
+        assert!(!restore(&held, &prior).unschedulable, "drydock's own cordon is undone");
+        let cordoned_by_oncall = NodeView {
+            cordoned_by: Some("oncall".into()),
+            ..held
+        };
+        let back = restore(&cordoned_by_oncall, &prior);
+        assert!(back.unschedulable, "oncall's cordon stays");
+        assert!(back.taints.is_empty(), "drydock's taint still goes");
+    }
+
+    fn node_with_managers(unschedulable: bool, managers: &[(&str, &str)]) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "n1",
+                "managedFields": managers.iter().map(|(m, sub)| serde_json::json!({
+                    "manager": m, "operation": "Update", "subresource": sub, "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:unschedulable": {}}}
+                })).collect::<Vec<_>>()
+            },
+            "spec": {"unschedulable": unschedulable}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cordon_owner_is_read_from_managed_fields() {
+        let of = |n: &Node| NodeView::of(n).cordoned_by;
+        assert_eq!(of(&node_with_managers(true, &[(FIELD_MANAGER, "")])), None);
+        assert_eq!(
+            of(&node_with_managers(
+                true,
+                &[(FIELD_MANAGER, ""), ("kubectl-cordon", "")]
+            )),
+            Some("kubectl-cordon".into())
+        );
+        assert_eq!(
+            of(&node_with_managers(false, &[("kubectl-cordon", "")])),
+            None,
+            "not cordoned"
+        );
+        assert_eq!(
+            of(&node_with_managers(true, &[("kwok", "status")])),
+            None,
+            "status writers don't cordon"
+        );
+    }
+
+    #[test]
+    fn an_orphaned_hold_is_released_from_the_node_annotation() {
+        let before = node(true, vec![taint("theirs", "NoSchedule")]);
+        let wanted = wanted_taints("gone", &[], false);
+        let held = apply(&before, &hold(&before, "gone", &wanted, false).unwrap());
+        assert_eq!(
+            release_orphan(&held, Some("n1")),
+            None,
+            "the holder exists: not an orphan"
+        );
+        assert_eq!(release_orphan(&before, None), None, "not held at all");
+        let back = release_orphan(&held, None).expect("holder gone: released");
+        assert_eq!(back.held_by, None);
+        assert!(back.unschedulable, "it was cordoned before drydock came");
+        assert_eq!(back.taints, vec![taint("theirs", "NoSchedule")]);
+        assert!(
+            release_orphan(&held, Some("other-node")).is_some(),
+            "a new object of that name for another node"
+        );
+        let unrecorded = NodeView { prior: None, ..held };
+        let safe = release_orphan(&unrecorded, None).unwrap();
+        assert!(safe.unschedulable, "no record of the prior state: stays cordoned");
     }
 }

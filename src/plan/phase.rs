@@ -7,7 +7,7 @@ use super::{
     pods::DrainPlan,
     window::{Resolved, WindowState},
 };
-use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState};
+use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase};
 
 /// Everything a decision depends on.
 pub struct Observed<'a> {
@@ -353,11 +353,7 @@ fn give_back(node: &NodeView, status: &NodeMaintenanceStatus) -> NodeChange {
         .prior
         .clone()
         .or_else(|| status.prior.clone())
-        .unwrap_or_else(|| PriorState {
-            was_unschedulable: true,
-            added_taints: vec![node::taint_id(crate::api::v1alpha1::MAINTENANCE_TAINT, "NoSchedule")],
-            ..Default::default()
-        });
+        .unwrap_or_else(node::safe_prior);
     node::restore(node, &prior)
 }
 

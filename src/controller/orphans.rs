@@ -1,0 +1,91 @@
+//! Nodes held by a NodeMaintenance that no longer exists. Its finalizer was removed by force, so drydock never
+//! restored the node; the node's own annotations say what to give back. Looked for when the controller starts
+//! and every few minutes after.
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::{
+    Api,
+    api::ListParams,
+    runtime::events::{Event, EventType},
+};
+use tracing::{info, warn};
+
+use super::Context;
+use crate::{
+    act,
+    api::v1alpha1::NodeMaintenance,
+    error::{Error, Result},
+    plan::node::{NodeView, release_orphan},
+};
+
+const EVERY: Duration = Duration::from_secs(300);
+
+/// Sweeps now and then every [`EVERY`], until the controller stops.
+pub async fn watch(ctx: &Context) {
+    loop {
+        match sweep(ctx).await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                restored = n,
+                "restored nodes whose NodeMaintenance was deleted without drydock"
+            ),
+            Err(e) => warn!(error = %e, "could not look for orphaned holds (tried again later)"),
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// Restores every node whose holder is gone; returns how many.
+async fn sweep(ctx: &Context) -> Result<usize> {
+    let nodes = Api::<Node>::all(ctx.client.clone());
+    let nms = Api::<NodeMaintenance>::all(ctx.client.clone());
+    let list = nodes
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::ReadNode {
+            node: "(all nodes, looking for orphaned holds)".into(),
+            source,
+        })?;
+    let mut restored = 0;
+    for node in list.items {
+        let view = NodeView::of(&node);
+        let Some(holder) = view.held_by.clone() else { continue };
+        // The API server, not this controller's cache: with --selector the holder may be another shard's.
+        let holder_node = nms
+            .get_opt(&holder)
+            .await
+            .map_err(|source| Error::ReadObject {
+                name: holder.clone(),
+                source,
+            })?
+            .map(|nm| nm.spec.node_name);
+        let Some(change) = release_orphan(&view, holder_node.as_deref()) else {
+            continue;
+        };
+        act::node::apply(&nodes, &node, &change).await?;
+        restored += 1;
+        let note = format!(
+            "node {} restored: NodeMaintenance {holder}, which held it, was deleted without drydock (its finalizer \
+             removed by force){}",
+            view.name,
+            if change.unschedulable {
+                "; it stays cordoned, as it was before"
+            } else {
+                ""
+            }
+        );
+        info!(node = %view.name, nm = %holder, "{note}");
+        let ev = Event {
+            type_: EventType::Warning,
+            reason: "OrphanedHoldRestored".into(),
+            note: Some(note),
+            action: "Restore".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&ev, &super::report::node_ref(&node)).await {
+            warn!(error = %e, "could not publish an Event on the Node");
+        }
+    }
+    Ok(restored)
+}
