@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the end-to-end tests on the local control plane: starts it if it is not running (and then stops it
-# afterwards, checking nothing is left behind), builds drydock, runs the e2e crate's tests.
+# afterwards, checking nothing is left behind), builds drydock, runs the e2e crate's tests, the chaos test last.
+# Arguments are a test-name filter: e2e/run.sh interference
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,4 +15,11 @@ cargo build --bin drydock
 kubectl() { .cache/bin/kubectl --kubeconfig .cache/kubeconfig "$@"; }
 kubectl apply --server-side --force-conflicts -f crds/nodemaintenance.yaml -f crds/maintenanceschedule.yaml >/dev/null
 kubectl wait --for condition=Established --timeout 60s crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev >/dev/null
-DRYDOCK_BIN=$root/target/debug/drydock cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" "$@"
+export DRYDOCK_BIN=$root/target/debug/drydock
+if [ $# -gt 0 ]; then # a filter, e.g. `e2e/run.sh interference` or `CHAOS_SEED=1 e2e/run.sh chaos`
+  cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" "$@"
+  exit
+fi
+cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" --skip chaos
+# The chaos test crashes and restarts the shared API server and etcd: alone, after everything else.
+cargo test -p drydock-e2e --test chaos -- --nocapture

@@ -94,16 +94,21 @@ impl Drydock {
     /// Starts a controller for `env` with extra `drydock run` arguments, as config/rbac's ServiceAccount
     /// ([`controller_kubeconfig`]) or as the user of another kubeconfig.
     pub fn start_with(env: &TestEnv, n: u32, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
+        Self::start_for(&env.id, n, args, kubeconfig)
+    }
+
+    /// [`Drydock::start_with`] by the environment's id (for a task that cannot borrow the environment).
+    pub fn start_for(env_id: &str, n: u32, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
         let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs");
         std::fs::create_dir_all(&logs).expect("log dir");
-        let log = logs.join(format!("drydock-{}-{n}.log", env.id));
+        let log = logs.join(format!("drydock-{env_id}-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let http = format!("127.0.0.1:{}", free_port());
         let child = Command::new(binary())
             .args([
                 "run",
                 "--selector",
-                &format!("{ENV_LABEL}={}", env.id),
+                &format!("{ENV_LABEL}={env_id}"),
                 "--http-addr",
                 &http,
             ])
