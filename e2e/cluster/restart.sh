@@ -12,9 +12,11 @@ down_for=${2:-0}
 pid=$(cat "$work/$name.pid")
 kill -KILL "$pid" 2>/dev/null || true
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$pid" 2>/dev/null; then echo "restart: $name (pid $pid) survived SIGKILL" >&2; exit 1; fi
 sleep "$down_for"
 echo "--- restarted by restart.sh at $(date -u +%FT%TZ)" >>"$logs/$name.log"
-eval "\"\$bin/\$name\" $(cat "$work/$name.args")" >>"$logs/$name.log" 2>&1 &
+# exec: the PID recorded is the component itself, not a shell around it.
+eval "exec \"\$bin/\$name\" $(cat "$work/$name.args")" >>"$logs/$name.log" 2>&1 &
 echo $! > "$work/$name.pid"
 pki=$work/pki
 case $name in
