@@ -33,6 +33,7 @@ fn no_wildcards_and_no_secrets() {
         "controller_role.yaml",
         "leader_election_role.yaml",
         "maintainer_role.yaml",
+        "preview_role.yaml",
     ] {
         for doc in documents(file) {
             for (groups, resources, verbs) in rules(&doc) {
@@ -45,9 +46,9 @@ fn no_wildcards_and_no_secrets() {
     }
 }
 
-#[test]
-fn controller_role_is_exactly_what_the_code_uses() {
-    let mut granted: Vec<String> = documents("controller_role.yaml")
+/// Every `group/resource:verb` the ClusterRole in `file` grants, sorted.
+fn granted(file: &str) -> Vec<String> {
+    let mut granted: Vec<String> = documents(file)
         .iter()
         .filter(|d| d.get("kind").and_then(Value::as_str) == Some("ClusterRole"))
         .flat_map(rules)
@@ -64,6 +65,12 @@ fn controller_role_is_exactly_what_the_code_uses() {
         })
         .collect();
     granted.sort();
+    granted
+}
+
+#[test]
+fn controller_role_is_exactly_what_the_code_uses() {
+    let granted = granted("controller_role.yaml");
     let mut expected: Vec<&str> = vec![
         "drydock.dev/nodemaintenances:get",
         "drydock.dev/nodemaintenances:list",
@@ -97,4 +104,58 @@ fn controller_role_is_exactly_what_the_code_uses() {
     ];
     expected.sort();
     assert_eq!(granted, expected);
+}
+
+/// The power to drain nodes, and nothing else: drydock's own objects, no node, pod or eviction rights (the
+/// controller does the draining, with its own ServiceAccount).
+#[test]
+fn maintainer_role_is_drydock_objects_only() {
+    let mut expected: Vec<&str> = vec![
+        "drydock.dev/nodemaintenances:create",
+        "drydock.dev/nodemaintenances:delete",
+        "drydock.dev/nodemaintenances:get",
+        "drydock.dev/nodemaintenances:list",
+        "drydock.dev/nodemaintenances:watch",
+        "drydock.dev/maintenanceschedules:create",
+        "drydock.dev/maintenanceschedules:delete",
+        "drydock.dev/maintenanceschedules:get",
+        "drydock.dev/maintenanceschedules:list",
+        "drydock.dev/maintenanceschedules:watch",
+        "drydock.dev/maintenanceschedules:update",
+        "drydock.dev/maintenanceschedules:patch",
+    ];
+    expected.sort();
+    assert_eq!(granted("maintainer_role.yaml"), expected);
+}
+
+/// What `drydock preview` reads (src/cli/mod.rs preview_node, and the node checks of start and end), read-only.
+#[test]
+fn preview_role_is_exactly_the_reads_of_preview() {
+    let mut expected: Vec<&str> = vec![
+        "/nodes:get",
+        "/nodes:list",
+        "/pods:list",
+        "policy/poddisruptionbudgets:list",
+    ];
+    expected.sort();
+    assert_eq!(granted("preview_role.yaml"), expected);
+}
+
+/// Neither role for people is aggregated into the built-in admin/edit/view roles: draining is granted on purpose.
+#[test]
+fn people_roles_are_not_aggregated() {
+    for file in ["maintainer_role.yaml", "preview_role.yaml"] {
+        for doc in documents(file) {
+            let labels = doc
+                .get("metadata")
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_mapping);
+            let aggregated = labels.is_some_and(|l| {
+                l.keys()
+                    .filter_map(Value::as_str)
+                    .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+            });
+            assert!(!aggregated, "{file} is aggregated into a built-in role");
+        }
+    }
 }

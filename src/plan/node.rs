@@ -212,9 +212,23 @@ pub fn has_deferred_taints(extra: &[MaintenanceTaint]) -> bool {
 ///
 /// Returns None when the node already looks as wanted.
 pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint], exclude_remediation: bool) -> Option<NodeChange> {
+    hold_as_recorded(node, nm_name, wanted, exclude_remediation, None)
+}
+
+/// [`hold`], for a maintenance that already holds the node and recorded its prior state (`recorded`, from its
+/// status): if someone removed drydock's annotations from the node, that record is written back instead of the
+/// node as it looks now (cordoned and tainted by drydock itself).
+pub fn hold_as_recorded(
+    node: &NodeView,
+    nm_name: &str,
+    wanted: &[Taint],
+    exclude_remediation: bool,
+    recorded: Option<&PriorState>,
+) -> Option<NodeChange> {
     let ours = node.held_by.as_deref() == Some(nm_name);
-    let mut prior = match (&node.prior, ours) {
-        (Some(p), true) => p.clone(),
+    let mut prior = match (&node.prior, ours, recorded) {
+        (Some(p), true, _) => p.clone(),
+        (_, _, Some(r)) if node.held_by.is_none() || ours => r.clone(),
         _ => PriorState {
             was_unschedulable: node.unschedulable,
             ..Default::default()
@@ -240,12 +254,15 @@ pub fn hold(node: &NodeView, nm_name: &str, wanted: &[Taint], exclude_remediatio
     }
     let mut taints = node.taints.clone();
     for w in wanted {
-        if !node.has_taint(&w.key, &w.effect) {
+        let present = node.has_taint(&w.key, &w.effect);
+        if !present {
             taints.push(w.clone());
-            let id = taint_id(&w.key, &w.effect);
-            if !prior.added_taints.contains(&id) {
-                prior.added_taints.push(id);
-            }
+        }
+        // drydock's own taint key is drydock's whoever finds it (the API refuses it in spec.taints): even with
+        // every record of the prior state lost, restore takes it away.
+        let id = taint_id(&w.key, &w.effect);
+        if (!present || w.key == MAINTENANCE_TAINT) && !prior.added_taints.contains(&id) {
+            prior.added_taints.push(id);
         }
     }
     let change = NodeChange {

@@ -7,7 +7,7 @@ use super::{
     pods::DrainPlan,
     window::{Resolved, WindowState},
 };
-use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase};
+use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState};
 
 /// Everything a decision depends on.
 pub struct Observed<'a> {
@@ -102,7 +102,16 @@ fn ending(phase: Phase, reason: &'static str, message: String) -> Ending {
 
 /// The next step for one NodeMaintenance.
 pub fn decide(o: &Observed) -> Step {
-    let holds = o.node.is_some_and(|n| n.held_by.as_deref() == Some(o.name));
+    // While it holds the node, the maintenance's status keeps the node's prior state too: if someone removes
+    // drydock's annotations from the node, the hold (and what to give back) is known from there.
+    let recorded = o
+        .status
+        .prior
+        .as_ref()
+        .filter(|_| o.status.started_at.is_some() && !matches!(o.status.phase, Phase::Completed | Phase::Failed));
+    let holds = o
+        .node
+        .is_some_and(|n| n.held_by.as_deref() == Some(o.name) || (n.held_by.is_none() && recorded.is_some()));
     let restore = |ending: Ending| Step::Restore {
         change: o.node.filter(|_| holds).map(|n| give_back(n, o.status)),
         ending,
@@ -173,11 +182,11 @@ pub fn decide(o: &Observed) -> Step {
             };
             restore(ending(Phase::Completed, "WindowClosed", message))
         }
-        WindowState::NotYetOpen { .. } | WindowState::Open { .. } => open(o, node, window.end, holds),
+        WindowState::NotYetOpen { .. } | WindowState::Open { .. } => open(o, node, window.end, holds, recorded),
     }
 }
 
-fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -> Step {
+fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, recorded: Option<&PriorState>) -> Step {
     if let Some(other) = node.held_by.as_deref().filter(|h| *h != o.name) {
         return Step::Wait {
             phase: Phase::Pending,
@@ -192,9 +201,11 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool) -
     if !holds && let Some(wait) = admission(o, node) {
         return wait;
     }
-    let drained_before = o.status.drained_at.is_some();
-    let wanted = node::wanted_taints(o.name, &o.spec.taints, drained_before);
-    if let Some(change) = node::hold(node, o.name, &wanted, o.exclude_remediation) {
+    // NoExecute taints only while nothing is left to drain: a pod that came after the drain finished would
+    // otherwise be deleted by the taint-eviction controller, past its PodDisruptionBudget.
+    let drained = o.status.drained_at.is_some() && o.drain.is_none_or(DrainPlan::is_drained);
+    let wanted = node::wanted_taints(o.name, &o.spec.taints, drained);
+    if let Some(change) = node::hold_as_recorded(node, o.name, &wanted, o.exclude_remediation, recorded) {
         return Step::Hold(change);
     }
     let Some(plan) = o.drain.filter(|_| holds) else {

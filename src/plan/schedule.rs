@@ -213,7 +213,9 @@ fn parse_cron(text: &str) -> Result<Cron, ScheduleError> {
         schedule: text.to_owned(),
         reason,
     };
-    let trimmed = text.trim();
+    // ASCII whitespace only, as the CRD's pattern (`\s` in Go's regexp) splits: a no-break space is part of a
+    // field there, so it must be here too, or the two would count a different number of fields.
+    let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if trimmed.starts_with("TZ=") || trimmed.starts_with("CRON_TZ=") {
         return Err(bad("set the time zone in timeZone, not in schedule".into()));
     }
@@ -230,7 +232,7 @@ fn parse_cron(text: &str) -> Result<Cron, ScheduleError> {
     } else {
         trimmed
     };
-    let fields: Vec<&str> = expanded.split_whitespace().collect();
+    let fields: Vec<&str> = expanded.split_ascii_whitespace().collect();
     let Ok(fields) = <[&str; 5]>::try_from(fields.as_slice()) else {
         let extra = if fields.len() > 5 {
             "; seconds and years are not supported"
@@ -752,6 +754,10 @@ mod tests {
             ("0 0 * * +1", "day-of-week", "+1"),
             ("0 0 * JANUARY *", "month", "JANUARY"),
             ("0 0 * MON *", "month", "MON"),
+            // Only ASCII whitespace separates fields, as in the CRD's pattern (Go's `\s`): a no-break space made 5
+            // fields for the API server and 6 here (tests/input_properties.rs checks that the two split alike).
+            ("0 2 * * 0\u{a0}1", "day-of-week", "0\u{a0}1"),
+            ("0\u{2003}2 * * * *", "minute", "0\u{2003}2"),
         ] {
             let error = cron_error(cron);
             let expected = format!("schedule {cron:?} is not a cron expression: {field} field {text:?} is not valid:");

@@ -87,77 +87,138 @@ impl Resolved {
     }
 }
 
-/// Go's `time.ParseDuration` refuses anything longer than an int64 of nanoseconds.
-const MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
+/// Nanoseconds in each unit a duration may use. Go also reads `\u{03bc}s` (Greek mu) as microseconds, but the
+/// CRD's pattern has only the micro sign, so drydock refuses it as the API server does.
+const UNITS: [(&str, u64); 7] = [
+    ("ns", 1),
+    ("us", 1_000),
+    ("\u{00b5}s", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
 
-/// Parses a Go-style duration string (as metav1.Duration / Go's time.ParseDuration) using kube's
-/// `kube::core::Duration`, returning a positive std::time::Duration or an error naming `field`.
+/// Parses a duration as the NodeMaintenance and MaintenanceSchedule CRDs define one: the pattern
+/// `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$` (one or more numbers, each with its unit, like `2h30m` or
+/// `1.5h`), and the value Go's `time.ParseDuration` gives it, which is what the CRD's CEL rule
+/// `duration(self) > duration('0s')` computes. So the API server, the controller and the CLI accept exactly
+/// the same texts, with the same value to the nanosecond. Errors name `field`.
 ///
-/// The text is first checked against Go's grammar and range here because kube's parser panics on some inputs
-/// (a sign inside the text such as `1h-5m`, or a number too large for a `Duration`), and a spec must never be
-/// able to crash the controller.
+/// Go's own grammar is wider (`.5h`, `1.h`, `+2h`, `-2h`, a bare `0`) but the CRD refuses those, and so does
+/// this: the CLI must not accept a `--duration` the API server then refuses. A value beyond Go's range (about
+/// 292 years) is [`WindowError::TooLong`], as it is an error for Go.
 pub fn parse_duration(field: &str, text: &str) -> Result<Duration, WindowError> {
-    let not_a_duration = || WindowError::NotADuration {
-        field: field.to_owned(),
-        text: text.to_owned(),
-    };
-    let (negative, seconds) = check_go_duration(text).ok_or_else(not_a_duration)?;
-    if seconds > MAX_SECONDS {
-        return Err(WindowError::TooLong {
-            field: field.to_owned(),
-            text: text.to_owned(),
+    let err = |make: fn(String, String) -> WindowError| make(field.to_owned(), text.to_owned());
+    let not_a_duration = |field, text| WindowError::NotADuration { field, text };
+    let not_positive = |field, text| WindowError::NotPositive { field, text };
+    let too_long = |field, text| WindowError::TooLong { field, text };
+    if let Some(rest) = text.strip_prefix('-') {
+        // A negative duration in the CRD's grammar, or Go's bare zero: well formed, but not a length of time.
+        return Err(if rest == "0" || go_nanos(rest).is_some() {
+            err(not_positive)
+        } else {
+            err(not_a_duration)
         });
     }
-    let parsed: kube::core::Duration = text.parse().map_err(|_| not_a_duration())?;
-    let length = Duration::from(parsed);
-    if negative || parsed.is_negative() || length.is_zero() {
-        return Err(WindowError::NotPositive {
-            field: field.to_owned(),
-            text: text.to_owned(),
-        });
+    if text == "0" {
+        return Err(err(not_positive));
     }
-    Ok(length)
+    match go_nanos(text) {
+        None => Err(err(not_a_duration)),
+        Some(None) => Err(err(too_long)),
+        Some(Some(0)) => Err(err(not_positive)),
+        Some(Some(nanos)) => Ok(Duration::from_nanos(nanos)),
+    }
 }
 
-/// Checks `text` against Go's duration grammar (`[-+]?([0-9]*(\.[0-9]*)?[a-zµμ]+)+`, or a bare `0`), returning
-/// whether it is negative and roughly how many seconds it spans (for the range check), or None if malformed.
-fn check_go_duration(text: &str) -> Option<(bool, f64)> {
-    let (negative, mut rest) = match (text.strip_prefix('-'), text.strip_prefix('+')) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => (false, text),
-    };
-    if rest == "0" {
-        return Some((negative, 0.0));
-    }
+/// The CRD's grammar and Go's arithmetic: None when `text` does not follow the grammar, Some(None) when Go
+/// refuses the value as too large (more nanoseconds than an int64 holds), else the nanoseconds.
+///
+/// Go's arithmetic, step by step (src/time/format.go): the integer part is exact and must stay within 2^63
+/// after scaling by the unit; the fraction keeps at most as many digits as fit in a u64, and its contribution is
+/// `fraction * (unit / 10^digits)` in float64, truncated.
+fn go_nanos(text: &str) -> Option<Option<u64>> {
+    const LIMIT: u64 = 1 << 63;
+    let mut rest = text;
+    let mut total: Option<u64> = Some(0);
     if rest.is_empty() {
         return None;
     }
-    let mut seconds = 0.0;
     while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(number_end);
-        if !number.chars().any(|c| c.is_ascii_digit()) || number.matches('.').count() > 1 {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if int_len == 0 {
             return None;
         }
-        let unit_end = tail.find(|c: char| !c.is_alphabetic()).unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_end);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "\u{00b5}s" | "\u{03bc}s" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
+        let (int, tail) = rest.split_at(int_len);
+        let (fraction, tail) = match tail.strip_prefix('.') {
+            Some(after) => {
+                let len = after.bytes().take_while(u8::is_ascii_digit).count();
+                if len == 0 {
+                    return None;
+                }
+                after.split_at(len)
+            }
+            None => ("", tail),
         };
-        let value: f64 = number.parse().ok()?;
-        seconds += value * scale;
-        rest = tail;
+        let (unit, scale) = UNITS
+            .iter()
+            .filter(|(name, _)| tail.starts_with(name))
+            .max_by_key(|(name, _)| name.len())?;
+        let next = &tail[unit.len()..];
+        // The unit ends where the next number starts: `1hx` or `1h 5m` are not durations.
+        if !next.is_empty() && !next.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        rest = next;
+        total = total.and_then(|sum| {
+            let v = leading_int(int)?;
+            if v > LIMIT / scale {
+                return None;
+            }
+            let mut v = v * scale;
+            let (f, digits) = leading_fraction(fraction);
+            if f > 0 {
+                v += (f as f64 * (*scale as f64 / digits)) as u64;
+                if v > LIMIT {
+                    return None;
+                }
+            }
+            sum.checked_add(v).filter(|&s| s < LIMIT)
+        });
     }
-    Some((negative, seconds))
+    Some(total)
+}
+
+/// Go's leadingInt: the digits' value, None past 2^63.
+fn leading_int(digits: &str) -> Option<u64> {
+    const LIMIT: u64 = 1 << 63;
+    digits.bytes().try_fold(0u64, |x, c| {
+        if x > LIMIT / 10 {
+            return None;
+        }
+        let x = x * 10 + u64::from(c - b'0');
+        (x <= LIMIT).then_some(x)
+    })
+}
+
+/// Go's leadingFraction: the digits' value and 10^(digits kept); it stops keeping digits once more would
+/// overflow, without failing.
+fn leading_fraction(digits: &str) -> (u64, f64) {
+    const LIMIT: u64 = 1 << 63;
+    let (mut x, mut scale) = (0u64, 1f64);
+    for c in digits.bytes() {
+        if x > (LIMIT - 1) / 10 {
+            break;
+        }
+        let y = x * 10 + u64::from(c - b'0');
+        if y > LIMIT {
+            break;
+        }
+        x = y;
+        scale *= 10.0;
+    }
+    (x, scale)
 }
 
 #[cfg(test)]
@@ -354,9 +415,6 @@ mod tests {
         assert_eq!(p("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(p("1.5h"), Ok(Duration::from_secs(5400)));
         assert_eq!(p("90m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(p("+2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(p(".5s"), Ok(Duration::from_millis(500)));
-        assert_eq!(p("1.s"), Ok(Duration::from_secs(1)));
         assert_eq!(p("1h0.5s"), Ok(Duration::from_millis(3_600_500)));
         assert_eq!(p("300ms"), Ok(Duration::from_millis(300)));
         assert_eq!(p("2\u{00b5}s"), Ok(Duration::from_micros(2)));
@@ -368,7 +426,26 @@ mod tests {
     #[test]
     fn malformed_durations_are_not_durations() {
         for text in [
-            "", "2x", "2", "h", "1.2.3h", ".h", "1h-5m", "1h 5m", "1e5h", "-", "+", "1H", "inf h", "NaNh",
+            "",
+            "2x",
+            "2",
+            "h",
+            "1.2.3h",
+            ".h",
+            "1h-5m",
+            "1h 5m",
+            "1e5h",
+            "-",
+            "+",
+            "1H",
+            "inf h",
+            "NaNh",
+            "1hx",
+            // Go reads these, the CRD's pattern does not: the CLI must not accept what the API server refuses.
+            "+2s",
+            ".5s",
+            "1.s",
+            "2\u{03bc}s",
         ] {
             assert_eq!(
                 parse_duration("drain.timeout", text),
@@ -397,6 +474,22 @@ mod tests {
             parse_duration("window.duration", "0s").unwrap_err().to_string(),
             r#"window.duration "0s" is not positive: write a duration longer than zero, like 2h"#
         );
+    }
+
+    #[test]
+    fn values_are_go_s_to_the_nanosecond() {
+        // Found by tests/input_properties.rs: kube's parser (f64 arithmetic) gave 1ns for 0.5ns, where Go (and so
+        // the CRD's CEL rule) gives 0; and it accepted one nanosecond past Go's largest duration.
+        let p = |s| parse_duration("f", s);
+        assert!(matches!(p("0.5ns"), Err(WindowError::NotPositive { .. })));
+        assert_eq!(p("1.0000000019s"), Ok(Duration::from_nanos(1_000_000_001)));
+        assert_eq!(p("0.3s"), Ok(Duration::from_millis(300)));
+        assert_eq!(p("2562047h47m16.854775807s"), Ok(Duration::from_nanos(i64::MAX as u64)));
+        assert!(matches!(
+            p("2562047h47m16.854775808s"),
+            Err(WindowError::TooLong { .. })
+        ));
+        assert!(matches!(p("9223372036854775808ns"), Err(WindowError::TooLong { .. })));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub struct NodeMaintenanceSpec {
     /// Name of the Node to take out of service. Cannot be changed once set: delete the object and create another.
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.nodeName is immutable: delete this NodeMaintenance and create a new one for the other node"))]
     #[schemars(length(min = 1, max = 253))]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))]
     pub node_name: String,
 
     /// Why the node is going out of service (shown in Events and `kubectl get nm -o wide`).
@@ -105,12 +106,16 @@ pub struct CompleteWhen {
 #[serde(rename_all = "camelCase")]
 pub struct NodeInfoMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub kernel_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub os_image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub kubelet_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub container_runtime_version: Option<String>,
 }
 
@@ -120,12 +125,19 @@ pub struct NodeInfoMatch {
 #[x_kube(validation = Rule::new("!(has(self.end) && has(self.duration))").message("window: give either end or duration, not both"))]
 #[x_kube(validation = Rule::new("!has(self.start) || !has(self.end) || timestamp(string(self.end)) > timestamp(string(self.start))").message("window.end must be after window.start"))]
 pub struct Window {
-    /// When the maintenance may begin (RFC 3339). Omitted: at once. Until then the node is left untouched
+    /// When the maintenance may begin (RFC 3339, e.g. 2026-11-22T02:00:00Z or 2026-11-22T03:00:00+01:00; at most
+    /// 9 fractional digits, before the year 9999). Omitted: at once. Until then the node is left untouched
     /// (phase Waiting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^([0-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+    ))]
     pub start: Option<Time>,
-    /// When the window closes (RFC 3339): the node is restored then, drained or not.
+    /// When the window closes (RFC 3339, like `start`): the node is restored then, drained or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^([0-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+    ))]
     pub end: Option<Time>,
     /// How long the window stays open after `start` (or, without `start`, after this object was created), as a
     /// Go duration such as `2h` or `90m`.
@@ -135,20 +147,31 @@ pub struct Window {
     pub duration: Option<String>,
 }
 
+/// The CEL rule every label selector in a spec carries: the operators Kubernetes knows, In and NotIn with values,
+/// Exists and DoesNotExist without (as the API server checks a Deployment's selector). Without it, a selector the
+/// controller cannot use would be accepted, and the maintenance would only fail later (InvalidSpec).
+pub(crate) const SELECTOR_RULE: &str = "!has(self.matchExpressions) || self.matchExpressions.all(e, \
+     e.operator in ['In', 'NotIn'] ? (has(e.values) && size(e.values) > 0) \
+     : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))";
+
 /// A taint drydock adds while it holds the node, and removes on restore (unless the node already had it).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.key != 'drydock.dev/maintenance'").message("taints: drydock.dev/maintenance is drydock's own taint and is always added"))]
+#[x_kube(validation = Rule::new("!self.key.contains('/') || self.key.matches('^[^/]{1,253}/')").message("taints: a key's prefix (before the /) is at most 253 characters, as Kubernetes requires of taint keys"))]
 pub struct MaintenanceTaint {
-    /// Taint key, a qualified name such as `example.com/kernel-upgrade`.
-    #[schemars(length(min = 1, max = 316))]
+    /// Taint key, a qualified name such as `example.com/kernel-upgrade`: an optional DNS subdomain prefix (at most
+    /// 253 characters) and `/`, then a name of at most 63 characters, as Kubernetes requires of a node's taints.
+    #[schemars(length(min = 1, max = 317))]
     #[schemars(regex(
-        pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+        pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
     ))]
     pub key: String,
-    /// Taint value (may be empty).
+    /// Taint value (may be empty): at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or
+    /// digit, as Kubernetes requires of a node's taints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
+    #[schemars(regex(pattern = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"))]
     pub value: Option<String>,
     /// NoSchedule, PreferNoSchedule, or NoExecute (applied only once the drain has finished).
     pub effect: TaintEffect,
@@ -168,6 +191,7 @@ pub enum TaintEffect {
 pub struct DrainSpec {
     /// Which pods on the node to evict. Omitted: every pod drydock may evict. Pods outside the selector stay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(SELECTOR_RULE).message("drain.podSelector: each matchExpressions entry needs operator In or NotIn with values, or Exists or DoesNotExist without values"))]
     pub pod_selector: Option<LabelSelector>,
     /// Grace period given to each evicted pod, in seconds. Omitted: each pod's own
     /// terminationGracePeriodSeconds. 0 is refused: it would kill pods without any grace (kubectl's "kill now").
@@ -193,6 +217,7 @@ pub struct DrainSpec {
     /// Pods to wait for instead of evicting (batch jobs, say): they are left to finish within the drain's
     /// timeout. The pod annotation `drydock.dev/drain: wait-completed` does the same for one pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(SELECTOR_RULE).message("drain.waitForPods: each matchExpressions entry needs operator In or NotIn with values, or Exists or DoesNotExist without values"))]
     pub wait_for_pods: Option<LabelSelector>,
     /// Stop waiting for pods that have been terminating longer than this many seconds past their grace period
     /// (like `kubectl drain --skip-wait-for-delete-timeout`). Omitted: wait for every pod to be gone.

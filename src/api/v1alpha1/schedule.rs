@@ -46,11 +46,12 @@ pub struct MaintenanceScheduleSpec {
     /// When windows open: a standard 5-field cron expression (minute hour day-of-month month day-of-week),
     /// e.g. `0 2 * * 0` for Sundays at 02:00.
     #[schemars(length(min = 6, max = 256))]
-    #[schemars(regex(pattern = r"^\s*(@[a-z]+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s*$"))]
+    #[x_kube(validation = Rule::new(CRON_RULE).message(CRON_MESSAGE))]
     pub schedule: String,
     /// IANA time zone of `schedule`, e.g. Europe/Berlin. Default UTC. Daylight-saving changes follow the zone.
     #[serde(default = "utc")]
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z][-+_A-Za-z0-9]*(/[A-Za-z0-9][-+_A-Za-z0-9]*)*$')").message("timeZone must be an IANA time zone name such as Europe/Berlin, America/New_York or UTC"))]
     pub time_zone: String,
     /// How long each window stays open, as a Go duration (`3h`). When it closes, no new node is started and
     /// the maintenances still open restore their nodes.
@@ -58,11 +59,12 @@ pub struct MaintenanceScheduleSpec {
     #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("duration must be positive, e.g. 3h"))]
     pub duration: String,
     /// Which nodes the schedule maintains.
+    #[x_kube(validation = Rule::new(super::maintenance::SELECTOR_RULE).message("nodeSelector: each matchExpressions entry needs operator In or NotIn with values, or Exists or DoesNotExist without values"))]
     pub node_selector: LabelSelector,
     /// How many selected nodes may be under maintenance at once: a count, or a percent of the selected nodes
     /// (rounded down, at least 1). Nodes under maintenance by anyone, or NotReady, count against it. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("type(self) == int ? self > 0 : self.matches('^[1-9][0-9]?%$|^100%$')").message("maxUnavailable must be a positive count or a percent from 1% to 100%"))]
+    #[x_kube(validation = Rule::new("type(self) == int ? self > 0 && self <= 2147483647 : self.matches('^[1-9][0-9]?%$|^100%$')").message("maxUnavailable must be a positive count (at most 2147483647) or a percent from 1% to 100%"))]
     pub max_unavailable: Option<IntOrString>,
     /// The NodeMaintenance each node gets.
     #[serde(default)]
@@ -72,6 +74,15 @@ pub struct MaintenanceScheduleSpec {
     pub suspend: bool,
 }
 
+/// spec.schedule's grammar, checked by the API server: the fields and values `plan::schedule` accepts (ASCII
+/// whitespace between fields, as Go's `\s`), so a schedule with a value out of range or a stray character is
+/// refused at apply. What a regex cannot see (a range that runs backwards, a date that never comes, like 30 FEB)
+/// the controller reports in status. A CEL raw string (`r'...'`), so the backslashes reach the regex as written.
+pub const CRON_RULE: &str = r#"self.matches(r'^\s*(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\*|(0*[1-5]?[0-9])(-(0*[1-5]?[0-9]))?)(/0*[1-9][0-9]*)?(,(\*|(0*[1-5]?[0-9])(-(0*[1-5]?[0-9]))?)(/0*[1-9][0-9]*)?)*\s+(\*|(0*(1?[0-9]|2[0-3]))(-(0*(1?[0-9]|2[0-3])))?)(/0*[1-9][0-9]*)?(,(\*|(0*(1?[0-9]|2[0-3]))(-(0*(1?[0-9]|2[0-3])))?)(/0*[1-9][0-9]*)?)*\s+((\*|\?)|(0*([1-9]|[12][0-9]|3[01]))(-(0*([1-9]|[12][0-9]|3[01])))?)(/0*[1-9][0-9]*)?(,((\*|\?)|(0*([1-9]|[12][0-9]|3[01]))(-(0*([1-9]|[12][0-9]|3[01])))?)(/0*[1-9][0-9]*)?)*\s+(\*|(0*([1-9]|1[0-2])|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0*([1-9]|1[0-2])|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/0*[1-9][0-9]*)?(,(\*|(0*([1-9]|1[0-2])|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0*([1-9]|1[0-2])|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/0*[1-9][0-9]*)?)*\s+((\*|\?)|(0*[0-7]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0*[0-7]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/0*[1-9][0-9]*)?(,((\*|\?)|(0*[0-7]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0*[0-7]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/0*[1-9][0-9]*)?)*)\s*$')"#;
+const CRON_MESSAGE: &str = "schedule must be 5 cron fields (minute 0-59, hour 0-23, day-of-month 1-31, month 1-12 or \
+     JAN-DEC, day-of-week 0-7 or SUN-SAT; each *, a value, a range like 1-5, a step like */10 or a list like 1,3) \
+     or one of @yearly @annually @monthly @weekly @daily @midnight @hourly";
+
 fn utc() -> String {
     "UTC".into()
 }
@@ -80,9 +91,13 @@ fn utc() -> String {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceTemplate {
+    /// As NodeMaintenance spec.reason (the same limits: the template is copied into NodeMaintenances).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub reason: Option<String>,
+    /// As NodeMaintenance spec.taints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub taints: Vec<MaintenanceTaint>,
     #[serde(default)]
     pub drain: DrainSpec,
