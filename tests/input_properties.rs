@@ -1282,7 +1282,6 @@ proptest! {
     /// exactly when every requirement holds. And what the CLI accepts, the controller accepts as
     /// spec.drain.podSelector.
     #[test]
-    #[ignore = "known bug in src/cli/args.rs: `app==db,app=web` keeps only app=web (matchLabels overwritten)"]
     fn cli_selectors_mean_what_kubectl_means(reqs in prop::collection::vec(req(), 1..4), pods in prop::collection::vec(labels(), 1..8)) {
         let text = reqs.iter().map(Req::text).collect::<Vec<_>>().join(",");
         let parsed = args::selector(&text).map_err(TestCaseError::fail)?;
@@ -1308,7 +1307,6 @@ proptest! {
 
     /// `--label k=v`: accepted only when the API server takes it as a label.
     #[test]
-    #[ignore = "known bug in src/cli/args.rs: a label key prefix like `-/a` is not checked as a DNS subdomain"]
     fn cli_labels_are_kubernetes_labels(text in prop_oneof![
         any::<String>(),
         "[-a-zA-Z0-9_./=]{0,16}",
@@ -1322,7 +1320,6 @@ proptest! {
 
     /// `--name`: accepted only when it is a valid object name (a DNS subdomain) and a valid taint value.
     #[test]
-    #[ignore = "known bug in src/cli/args.rs: `0.-a` passes --name, the API server refuses it"]
     fn cli_names_are_object_names(text in prop_oneof![any::<String>(), "[-a-z0-9.]{0,12}", subdomain()]) {
         if let Ok(n) = args::name(&text) {
             prop_assert!(dns1123_subdomain(&n) && label_value(&n), "{:?} accepted", n);

@@ -26,18 +26,13 @@ pub fn default_name(node: &str, now: Timestamp) -> String {
 
 /// `--name`: a DNS subdomain that is also a valid taint value (see [`MAX_NAME`]).
 pub fn name(s: &str) -> Result<String, String> {
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let ok = s.len() <= MAX_NAME
-        && alnum(s.chars().next())
-        && alnum(s.chars().last())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    if ok {
+    if s.len() <= MAX_NAME && dns_subdomain(s) {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "{s:?} is not a usable name: use at most {MAX_NAME} lowercase letters, digits, '-' or '.', starting and \
-             ending with a letter or digit (it becomes the value of the node's drydock.dev/maintenance taint)"
+            "{s:?} is not a usable name: use at most {MAX_NAME} lowercase letters, digits, '-' or '.', each \
+             dot-separated part starting and ending with a letter or digit (it becomes the value of the node's \
+             drydock.dev/maintenance taint)"
         ))
     }
 }
@@ -93,7 +88,12 @@ pub fn selector(s: &str) -> Result<LabelSelector, String> {
             exprs.push(req(k, "NotIn", Some(vec![v.trim().to_string()]))?);
         } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
             let r = req(k, "In", Some(vec![v.trim().to_string()]))?;
-            match_labels.insert(r.key, v.trim().to_string());
+            // matchLabels holds one value per key; a key given twice must match both (as in kubectl).
+            if match_labels.contains_key(&r.key) {
+                exprs.push(r);
+            } else {
+                match_labels.insert(r.key, v.trim().to_string());
+            }
         } else if let Some((k, rest)) = part.split_once(" notin ") {
             exprs.push(req(k, "NotIn", Some(set(rest)?))?);
         } else if let Some((k, rest)) = part.split_once(" in ") {
@@ -145,13 +145,18 @@ fn split_top_level(s: &str) -> Result<Vec<&str>, String> {
 /// A qualified name, optionally with a DNS prefix: `app`, `example.com/tier`.
 fn valid_key(k: &str) -> bool {
     let (prefix, name) = k.rsplit_once('/').unwrap_or(("", k));
-    let prefix_ok = prefix.is_empty() && !k.contains('/')
-        || (!prefix.is_empty()
-            && prefix.len() <= 253
-            && prefix
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'));
+    let prefix_ok = prefix.is_empty() && !k.contains('/') || dns_subdomain(prefix);
     prefix_ok && !name.is_empty() && valid_value(name)
+}
+
+/// A DNS-1123 subdomain (object names, label key prefixes): at most 253 characters, dot-separated parts of
+/// lowercase letters, digits and '-', each starting and ending with a letter or digit.
+fn dns_subdomain(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.')
+            .all(|part| part.starts_with(alnum) && part.ends_with(alnum) && part.chars().all(|c| alnum(c) || c == '-'))
 }
 
 /// A label value: empty, or up to 63 of `[A-Za-z0-9-_.]` starting and ending alphanumeric.

@@ -27,8 +27,8 @@ pub enum CliError {
     #[error("{what} not found: {hint}")]
     NotFound { what: String, hint: &'static str },
     #[error(
-        "not allowed to {action} ({message}): ask for the drydock-maintainer ClusterRole (preview also reads \
-         nodes, pods and PodDisruptionBudgets)"
+        "not allowed to {action} ({message}): ask for the drydock-maintainer ClusterRole (preview needs \
+         drydock-preview too: it reads nodes, pods and PodDisruptionBudgets)"
     )]
     Forbidden { action: String, message: String },
     #[error("the API server refused to create nodemaintenance/{name}: {message}")]
