@@ -89,10 +89,11 @@ pub fn selector(s: &str) -> Result<LabelSelector, String> {
         } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
             let r = req(k, "In", Some(vec![v.trim().to_string()]))?;
             // matchLabels holds one value per key; a key given twice must match both (as in kubectl).
-            if match_labels.contains_key(&r.key) {
-                exprs.push(r);
-            } else {
-                match_labels.insert(r.key, v.trim().to_string());
+            match match_labels.entry(r.key.clone()) {
+                std::collections::btree_map::Entry::Occupied(_) => exprs.push(r),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v.trim().to_string());
+                }
             }
         } else if let Some((k, rest)) = part.split_once(" notin ") {
             exprs.push(req(k, "NotIn", Some(set(rest)?))?);
