@@ -83,7 +83,13 @@ pub async fn delete_finished(client: &Client, pod: &PodKey) -> Outcome {
 pub fn classify(status: &Status) -> Outcome {
     let message = status.message.clone();
     match status.code {
-        404 | 409 => Outcome::Gone,
+        404 => Outcome::Gone,
+        // 409 is either our UID precondition (the pod was replaced: gone) or a write conflict on the
+        // PodDisruptionBudget while other evictions of the same budget went through (the pod is still there).
+        409 if message.contains("precondition") || message.contains("Precondition") => Outcome::Gone,
+        409 => Outcome::Blocked(Blocked::Other(format!(
+            "eviction conflicted with another update (409), retrying: {message}"
+        ))),
         429 => {
             let budget = status
                 .details
@@ -180,6 +186,15 @@ mod tests {
             )),
             Outcome::Gone
         );
+        // Concurrent evictions under one PDB: the server's budget update conflicts; the pod is still there.
+        assert!(matches!(
+            classify(&status(
+                409,
+                "Operation cannot be fulfilled on poddisruptionbudgets.policy \"web\": the object has been modified; please apply your changes to the latest version and try again",
+                serde_json::json!([])
+            )),
+            Outcome::Blocked(Blocked::Other(_))
+        ));
     }
 
     #[test]
