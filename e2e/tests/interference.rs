@@ -30,11 +30,12 @@ async fn uncordon_and_taint_removal_are_undone() {
 
     kubectl_ok(&["uncordon", &a]);
     wait_until("node cordoned again", LIMIT, || async { held(&env.get_node(&a).await) }).await;
-    let events = env.events("NodeMaintenance", &env.nm_name("m")).await;
-    assert!(
-        events.iter().any(|(r, _)| r == "Recordoned"),
-        "an Event says the node was cordoned again: {events:?}"
-    );
+    // The Event follows the node patch: wait for it rather than race it.
+    wait_until("a Recordoned Event on the NodeMaintenance", LIMIT, || async {
+        let events = env.events("NodeMaintenance", &env.nm_name("m")).await;
+        events.iter().any(|(r, _)| r == "Recordoned")
+    })
+    .await;
 
     kubectl_ok(&["taint", "node", &a, &format!("{MAINTENANCE_TAINT}:NoSchedule-")]);
     wait_until("drydock's taint back", LIMIT, || async {
@@ -152,11 +153,11 @@ async fn a_hold_whose_finalizer_was_forced_off_is_restored_on_the_next_start() {
         vec!["theirs=x:NoSchedule".to_string()],
         "their taint stays"
     );
-    let events = env.events("Node", &a).await;
-    assert!(
+    wait_until("an OrphanedHoldRestored Event on the node", LIMIT, || async {
+        let events = env.events("Node", &a).await;
         events
             .iter()
-            .any(|(r, note)| r == "OrphanedHoldRestored" && note.contains(&name)),
-        "an Event on the node says why: {events:?}"
-    );
+            .any(|(r, note)| r == "OrphanedHoldRestored" && note.contains(&name))
+    })
+    .await;
 }
