@@ -5,7 +5,7 @@ KUBECONFIG_PATH := $(CURDIR)/.cache/kubeconfig
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test unit lint fmt crds e2e cluster-build cluster-up cluster-down cluster-pin demo clean
+.PHONY: help build test unit lint fmt crds e2e bench cluster-build cluster-up cluster-down cluster-pin demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,20 @@ demo: ## a real local control plane and one node maintenance end to end (the clu
 
 e2e: cluster-build ## end-to-end tests against a real kube-apiserver/etcd/controller-manager/scheduler + kwok
 	e2e/run.sh
+
+bench: cluster-build ## drydock vs kubectl drain on the local control plane: table + target/bench/results.json (BENCH_* knobs: e2e/src/bench/mod.rs)
+	cargo build --release --bin drydock
+	cargo build --release -p drydock-e2e --bin bench
+	@set -euo pipefail; \
+	out=$$($(CLUSTER)/up.sh); echo "$$out"; \
+	started=no; [[ $$out == *"already up"* ]] || started=yes; \
+	trap 'if [ $$started = yes ]; then $(CLUSTER)/down.sh; fi' EXIT; \
+	kubectl --kubeconfig $(KUBECONFIG_PATH) apply --server-side --force-conflicts \
+	  -f crds/nodemaintenance.yaml -f crds/maintenanceschedule.yaml >/dev/null; \
+	kubectl --kubeconfig $(KUBECONFIG_PATH) wait --for condition=Established --timeout 60s \
+	  crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev >/dev/null; \
+	target=$${CARGO_TARGET_DIR:-target}; \
+	DRYDOCK_BIN=$$target/release/drydock $$target/release/bench
 
 cluster-build: ## build the pinned control-plane binaries (cached outside the checkout, reused)
 	$(CLUSTER)/build.sh

@@ -1,0 +1,463 @@
+//! The results: JSON (everything, per run) and a Markdown table (the summary a README can carry).
+use std::{collections::BTreeSet, fmt::Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Config,
+    drain::{DrainResults, PerPod},
+    fleet::FleetResults,
+    footprint::FootprintResults,
+    reaction::ReactionResults,
+};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu: String,
+    pub ram_gib: f64,
+    pub kernel: String,
+    pub kube_apiserver: String,
+    pub kubectl: String,
+    /// /proc/loadavg when the bench started and ended: other work on the machine shows here.
+    pub loadavg_start: String,
+    pub loadavg_end: String,
+}
+
+impl Machine {
+    pub fn probe(cfg: &Config) -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let ram_kib: f64 = read("/proc/meminfo")
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0.0);
+        let run = |cmd: &std::path::Path, args: &[&str]| {
+            std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default()
+        };
+        let kubectl_version = run(&cfg.kubectl, &["version", "--client"]);
+        Self {
+            nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu,
+            ram_gib: ram_kib / 1024.0 / 1024.0,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            kube_apiserver: String::new(),
+            kubectl: kubectl_version.lines().next().unwrap_or("").to_string(),
+            loadavg_start: read("/proc/loadavg").trim().to_string(),
+            loadavg_end: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Target {
+    pub what: String,
+    pub goal: String,
+    pub measured: String,
+    pub met: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub started: String,
+    pub seconds: f64,
+    pub command: String,
+    pub machine: Machine,
+    pub config: serde_json::Value,
+    pub drain: Option<DrainResults>,
+    pub reaction: Option<ReactionResults>,
+    pub fleet: Option<FleetResults>,
+    pub footprint: Option<FootprintResults>,
+    pub targets: Vec<Target>,
+    /// Sections that failed, with the error.
+    pub errors: Vec<String>,
+}
+
+impl Results {
+    pub fn evaluate_targets(&mut self) {
+        let mut t = Vec::new();
+        if let Some(d) = &self.drain
+            && let Some(s) = d.sizes.iter().max_by_key(|s| s.pods)
+        {
+            // A drain that never finishes is not fast: the target is missed if any did not.
+            let unfinished = match s.drydock_incomplete {
+                0 => String::new(),
+                n => format!("; {n} of {} drydock drains never finished", s.drydock_s.n + n),
+            };
+            t.push(Target {
+                what: format!("drain time drydock / kubectl at N = {}", s.pods),
+                goal: "≤ 0.8".into(),
+                measured: format!(
+                    "{:.3} (median of {} finished pairs{unfinished})",
+                    s.ratio.median, s.ratio.n
+                ),
+                met: Some(s.ratio.median <= 0.8 && s.drydock_incomplete == 0),
+            });
+            match &s.drydock_per_pod {
+                Some(p) => t.push(Target {
+                    what: format!("drydock's API requests per evicted pod (N = {})", s.pods),
+                    goal: "≤ 1.5".into(),
+                    measured: format!("{:.2}", p.total),
+                    met: Some(p.total <= 1.5),
+                }),
+                None => t.push(Target {
+                    what: "drydock's API requests per evicted pod".into(),
+                    goal: "≤ 1.5".into(),
+                    measured: "not measured: the audit log has no drydock-bench requests".into(),
+                    met: None,
+                }),
+            }
+        }
+        if let Some(l) = self.drain.as_ref().and_then(|d| d.limit.as_ref()) {
+            let (measured, met) = match (l.drydock_fraction, l.drydock_eviction_rate) {
+                (Some(f), Some(r)) => (
+                    format!(
+                        "{:.0}% of the raw client on the same pods and PDBs ({:.0}/s); {:.0}% of the rate without PDBs ({:.0}/s)",
+                        f * 100.0,
+                        l.raw_rate,
+                        r / l.raw_rate_without_pdbs.unwrap_or(f64::NAN) * 100.0,
+                        l.raw_rate_without_pdbs.unwrap_or(f64::NAN)
+                    ),
+                    Some(f >= 0.7),
+                ),
+                _ => ("not measured (audit log)".into(), None),
+            };
+            t.push(Target {
+                what: "drydock's eviction rate / raw eviction limit".into(),
+                goal: "≥ 70%".into(),
+                measured,
+                met,
+            });
+        }
+        if let Some(f) = &self.footprint
+            && let Some(s) = f.sizes.last()
+        {
+            t.push(Target {
+                what: format!("controller RSS at {} pods (peak, VmHWM)", s.cluster_pods),
+                goal: "< 50 MiB".into(),
+                measured: format!("{:.1} MiB (idle {:.1} MiB)", s.peak_mib, s.idle.rss_median_mib),
+                met: Some(s.peak_mib < 50.0),
+            });
+        }
+        if let Some(r) = &self.reaction {
+            t.push(Target {
+                what: format!("reaction p99 over {} objects", r.objects),
+                goal: "< 200 ms".into(),
+                measured: format!("{:.1} ms", r.p99_ms),
+                met: Some(r.p99_ms < 200.0),
+            });
+        }
+        self.targets = t;
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            o,
+            "Run {} ({:.0} min) on {} × {}, {:.0} GiB RAM, Linux {}; {}; kubectl {}. Load average at start {}, at end {}.\n",
+            self.started,
+            self.seconds / 60.0,
+            m.nproc,
+            m.cpu,
+            m.ram_gib,
+            m.kernel,
+            m.kube_apiserver,
+            m.kubectl.trim_start_matches("Client Version: "),
+            m.loadavg_start.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+            m.loadavg_end.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        );
+        if let Some(d) = &self.drain {
+            drain_tables(&mut o, d);
+        }
+        if let Some(f) = &self.footprint {
+            let _ = writeln!(
+                o,
+                "**4. Controller footprint** (a fresh `drydock run` per size; startup = its first 10 s, idle = the next {:.0} s, drain = one node of {} pods, NodeMaintenance created → Drained)\n",
+                f.sizes.first().map_or(0.0, |s| s.idle.seconds),
+                f.sizes.first().map_or(0, |s| s.drain_pods)
+            );
+            let _ = writeln!(
+                o,
+                "| cluster nodes / pods | startup: RSS max, CPU | idle: RSS, CPU | drain: time, RSS max, CPU | peak RSS (VmHWM) |\n|---|---|---|---|---|"
+            );
+            for s in &f.sizes {
+                let _ = writeln!(
+                    o,
+                    "| {} / {} | {:.1} MiB, {:.2} s | {:.1} MiB, {:.2} s/min | {:.2} s, {:.1} MiB, {:.2} s | {:.1} MiB |",
+                    s.cluster_nodes,
+                    s.cluster_pods,
+                    s.startup.rss_max_mib,
+                    s.startup.cpu_s,
+                    s.idle.rss_median_mib,
+                    s.idle_cpu_s_per_min,
+                    s.drain.seconds,
+                    s.drain.rss_max_mib,
+                    s.drain.cpu_s,
+                    s.peak_mib
+                );
+            }
+            let _ = writeln!(
+                o,
+                "\nIdle memory grows by {:.2} MiB per 10,000 pods in the cluster (smallest to largest size).\n",
+                f.idle_growth_mib_per_10k_pods
+            );
+        }
+        if let Some(r) = &self.reaction {
+            let _ = writeln!(
+                o,
+                "**5. Reaction latency**, NodeMaintenance created → node cordoned (our watch), {} objects one at a time\n",
+                r.objects
+            );
+            let _ = writeln!(
+                o,
+                "| p50 | p99 | max | mean |\n|---|---|---|---|\n| {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n",
+                r.p50_ms, r.p99_ms, r.max_ms, r.mean_ms
+            );
+            if !r.steps_median_ms.is_empty() {
+                let steps: Vec<String> = r
+                    .steps_median_ms
+                    .iter()
+                    .map(|(k, v)| format!("{} {:.1} ms", k.split_once(' ').map_or(k.as_str(), |x| x.1), v))
+                    .collect();
+                let _ = writeln!(o, "Medians of the steps (audit log): {}.\n", steps.join("; "));
+            }
+        }
+        if let Some(f) = &self.fleet {
+            let _ = writeln!(
+                o,
+                "**6. Fleet**: a MaintenanceSchedule over {} nodes of {} pods, maxUnavailable {} (each maintenance: cordon, drain, restore)\n",
+                f.nodes, f.pods_per_node, f.max_unavailable
+            );
+            let _ = writeln!(
+                o,
+                "| total | ideal: lone drains ({} × median {:.2} s / {}) | total / ideal | ideal: the rollout's own drains (sum / {}) | total / ideal | hand-over median (max) | most at once | failed |\n|---|---|---|---|---|---|---|---|",
+                f.nodes, f.lone_s.median, f.max_unavailable, f.max_unavailable
+            );
+            let _ = writeln!(
+                o,
+                "| {:.1} s | {:.1} s | {:.2} | {:.1} s | {:.2} | {:.2} s ({:.2} s) | {} | {} |\n",
+                f.total_s,
+                f.ideal_lone_s,
+                f.ratio_to_ideal_lone,
+                f.ideal_in_fleet_s,
+                f.ratio_to_ideal_in_fleet,
+                f.handover_s.median,
+                f.handover_s.max,
+                f.max_in_progress,
+                f.failed
+            );
+        }
+        if !self.targets.is_empty() {
+            let _ = writeln!(
+                o,
+                "**Targets**\n\n| target | goal | measured | met |\n|---|---|---|---|"
+            );
+            for t in &self.targets {
+                let met = match t.met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "?",
+                };
+                let _ = writeln!(o, "| {} | {} | {} | {} |", t.what, t.goal, t.measured, met);
+            }
+            o.push('\n');
+        }
+        for e in &self.errors {
+            let _ = writeln!(o, "**Error**: {e}\n");
+        }
+        o
+    }
+}
+
+fn drain_tables(o: &mut String, d: &DrainResults) {
+    let pairs = d.runs.iter().map(|r| r.pair).max().unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "**1. Drain time**, one node with N Deployment pods (4 Deployments, 2 with a PDB), drydock (NodeMaintenance created → Drained) and `kubectl drain --ignore-daemonsets --delete-emptydir-data` on an identical sibling node, {pairs} pairs, drydock first; median (min–max)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| N pods | drydock | kubectl drain | drydock / kubectl, pair by pair | did not finish (drydock, kubectl) |\n|---|---|---|---|---|"
+    );
+    for s in &d.sizes {
+        let _ = writeln!(
+            o,
+            "| {} | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | {:.3} ({:.3}–{:.3}) | {}, {} |",
+            s.pods,
+            s.drydock_s.median,
+            s.drydock_s.min,
+            s.drydock_s.max,
+            s.kubectl_s.median,
+            s.kubectl_s.min,
+            s.kubectl_s.max,
+            s.ratio.median,
+            s.ratio.min,
+            s.ratio.max,
+            s.drydock_incomplete,
+            s.kubectl_incomplete
+        );
+    }
+    o.push('\n');
+    for r in d.runs.iter().filter(|r| !r.completed) {
+        let _ = writeln!(
+            o,
+            "- {} N={} pair {}: {}",
+            r.drainer,
+            r.pods,
+            r.pair,
+            r.note.as_deref().unwrap_or("")
+        );
+    }
+    if d.runs.iter().any(|r| !r.completed) {
+        o.push('\n');
+    }
+
+    let verbs = |pp: &[Option<&PerPod>]| -> Vec<String> {
+        let set: BTreeSet<String> = pp.iter().flatten().flat_map(|p| p.by_verb.keys().cloned()).collect();
+        set.into_iter().collect()
+    };
+    let own: Vec<Option<&PerPod>> = d
+        .sizes
+        .iter()
+        .flat_map(|s| [s.drydock_per_pod.as_ref(), s.kubectl_per_pod.as_ref()])
+        .collect();
+    if own.iter().any(Option::is_some) {
+        let v = verbs(&own);
+        let _ = writeln!(
+            o,
+            "**2. API requests per evicted pod**, the drainer's own (audit log: each drainer runs as its own ServiceAccount), median over the runs\n"
+        );
+        let _ = writeln!(o, "| N pods | drainer | total | {} |", v.join(" | "));
+        let _ = writeln!(o, "|---|---|---|{}", "---|".repeat(v.len()));
+        for s in &d.sizes {
+            for (who, p) in [("drydock", &s.drydock_per_pod), ("kubectl", &s.kubectl_per_pod)] {
+                if let Some(p) = p {
+                    let cells: Vec<String> = v
+                        .iter()
+                        .map(|k| format!("{:.2}", p.by_verb.get(k).copied().unwrap_or(0.0)))
+                        .collect();
+                    let _ = writeln!(o, "| {} | {who} | {:.2} | {} |", s.pods, p.total, cells.join(" | "));
+                }
+            }
+        }
+        o.push('\n');
+    }
+    let cluster: Vec<Option<&PerPod>> = d
+        .sizes
+        .iter()
+        .flat_map(|s| [Some(&s.drydock_cluster_per_pod), Some(&s.kubectl_cluster_per_pod)])
+        .collect();
+    let v = verbs(&cluster);
+    let _ = writeln!(
+        o,
+        "The whole API server per evicted pod over each drain (`apiserver_request_total` before and after: the drainer plus the cluster's reaction — ReplicaSet controller, scheduler, kwok, disruption controller — for the replacement pods), median\n"
+    );
+    let _ = writeln!(o, "| N pods | drain by | total | {} |", v.join(" | "));
+    let _ = writeln!(o, "|---|---|---|{}", "---|".repeat(v.len()));
+    for s in &d.sizes {
+        for (who, p) in [
+            ("drydock", &s.drydock_cluster_per_pod),
+            ("kubectl", &s.kubectl_cluster_per_pod),
+        ] {
+            let cells: Vec<String> = v
+                .iter()
+                .map(|k| format!("{:.2}", p.by_verb.get(k).copied().unwrap_or(0.0)))
+                .collect();
+            let _ = writeln!(o, "| {} | {who} | {:.2} | {} |", s.pods, p.total, cells.join(" | "));
+        }
+    }
+    o.push('\n');
+
+    if let Some(l) = &d.limit {
+        let _ = writeln!(
+            o,
+            "**3. Eviction throughput** at N = {}: a minimal client evicting every pod of the node (cordoned first) as fast as the server accepts, 429s retried after 100 ms\n",
+            l.pods
+        );
+        let _ = writeln!(
+            o,
+            "| client | order | in flight | PDBs | accepted evictions/s |\n|---|---|---|---|---|"
+        );
+        for r in &d.raw {
+            let _ = writeln!(
+                o,
+                "| raw | {} | {} | {} | {:.0} ({:.2} s, {} refused: 429 or PDB conflict) |",
+                match r.mode {
+                    super::drain::RawMode::AllAtOnce => "all at once, random order".to_string(),
+                    super::drain::RawMode::PerPdb(k) => format!("a stream per PDB, {k} in flight in each"),
+                },
+                r.concurrency,
+                if r.with_pdbs { "yes" } else { "removed" },
+                r.rate,
+                r.seconds,
+                r.refused
+            );
+        }
+        if let Some(r) = l.drydock_eviction_rate {
+            let _ = writeln!(
+                o,
+                "| drydock, first to last eviction | all at once | 32 (default) | yes | {:.0} = **{:.0}%** of the limit ({:.0}) |",
+                r,
+                l.drydock_fraction.unwrap_or(0.0) * 100.0,
+                l.raw_rate
+            );
+        }
+        let _ = writeln!(
+            o,
+            "| drydock, whole drain (created → Drained) | all at once | 32 (default) | yes | {:.0} pods/s = {:.0}% of the limit |",
+            l.drydock_drain_rate,
+            l.drydock_drain_fraction * 100.0
+        );
+        o.push('\n');
+    }
+
+    // Where the time goes, from the timelines (medians of the drains that finished).
+    let _ = writeln!(
+        o,
+        "Where a drain's time goes: median seconds from the start to the node seen cordoned, the drainer's first eviction request, its last accepted eviction, the last pod gone from the API, and the end (drains that finished)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| N pods | drainer | cordoned | first eviction | last eviction | last pod gone | done |\n|---|---|---|---|---|---|---|"
+    );
+    for s in &d.sizes {
+        for who in ["drydock", "kubectl"] {
+            let rs: Vec<_> = d
+                .runs
+                .iter()
+                .filter(|r| r.pods == s.pods && r.drainer == who && r.completed)
+                .collect();
+            let med = |f: &dyn Fn(&super::drain::DrainRun) -> Option<f64>| -> String {
+                let xs: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
+                if xs.is_empty() {
+                    "–".into()
+                } else {
+                    format!("{:.2}", super::Stats::of(&xs).median)
+                }
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {who} | {} | {} | {} | {} | {} |",
+                s.pods,
+                med(&|r| r.timeline.cordoned),
+                med(&|r| r.timeline.first_eviction),
+                med(&|r| r.timeline.last_eviction),
+                med(&|r| r.timeline.last_pod_gone),
+                med(&|r| Some(r.timeline.done))
+            );
+        }
+    }
+    o.push('\n');
+}
