@@ -3,6 +3,7 @@
 //! - [`api`]: the custom resource types (NodeMaintenance); `crds/` is generated from them.
 //! - [`plan`]: pure decisions over what was observed (pods, node, window, next step). No I/O.
 //! - [`act`]: the effects (node patches, evictions); the only code that changes the cluster.
+//! - [`gather`]: reads the surroundings a drain decision needs (anti-affinity peers, bound volumes).
 //! - [`cli`]: the runbook commands (preview, start, status, end, list) for people and scripts.
 //! - [`controller`]: kube-runtime wiring: reconcile, watches, status and Events.
 //! - [`operator`]: the `drydock run` process: endpoints, leader election, the controller while leading.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod error;
+pub mod gather;
 pub mod operator;
 pub mod plan;
 pub mod telemetry;

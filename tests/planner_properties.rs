@@ -43,7 +43,7 @@ use drydock::{
             NodeView, PRIOR_STATE_ANNOTATION, merge_patch,
         },
         phase::{Observed, Quota, Step, decide},
-        pods::{self, DrainPlan, PodKey, plan_drain},
+        pods::{self, DrainInputs, DrainPlan, PodKey, plan_drain},
         window::{self, Resolved, WindowState},
     },
 };
@@ -735,9 +735,15 @@ impl World {
             .map(String::from)
     }
 
-    fn plan(&self, spec: &NodeMaintenanceSpec) -> DrainPlan {
+    fn plan(&self, name: &str, spec: &NodeMaintenanceSpec) -> DrainPlan {
         let objects: Vec<Pod> = self.pods.iter().map(PodState::object).collect();
-        plan_drain(objects.iter(), &spec.drain, self.now, None)
+        let taints = pods::holding_taints(name, &spec.taints);
+        let inputs = DrainInputs {
+            holding_taints: &taints,
+            node_ready: self.view().ready,
+            ..DrainInputs::new(&spec.drain, self.now)
+        };
+        plan_drain(objects.iter(), inputs)
     }
 
     fn pod(&self, key: &PodKey) -> Option<&PodState> {
@@ -755,7 +761,7 @@ impl World {
         let holds = view.held_by.as_deref() == Some(nm.name.as_str());
         let checked = check_spec(&nm.spec, ts(CREATED));
         let ended = matches!(nm.status.phase, Phase::Completed | Phase::Failed);
-        let plan = (holds && !nm.deleting && !ended).then(|| self.plan(&nm.spec));
+        let plan = (holds && !nm.deleting && !ended).then(|| self.plan(&nm.name, &nm.spec));
         let quota = Quota {
             limit: 1,
             held_elsewhere: self
@@ -1369,6 +1375,7 @@ fn nm_spec(m: &MaintenanceSpec) -> NodeMaintenanceSpec {
             on_timeout: if m.abort { OnTimeout::Abort } else { OnTimeout::Hold },
             wait_for_pods: if m.wait_for_db { select("db") } else { None },
             skip_wait_for_delete_seconds: m.skip_wait,
+            ..Default::default()
         },
         complete_when: m.rebooted.then_some(CompleteWhen {
             rebooted: true,
@@ -1427,7 +1434,13 @@ proptest! {
         let objects: Vec<Pod> = states.iter().map(PodState::object).collect();
         let spec = nm_spec(&m);
         let own_pod = own.filter(|_| !states.is_empty()).map(|ix| states[ix.index(states.len())].name.clone());
-        let plan = plan_drain(objects.iter(), &spec.drain, now, own_pod.as_deref().map(|n| ("app", n)));
+        let plan = plan_drain(
+            objects.iter(),
+            DrainInputs {
+                own_pod: own_pod.as_deref().map(|n| ("app", n)),
+                ..DrainInputs::new(&spec.drain, now)
+            },
+        );
         let mut placed: Vec<&PodKey> = plan
             .evict
             .iter()

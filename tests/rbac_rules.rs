@@ -97,6 +97,8 @@ fn controller_role_is_exactly_what_the_code_uses() {
         "/pods:watch",
         "/pods:delete",
         "/pods/eviction:create",
+        "/persistentvolumeclaims:get",
+        "/persistentvolumes:get",
         "policy/poddisruptionbudgets:get",
         "policy/poddisruptionbudgets:list",
         "events.k8s.io/events:create",
@@ -135,6 +137,8 @@ fn preview_role_is_exactly_the_reads_of_preview() {
         "/nodes:get",
         "/nodes:list",
         "/pods:list",
+        "/persistentvolumeclaims:get",
+        "/persistentvolumes:get",
         "policy/poddisruptionbudgets:list",
     ];
     expected.sort();

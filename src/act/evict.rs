@@ -115,6 +115,10 @@ pub fn classify(status: &Status) -> Outcome {
         _ if message.contains("admission webhook") => Outcome::Blocked(Blocked::Other(format!(
             "eviction refused by an admission webhook: {message}"
         ))),
+        // A policy can change (or the pod it guards), so this is retried with backoff like a PDB's refusal.
+        _ if message.contains("ValidatingAdmissionPolicy") => Outcome::Blocked(Blocked::Other(format!(
+            "eviction refused by an admission policy: {message}"
+        ))),
         403 if message.contains("being terminated") => {
             Outcome::Blocked(Blocked::Other(format!("namespace is terminating: {message}")))
         }
@@ -211,6 +215,14 @@ mod tests {
             serde_json::json!([]),
         );
         assert!(matches!(classify(&t), Outcome::Blocked(_)));
+        let policy = status(
+            403,
+            "pods \"db-0\" is forbidden: ValidatingAdmissionPolicy 'protect-db' with binding 'protect-db' denied request: db pods move only by hand",
+            serde_json::json!([]),
+        );
+        assert!(
+            matches!(classify(&policy), Outcome::Blocked(Blocked::Other(m)) if m.starts_with("eviction refused by an admission policy") && m.contains("move only by hand"))
+        );
         let rbac = status(
             403,
             "pods \"x\" is forbidden: User cannot create resource",

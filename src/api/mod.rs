@@ -1,2 +1,3 @@
 //! The custom resource types drydock serves. `crds/` is generated from these (`drydock crd`).
+pub mod lenient;
 pub mod v1alpha1;

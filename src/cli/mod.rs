@@ -3,13 +3,12 @@
 //! `kubectl-drydock` and run `kubectl drydock ...` (clap ignores argv[0], so nothing else changes).
 //!
 //! Decisions are pure and tested apart from the I/O here: [`preview::assess`] (what a drain would do),
-//! [`place`] (where replacements can go), [`format`] (what is printed), [`args`] (what is accepted) and
+//! [`format`] (what is printed), [`args`] (what is accepted) and
 //! [`verdict`] (when a wait is over). Exit codes a script can rely on are in [`exit`]; every failure prints one
 //! line on stderr saying why and what to do.
 pub mod args;
 pub mod error;
 pub mod format;
-pub mod place;
 pub mod preview;
 
 use std::{
@@ -33,7 +32,10 @@ use kube::{
 
 pub use error::{CliError, exit};
 
-use crate::api::v1alpha1::{DrainSpec, NodeMaintenance, NodeMaintenanceSpec, Phase, Window};
+use crate::api::{
+    lenient::Lenient,
+    v1alpha1::{DrainSpec, NodeMaintenance, NodeMaintenanceSpec, Phase, Window},
+};
 use error::Result;
 
 /// How often a wait or a watch reads the NodeMaintenance: its status changes a few times a second at most.
@@ -66,6 +68,14 @@ pub struct DrainFlags {
     /// Evict pods that no controller owns; they will not come back (spec.drain.evictUnmanagedPods).
     #[arg(long)]
     pub evict_unmanaged: bool,
+    /// Evict pods annotated karpenter.sh/do-not-disrupt or cluster-autoscaler.kubernetes.io/safe-to-evict=false
+    /// (spec.drain.evictDoNotDisrupt).
+    #[arg(long)]
+    pub evict_do_not_disrupt: bool,
+    /// Evict pods whose replacement has nowhere else to go; it waits Pending until room appears
+    /// (spec.drain.evictUnplaceable).
+    #[arg(long)]
+    pub evict_unplaceable: bool,
     /// Only pods matching this label selector leave, e.g. `app=web,tier!=db`; others stay (spec.drain.podSelector).
     #[arg(long, visible_alias = "pod-selector", value_name = "SELECTOR", value_parser = args::selector)]
     pub selector: Option<LabelSelector>,
@@ -76,6 +86,8 @@ impl DrainFlags {
         DrainSpec {
             delete_empty_dir_data: self.delete_emptydir_data,
             evict_unmanaged_pods: self.evict_unmanaged,
+            evict_do_not_disrupt: self.evict_do_not_disrupt,
+            evict_unplaceable: self.evict_unplaceable,
             pod_selector: self.selector.clone(),
             ..Default::default()
         }
@@ -217,11 +229,18 @@ async fn execute(command: Command) -> Result<()> {
             if let Some(s) = &selector {
                 lp = lp.labels(s);
             }
-            let list = nms
+            // One object the CLI cannot read must not hide the others: it is named on stderr instead.
+            let list = Api::<Lenient<NodeMaintenance>>::all(client.clone())
                 .list(&lp)
                 .await
                 .map_err(|e| CliError::api("list nodemaintenances", e))?;
-            print!("{}", format::table(&list.items, Timestamp::now()));
+            let readable: Vec<NodeMaintenance> = list.items.iter().filter_map(|o| o.ok().cloned()).collect();
+            print!("{}", format::table(&readable, Timestamp::now()));
+            for o in &list.items {
+                if let Err(why) = &o.decoded {
+                    eprintln!("warning: nodemaintenance/{} cannot be read: {why}", o.name_any());
+                }
+            }
             Ok(())
         }
         Command::End(a) => end(&client, &a).await,
@@ -259,11 +278,12 @@ async fn preview_node(client: &Client, node_name: &str, drain: &DrainSpec) -> Re
         .await
         .map_err(|e| CliError::api("list nodes", e))?
         .items;
-    // PDBs and the pods that anti-affinity looks at are those of the namespaces with pods on the node.
+    // PDBs are those of the namespaces with pods on the node; the pods anti-affinity looks at and the volumes
+    // claims are bound to are read as the controller reads them.
     let mut namespaces: Vec<String> = on_node.iter().filter_map(|p| p.namespace()).collect();
     namespaces.sort();
     namespaces.dedup();
-    let (mut pdbs, mut elsewhere) = (Vec::new(), Vec::new());
+    let mut pdbs = Vec::new();
     for ns in &namespaces {
         pdbs.extend(
             Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
@@ -272,15 +292,22 @@ async fn preview_node(client: &Client, node_name: &str, drain: &DrainSpec) -> Re
                 .map_err(|e| CliError::api(format!("list the PodDisruptionBudgets of {ns}"), e))?
                 .items,
         );
-        elsewhere.extend(
-            Api::<Pod>::namespaced(client.clone(), ns)
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| CliError::api(format!("list the pods of {ns}"), e))?
-                .items,
-        );
     }
-    let p = preview::assess(&node, &on_node, &pdbs, &others, &elsewhere, drain, Timestamp::now());
+    let mut room = crate::gather::Cache::default();
+    let refs: Vec<&Pod> = on_node.iter().collect();
+    crate::gather::room(client, &mut room, &refs)
+        .await
+        .map_err(|e| CliError::api("read the pods' anti-affinity peers and PersistentVolumes", e))?;
+    let p = preview::assess(
+        &node,
+        &on_node,
+        &pdbs,
+        &others,
+        room.pods(),
+        room.volumes(),
+        drain,
+        Timestamp::now(),
+    );
     print!("{}", format::preview(&p));
     if p.can_finish() {
         println!("the drain of {node_name} can finish");

@@ -4,8 +4,6 @@
 //! Each pod's fate comes from the drain's own rules ([`crate::plan::pods::classify`]); on top of those a pod to
 //! evict is blocked when a PDB allows no disruption now, or when its replacement has no other node to go to
 //! (the scheduler's hard rules, [`super::place`]).
-use std::collections::BTreeSet;
-
 use k8s_openapi::api::{
     core::v1::{Node, Pod},
     policy::v1::PodDisruptionBudget,
@@ -15,12 +13,12 @@ use kube::{
     core::{Selector, SelectorExt},
 };
 
-use super::place::{Misfit, Occupancy, misfit, term_selects};
 use crate::{
     api::v1alpha1::DrainSpec,
     plan::{
         node::{HELD_BY_ANNOTATION, is_ready},
-        pods::{Disposition, Refusal, classify},
+        place::{Room, Volumes},
+        pods::{Disposition, DrainInputs, Hint, Refusal, classify, holding_taints, overdue},
     },
 };
 
@@ -80,52 +78,68 @@ impl Preview {
     }
 }
 
-/// How many nodes a "nowhere to go" line names before it says "and N more".
-const NODES_NAMED: usize = 3;
+/// The flag that lifts a policy blocker.
+fn flag(r: Refusal) -> &'static str {
+    match r {
+        Refusal::LocalStorage => "--delete-emptydir-data",
+        Refusal::Unmanaged => "--evict-unmanaged",
+        Refusal::DoNotDisrupt(Hint::KarpenterDoNotDisrupt | Hint::AutoscalerNotSafeToEvict) => "--evict-do-not-disrupt",
+    }
+}
 
-/// What would happen to each pod on `node`, and whether the drain can finish: every policy blocker, every PDB
-/// that allows no disruption now, and every evicted pod whose replacement has no other node to go to.
-/// `pods_elsewhere`: the pods of the namespaces concerned, on any node (those on `node` are ignored there).
+/// What would happen to each pod on `node`, and whether the drain can finish, by the controller's own rules
+/// ([`classify`], [`Room`]): every policy blocker, every PDB that allows no disruption now, every evicted pod
+/// whose replacement has no other node to go to, every pod stuck terminating. `peers`: the pods the node's pods'
+/// anti-affinity selects, on any node; `volumes`: what their claims are bound to.
+#[allow(clippy::too_many_arguments)]
 pub fn assess(
     node: &Node,
     pods: &[Pod],
     pdbs: &[PodDisruptionBudget],
     other_nodes: &[Node],
-    pods_elsewhere: &[Pod],
+    peers: &[Pod],
+    volumes: &Volumes,
     drain: &DrainSpec,
     now: jiff::Timestamp,
 ) -> Preview {
     let node_name = node.name_any();
-    let mut others: Vec<Node> = other_nodes
-        .iter()
-        .filter(|n| n.name_any() != node_name)
-        .cloned()
-        .collect();
-    others.sort_by_key(|n| n.name_any());
-    let mut placed = Occupancy::new(&others, pods_elsewhere);
+    // The taint's value is the holder's name; a toleration of it tolerates any value, or none matters.
+    let holder = node
+        .annotations()
+        .get(HELD_BY_ANNOTATION)
+        .map_or("preview", String::as_str);
+    let taints = holding_taints(holder, &[]);
+    let inputs = DrainInputs {
+        holding_taints: &taints,
+        node_ready: is_ready(node),
+        ..DrainInputs::new(drain, now)
+    };
+    let everyone: Vec<Pod> = pods.iter().chain(peers).cloned().collect();
+    let mut room = (!drain.evict_unplaceable).then(|| Room::new(&node_name, other_nodes, &everyone, volumes));
 
     let mut sorted: Vec<&Pod> = pods.iter().collect();
-    sorted.sort_by_key(|p| (p.namespace(), p.name_any()));
+    sorted.sort_by_key(|p| (p.namespace(), p.name_any(), p.uid()));
     let mut lines = Vec::new();
     let mut refused = false;
     for pod in sorted {
-        let (action, why) = match classify(pod, drain, now) {
+        let (action, why) = match classify(pod, &inputs) {
             Disposition::Skip(r) => (Action::Skip, r.reason().to_string()),
             Disposition::Refuse(r) => {
                 refused = true;
-                let flag = match r {
-                    Refusal::LocalStorage => "--delete-emptydir-data",
-                    Refusal::Unmanaged => "--evict-unmanaged",
-                };
-                (Action::Blocked, format!("{} (flag: {flag})", r.reason()))
+                (Action::Blocked, format!("{} (flag: {})", r.reason(), flag(r)))
             }
             Disposition::Delete => (
                 Action::Delete,
                 "finished (Succeeded/Failed): deleted, not evicted".into(),
             ),
-            Disposition::Terminating | Disposition::Abandoned => {
-                (Action::Terminating, "already terminating: waited for".into())
-            }
+            Disposition::Terminating => match overdue(pod, now, inputs.node_ready) {
+                Some(why) => (Action::Blocked, why),
+                None => (Action::Terminating, "already terminating: waited for".into()),
+            },
+            Disposition::Abandoned => (
+                Action::Terminating,
+                "terminating past spec.drain.skipWaitForDeleteSeconds: no longer waited for".into(),
+            ),
             Disposition::WaitFor => (
                 Action::Wait,
                 "waited for until it completes (drain.waitForPods or drydock.dev/drain: wait-completed)".into(),
@@ -133,9 +147,9 @@ pub fn assess(
             Disposition::Evict => {
                 let (mut blockers, note) = pdb_room(pod, pdbs);
                 if has_controller(pod)
-                    && let Err(why) = place_replacement(pod, &others, &mut placed, &node_name, pods, pods_elsewhere)
+                    && let Some(Err(why)) = room.as_mut().map(|r| r.place(pod))
                 {
-                    blockers.push(why);
+                    blockers.push(format!("{why} (flag: --evict-unplaceable)"));
                 }
                 if blockers.is_empty() {
                     let base = "evicted through the Eviction API";
@@ -255,106 +269,12 @@ fn pod_ready(p: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// Places `pod`'s replacement on the first node (by name) that fits, recording it so the next replacement
-/// counts it (capacity under hard anti-affinity); or says why none fits.
-fn place_replacement(
-    pod: &Pod,
-    others: &[Node],
-    placed: &mut Occupancy,
-    drained: &str,
-    on_node: &[Pod],
-    elsewhere: &[Pod],
-) -> Result<(), String> {
-    let mut misfits = Vec::new();
-    for candidate in others {
-        match misfit(pod, candidate, placed) {
-            None => {
-                placed.place(pod, &candidate.name_any());
-                return Ok(());
-            }
-            Some(m) => misfits.push((candidate.name_any(), m)),
-        }
-    }
-    let prefix = "its replacement has nowhere to go";
-    if misfits.is_empty() {
-        return Err(format!("{prefix}: there is no other node"));
-    }
-    // Anti-affinity is checked last, so a node refused for it passed every rule about the node itself.
-    let eligible: Vec<&str> = misfits
-        .iter()
-        .filter(|(_, m)| m.is_anti_affinity())
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if !eligible.is_empty()
-        && let Some((selector, count)) = anti_affinity_group(pod, on_node, elsewhere)
-        && count > eligible.len()
-    {
-        return Err(format!(
-            "{prefix}: hard anti-affinity on kubernetes.io/hostname allows one pod of {selector} per node; its \
-             {count} pods need {count} nodes besides {drained}, and only {} {} eligible ({})",
-            eligible.len(),
-            if eligible.len() == 1 { "is" } else { "are" },
-            eligible.join(", ")
-        ));
-    }
-    let named: Vec<String> = misfits
-        .iter()
-        .take(NODES_NAMED)
-        .map(|(n, m): &(String, Misfit)| format!("{n}: {m}"))
-        .collect();
-    let more = misfits.len().saturating_sub(NODES_NAMED);
-    let tail = if more > 0 {
-        format!("; and {more} more")
-    } else {
-        String::new()
-    };
-    Err(format!("{prefix} ({}{tail})", named.join("; ")))
-}
-
-/// The pod's own hard hostname anti-affinity group, if it has one that selects itself (a Deployment spread one
-/// per node): the selector as text, and how many live pods it selects, the pod included.
-fn anti_affinity_group(pod: &Pod, on_node: &[Pod], elsewhere: &[Pod]) -> Option<(String, usize)> {
-    let namespace = pod.namespace().unwrap_or_default();
-    let terms = pod
-        .spec
-        .as_ref()?
-        .affinity
-        .as_ref()?
-        .pod_anti_affinity
-        .as_ref()?
-        .required_during_scheduling_ignored_during_execution
-        .as_ref()?;
-    let term = terms
-        .iter()
-        .find(|t| t.topology_key == "kubernetes.io/hostname" && term_selects(t, &namespace, pod))?;
-    let live: BTreeSet<(String, String)> = on_node
-        .iter()
-        .chain(elsewhere)
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            !matches!(
-                p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                Some("Succeeded" | "Failed")
-            )
-        })
-        .filter(|p| term_selects(term, &namespace, p))
-        .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
-        .collect();
-    let selector = term
-        .label_selector
-        .clone()
-        .and_then(|s| Selector::try_from(s).ok())
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    Some((selector, live.len()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    use super::super::place::tests::node;
+    use crate::plan::place::tests::node;
 
     fn plain(name: &str) -> Node {
         node(name, json!({}), json!({}))
@@ -389,7 +309,16 @@ mod tests {
     }
 
     fn run(pods: &[Pod], pdbs: &[PodDisruptionBudget], others: &[Node], elsewhere: &[Pod]) -> Preview {
-        assess(&plain("a"), pods, pdbs, others, elsewhere, &DrainSpec::default(), now())
+        assess(
+            &plain("a"),
+            pods,
+            pdbs,
+            others,
+            elsewhere,
+            &Volumes::new(),
+            &DrainSpec::default(),
+            now(),
+        )
     }
 
     #[test]
@@ -434,7 +363,8 @@ mod tests {
         let p = run(&[pod("web-1", json!({}))], &[pdb("web", 0)], &[], &[]);
         assert_eq!(
             p.pods[0].why,
-            "PDB shop/web allows 0 disruptions now; its replacement has nowhere to go: there is no other node"
+            "PDB shop/web allows 0 disruptions now; its replacement has nowhere to go: there is no other node (flag: \
+             --evict-unplaceable)"
         );
     }
 
@@ -459,19 +389,21 @@ mod tests {
         assert_eq!(
             p.pods[0].why,
             "its replacement has nowhere to go (b: taint gpu:NoSchedule not tolerated; c: cordoned; d: no label \
-             disk=ssd (nodeSelector))"
+             disk=ssd (nodeSelector)) (flag: --evict-unplaceable)"
         );
-        let tolerant = pod("web-1", json!({"tolerations": [{"operator": "Exists"}]}));
+        let tolerant = pod("web-1", json!({"tolerations": [{"key": "gpu", "operator": "Exists"}]}));
         assert!(
             run(&[tolerant], &[], &others[..1], &[]).can_finish(),
-            "an empty-key Exists toleration tolerates the gpu taint"
+            "a toleration of the gpu taint lets it go to b"
         );
         let many: Vec<Node> = (0..5)
             .map(|i| node(&format!("n{i}"), json!({}), json!({"unschedulable": true})))
             .collect();
         let p = run(&[pod("web-1", json!({}))], &[], &many, &[]);
         assert!(
-            p.pods[0].why.ends_with("n2: cordoned; and 2 more)"),
+            p.pods[0]
+                .why
+                .ends_with("n2: cordoned; and 2 more) (flag: --evict-unplaceable)"),
             "{}",
             p.pods[0].why
         );
@@ -511,7 +443,8 @@ mod tests {
         assert_eq!(
             p.pods[0].why,
             "its replacement has nowhere to go: hard anti-affinity on kubernetes.io/hostname allows one pod of \
-             app=web per node; its 3 pods need 3 nodes besides a, and only 2 are eligible (b, c)"
+             app=web per node; its 3 pods need 3 nodes besides a, and only 2 are eligible (b, c) (flag: \
+             --evict-unplaceable)"
         );
         let p = run(&[moving], &[], &others, &everywhere[..2]);
         assert!(p.can_finish(), "node c is free");
@@ -550,7 +483,7 @@ mod tests {
             evict_unmanaged_pods: true,
             ..Default::default()
         };
-        let p = assess(&plain("a"), &[bare], &[], &[], &[], &allowed, now());
+        let p = assess(&plain("a"), &[bare], &[], &[], &[], &Volumes::new(), &allowed, now());
         assert!(p.can_finish(), "a bare pod has no replacement to place");
 
         let scratch = pod("cache", json!({"volumes": [{"name": "s", "emptyDir": {}}]}));
@@ -560,7 +493,19 @@ mod tests {
             delete_empty_dir_data: true,
             ..Default::default()
         };
-        assert!(assess(&plain("a"), &[scratch], &[], &[plain("b")], &[], &allowed, now()).can_finish());
+        assert!(
+            assess(
+                &plain("a"),
+                &[scratch],
+                &[],
+                &[plain("b")],
+                &[],
+                &Volumes::new(),
+                &allowed,
+                now()
+            )
+            .can_finish()
+        );
 
         let mut ds = pod("agent", json!({}));
         ds.metadata.owner_references = Some(vec![
@@ -590,6 +535,7 @@ mod tests {
             &[pdb("web", 0)],
             &[],
             &[],
+            &Volumes::new(),
             &drain,
             now(),
         );
@@ -601,13 +547,78 @@ mod tests {
     fn notes_about_the_node() {
         let mut n = node("a", json!({}), json!({"unschedulable": true}));
         n.metadata.annotations = Some([(HELD_BY_ANNOTATION.to_string(), "m1".to_string())].into());
-        let p = assess(&n, &[], &[], &[], &[], &DrainSpec::default(), now());
+        let p = assess(&n, &[], &[], &[], &[], &Volumes::new(), &DrainSpec::default(), now());
         assert!(p.can_finish());
         assert_eq!(p.notes.len(), 1, "drydock's own cordon is not news: {:?}", p.notes);
         assert!(p.notes[0].starts_with("a is held by nodemaintenance/m1"));
         n.metadata.annotations = None;
-        let p = assess(&n, &[], &[], &[], &[], &DrainSpec::default(), now());
+        let p = assess(&n, &[], &[], &[], &[], &Volumes::new(), &DrainSpec::default(), now());
         assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
         assert!(p.notes[0].starts_with("a is already cordoned"));
+    }
+
+    #[test]
+    fn preview_applies_the_controllers_rules_for_pods_that_come_back_hints_and_volumes() {
+        let cilium = pod("cilium-operator", json!({"tolerations": [{"operator": "Exists"}]}));
+        let mut etl = pod("etl", json!({}));
+        etl.metadata.annotations = Some([("karpenter.sh/do-not-disrupt".to_string(), "true".to_string())].into());
+        let p = run(&[cilium.clone(), etl.clone()], &[], &[plain("b")], &[]);
+        assert_eq!(p.pods[0].action, Action::Skip, "{:?}", p.pods[0]);
+        assert!(p.pods[0].why.contains("scheduled straight back"), "{}", p.pods[0].why);
+        assert_eq!(p.pods[1].action, Action::Blocked);
+        assert!(
+            p.pods[1].why.ends_with("(flag: --evict-do-not-disrupt)"),
+            "{}",
+            p.pods[1].why
+        );
+        let allowed = DrainSpec {
+            evict_do_not_disrupt: true,
+            ..Default::default()
+        };
+        let p = assess(
+            &plain("a"),
+            &[etl],
+            &[],
+            &[plain("b")],
+            &[],
+            &Volumes::new(),
+            &allowed,
+            now(),
+        );
+        assert!(p.can_finish(), "{p:?}");
+
+        let db = pod(
+            "db-0",
+            json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}]}),
+        );
+        let volumes = Volumes::from([(
+            ("shop".to_string(), "data-db-0".to_string()),
+            crate::plan::place::BoundVolume {
+                pv: "local-pv-a".into(),
+                node_affinity: Some(
+                    serde_json::from_value(json!({"nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["a"]}]}]}))
+                    .expect("selector"),
+                ),
+            },
+        )]);
+        let p = assess(
+            &plain("a"),
+            &[db],
+            &[],
+            &[plain("b")],
+            &[],
+            &volumes,
+            &DrainSpec::default(),
+            now(),
+        );
+        assert_eq!(p.pods[0].action, Action::Blocked);
+        assert!(
+            p.pods[0]
+                .why
+                .starts_with("its replacement cannot run on another node: it uses PersistentVolume local-pv-a"),
+            "{}",
+            p.pods[0].why
+        );
     }
 }

@@ -15,16 +15,16 @@ use std::{
 
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
     api::{Patch, PatchParams},
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
         events::{Recorder, Reporter},
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -32,15 +32,20 @@ use tracing::{info, instrument, warn};
 
 use crate::{
     act,
-    api::v1alpha1::{
-        FINALIZER, MaintenanceSchedule, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase,
+    api::{
+        lenient::Lenient,
+        v1alpha1::{
+            FINALIZER, MaintenanceSchedule, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase,
+        },
     },
     error::{Error, Result},
+    gather,
     plan::{
-        node::CONTROL_PLANE_LABEL,
         node::NodeView,
-        phase::{self, Observed, Peers, Quota, Step},
-        pods::{self, plan_drain},
+        node::{CONTROL_PLANE_LABEL, HELD_BY_ANNOTATION},
+        phase::{self, Ending, Observed, Peers, Quota, Step},
+        place::Room,
+        pods::{self, DrainInputs, holding_taints, plan_drain},
         window::{self, Resolved},
     },
 };
@@ -65,6 +70,8 @@ pub struct Settings {
 
 /// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
 const RESYNC: Duration = Duration::from_secs(60);
+/// How long a reconcile waits for the node cache's first list before it gives up and retries.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Context {
     client: Client,
@@ -80,8 +87,10 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     settings: Settings,
     metrics: Arc<Metrics>,
-    /// Every NodeMaintenance this controller handles (the controller's own cache).
-    store: Store<NodeMaintenance>,
+    /// Every NodeMaintenance this controller handles (the controller's own cache), readable or not.
+    store: Store<Lenient<NodeMaintenance>>,
+    /// Every node, trimmed of what no decision reads: where an evicted pod's replacement could go.
+    nodes: Store<Node>,
     /// Taken while a maintenance that does not hold its node yet decides whether it may: two reconciles must
     /// not both see room under the limit and both start.
     admission: tokio::sync::Mutex<()>,
@@ -103,9 +112,17 @@ pub async fn run(
     if let Some(s) = &settings.selector {
         wc = wc.labels(s);
     }
-    let controller = Controller::new(Api::<NodeMaintenance>::all(client.clone()), wc);
+    let controller = Controller::new(Api::<Lenient<NodeMaintenance>>::all(client.clone()), wc);
     let store = controller.store();
     *health.store.lock().unwrap_or_else(|p| p.into_inner()) = Some(store.clone());
+    let (nodes, node_writer) = reflector::store();
+    let node_events = reflector::reflector(
+        node_writer,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .modify(trim_node),
+    )
+    .touched_objects();
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(Context {
         recorder: Recorder::new(
@@ -124,6 +141,7 @@ pub async fn run(
         client: client.clone(),
         metrics: health.metrics.clone(),
         store: store.clone(),
+        nodes,
         admission: tokio::sync::Mutex::new(()),
     });
 
@@ -131,19 +149,15 @@ pub async fn run(
     let stop = shutdown.shared();
     let maintenances = controller
         // A node change (someone uncordoned it, the holder let go, it disappeared) wakes every maintenance of it.
-        .watches(
-            Api::<Node>::all(client),
-            watcher::Config::default(),
-            move |node: Node| {
-                let name = node.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|nm| nm.spec.node_name == name)
-                    .map(|nm| ObjectRef::from_obj(&*nm))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(node_events, move |node: Node| {
+            let name = node.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|nm| nm.ok().is_some_and(|nm| nm.spec.node_name == name))
+                .map(|nm| ObjectRef::from_obj(&*nm))
+                .collect::<Vec<_>>()
+        })
         .reconcile_on(woken)
         .graceful_shutdown_on(stop.clone())
         .run(reconcile, error_policy, ctx.clone())
@@ -157,10 +171,10 @@ pub async fn run(
     if let Some(s) = &settings.selector {
         sc = sc.labels(s);
     }
-    let schedules = Controller::new(Api::<MaintenanceSchedule>::all(ctx.client.clone()), sc.clone())
-        .owns(Api::<NodeMaintenance>::all(ctx.client.clone()), sc)
+    let schedules = Controller::new(Api::<Lenient<MaintenanceSchedule>>::all(ctx.client.clone()), sc.clone())
+        .owns(Api::<Lenient<NodeMaintenance>>::all(ctx.client.clone()), sc)
         .graceful_shutdown_on(stop.clone())
-        .run(schedule::reconcile, schedule_error_policy, ctx.clone())
+        .run(reconcile_schedule, schedule_error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "schedule reconcile ended with an error (retried with backoff)");
@@ -183,27 +197,68 @@ impl Context {
         }
     }
 
-    /// Nodes held by the other maintenances this controller handles, by their freshest status.
+    /// Nodes held by the other maintenances this controller handles, by their freshest status. One that cannot
+    /// be read counts when a node names it as its holder.
     fn held_elsewhere(&self, name: &str) -> usize {
         self.store
             .state()
             .iter()
             .filter(|nm| nm.name_any() != name)
-            .filter(|nm| {
-                matches!(
+            .filter(|nm| match nm.ok() {
+                Some(nm) => matches!(
                     self.status_of(nm).phase,
                     Phase::Cordoned | Phase::Draining | Phase::Drained
-                )
+                ),
+                None => self
+                    .nodes
+                    .state()
+                    .iter()
+                    .any(|n| n.annotations().get(HELD_BY_ANNOTATION) == Some(&nm.name_any())),
             })
             .count()
+    }
+
+    /// The NodeMaintenances this controller handles that could be read.
+    pub fn maintenances(&self) -> Vec<Arc<NodeMaintenance>> {
+        self.store
+            .state()
+            .iter()
+            .filter_map(|nm| nm.ok().cloned().map(Arc::new))
+            .collect()
     }
 
     /// A maintenance ended: those waiting for room under the limit (or the control-plane guard) look again.
     fn wake_pending(&self) {
         for nm in self.store.state() {
-            if self.status_of(&nm).phase == Phase::Pending {
+            if nm.ok().is_some_and(|m| self.status_of(m).phase == Phase::Pending) {
                 self.pods.wake(ObjectRef::from_obj(&*nm));
             }
+        }
+    }
+
+    /// An object that cannot be read is reported (log, Warning Event, the `objects_unreadable` gauge) and
+    /// left alone; every other one carries on.
+    async fn unreadable<K>(&self, obj: &Lenient<K>, why: &str)
+    where
+        Lenient<K>: kube::Resource<DynamicType = ()>,
+    {
+        let kind = <Lenient<K> as kube::Resource>::kind(&());
+        warn!(kind = %kind, name = %obj.name_any(), error = %why, "cannot read this object: skipped until it changes");
+        let note = format!(
+            "drydock cannot read this {kind} and leaves it alone until it changes: {why}. Fix or delete it \
+             (kubectl get {} {} -o yaml shows it)",
+            <Lenient<K> as kube::Resource>::plural(&()),
+            obj.name_any()
+        );
+        let ev = kube::runtime::events::Event {
+            type_: kube::runtime::events::EventType::Warning,
+            reason: "Unreadable".into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Read".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &kube::Resource::object_ref(obj, &())).await {
+            warn!(error = %e, "could not publish an Event");
         }
     }
 
@@ -227,8 +282,15 @@ fn instance_name() -> String {
     std::env::var("POD_NAME").unwrap_or_else(|_| format!("drydock-{}", std::process::id()))
 }
 
-async fn reconcile(nm: Arc<NodeMaintenance>, ctx: Arc<Context>) -> Result<Action> {
-    let result = reconcile_one(&nm, &ctx).await;
+async fn reconcile(obj: Arc<Lenient<NodeMaintenance>>, ctx: Arc<Context>) -> Result<Action> {
+    let nm = match &obj.decoded {
+        Ok(nm) => nm,
+        Err(why) => {
+            ctx.unreadable(&obj, why).await;
+            return Ok(Action::await_change());
+        }
+    };
+    let result = reconcile_one(nm, &ctx).await;
     if result.is_ok() {
         ctx.failures
             .lock()
@@ -238,9 +300,10 @@ async fn reconcile(nm: Arc<NodeMaintenance>, ctx: Arc<Context>) -> Result<Action
     result
 }
 
-/// kube-runtime has no per-object backoff: count failures per object here, reset on success.
-fn error_policy(nm: Arc<NodeMaintenance>, error: &Error, ctx: Arc<Context>) -> Action {
-    let name = nm.name_any();
+/// kube-runtime has no per-object backoff: count failures per object here, reset on success. While it retries,
+/// the object's status shows its phase and the error, in the API server's words.
+fn error_policy(obj: Arc<Lenient<NodeMaintenance>>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = obj.name_any();
     let n = {
         let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = f.entry(name.clone()).or_insert(0);
@@ -251,16 +314,44 @@ fn error_policy(nm: Arc<NodeMaintenance>, error: &Error, ctx: Arc<Context>) -> A
     if error.is_conflict() {
         return Action::requeue(Duration::from_millis(200));
     }
-    warn!(nm = %name, node = %nm.spec.node_name, category = error.category(), attempt = n, error = %error, "reconcile failed");
-    let (reason, message) = (error.category(), error.to_string());
-    tokio::spawn(async move { Report::new(&ctx, &nm).warn(reason, &message).await });
-    Action::requeue(Duration::from_secs(1u64 << n.min(8)).min(Duration::from_secs(300)))
+    let delay = Duration::from_secs(1u64 << n.min(8)).min(Duration::from_secs(300));
+    warn!(nm = %name, category = error.category(), attempt = n, error = %error, "reconcile failed");
+    if let Some(nm) = obj.ok().cloned() {
+        let (reason, message) = (error.category(), error.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = Report::new(&ctx, &nm).retrying(reason, &message, delay).await {
+                warn!(nm = %nm.name_any(), error = %e, "could not record the error in status");
+            }
+        });
+    }
+    Action::requeue(delay)
 }
 
-fn schedule_error_policy(ms: Arc<MaintenanceSchedule>, error: &Error, ctx: Arc<Context>) -> Action {
+async fn reconcile_schedule(obj: Arc<Lenient<MaintenanceSchedule>>, ctx: Arc<Context>) -> Result<Action> {
+    match &obj.decoded {
+        Ok(ms) => schedule::reconcile(Arc::new(ms.clone()), ctx).await,
+        Err(why) => {
+            ctx.unreadable(&obj, why).await;
+            Ok(Action::await_change())
+        }
+    }
+}
+
+fn schedule_error_policy(ms: Arc<Lenient<MaintenanceSchedule>>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_error(error.category());
     warn!(ms = %ms.name_any(), category = error.category(), error = %error, "schedule reconcile failed");
     Action::requeue(Duration::from_secs(if error.is_conflict() { 1 } else { 10 }))
+}
+
+/// What the node cache keeps: what placement reads (labels, taints, cordon, Ready), not the image list or the
+/// managed fields, which are most of a real node's size.
+fn trim_node(node: &mut Node) {
+    node.metadata.managed_fields = None;
+    if let Some(status) = node.status.as_mut() {
+        status.images = None;
+        status.volumes_attached = None;
+        status.volumes_in_use = None;
+    }
 }
 
 /// Resolves the window and checks what the API server's schema cannot (or an older CRD did not).
@@ -293,10 +384,56 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
     let created = nm.creation_timestamp().map(|t| t.0).unwrap_or(now);
     let checked = check_spec(&nm.spec, created);
 
+    // Drain memory lives while the node is held and being drained; it goes back to the context however this
+    // reconcile ends, errors included, so the bound on evictions per owner is never forgotten by accident.
+    let mut memory = MemoryGuard::take(ctx, &name);
     let plan = if holds && !deleting && !matches!(status.phase, Phase::Completed | Phase::Failed) {
         let pods = ctx.pods.pods(&node_name, &name).await?;
+        let on_node: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
         let own = ctx.settings.own_pod.as_ref().map(|(ns, n)| (ns.as_str(), n.as_str()));
-        Some(plan_drain(pods.iter().map(|p| &**p), &nm.spec.drain, now, own))
+        let taints = holding_taints(&name, &nm.spec.taints);
+        let all_nodes = if nm.spec.drain.evict_unplaceable {
+            Vec::new()
+        } else {
+            tokio::time::timeout(SYNC_TIMEOUT, ctx.nodes.wait_until_ready())
+                .await
+                .map_err(|_| Error::PodWatch {
+                    node: node_name.clone(),
+                    reason: format!("the node cache did not sync within {SYNC_TIMEOUT:?}"),
+                })?
+                .map_err(|e| Error::PodWatch {
+                    node: node_name.clone(),
+                    reason: e.to_string(),
+                })?;
+            if gather::needs_lookups(&on_node) {
+                gather::room(&ctx.client, &mut memory.room, &on_node)
+                    .await
+                    .map_err(|source| Error::ReadSurroundings {
+                        node: node_name.clone(),
+                        source,
+                    })?;
+            }
+            ctx.nodes.state()
+        };
+        let room = (!nm.spec.drain.evict_unplaceable).then(|| {
+            Room::new(
+                &node_name,
+                all_nodes.iter().map(|n| &**n),
+                memory.room.pods(),
+                memory.room.volumes(),
+            )
+        });
+        Some(plan_drain(
+            on_node.iter().copied(),
+            DrainInputs {
+                drain: &nm.spec.drain,
+                now,
+                own_pod: own,
+                holding_taints: &taints,
+                node_ready: view.as_ref().is_some_and(|v| v.ready),
+                room,
+            },
+        ))
     } else {
         None
     };
@@ -310,12 +447,6 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         Some(v) if v.control_plane && !holds => Some(control_plane_peers(&nodes, &node_name).await?),
         _ => None,
     };
-    let mut memory = ctx
-        .memory
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&name)
-        .unwrap_or_default();
     let pdb_blocked = plan.as_ref().map_or(0, |p| memory.blocked(p).len());
     let step = phase::decide(&Observed {
         name: &name,
@@ -340,8 +471,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         .with_window_end(window_end)
         .with_hold(view.as_ref());
 
-    // Drain memory lives only while the node is held and being drained.
-    let keep_memory = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));
+    memory.keep = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));
     let action = match step {
         Step::AddFinalizer => {
             let mut finalizers = nm.finalizers().to_vec();
@@ -362,8 +492,24 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             let Some(node) = node.as_ref() else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
-            act::node::apply(&nodes, node, &change).await?;
-            report.held(view.as_ref(), &change).await?;
+            match act::node::apply(&nodes, node, &change).await {
+                Ok(_) => report.held(view.as_ref(), &change).await?,
+                // Retrying the same write cannot heal: end here, and give back what an earlier write took.
+                Err(e) if e.is_permanent() => {
+                    let ending = Ending {
+                        phase: Phase::Failed,
+                        reason: "NodeRefused",
+                        message: format!(
+                            "the API server refused to change node {node_name}: {}; fix the spec and create a new \
+                             NodeMaintenance",
+                            e.api_message()
+                        ),
+                    };
+                    report.ended(&ending, false).await?;
+                    ctx.wake_pending();
+                }
+                Err(e) => return Err(e),
+            }
             Action::requeue(Duration::from_millis(50))
         }
         Step::Drain => {
@@ -371,7 +517,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             let round = drain::round(
                 &ctx.metrics,
                 &ctx.evict_client,
-                &mut memory,
+                &mut memory.memory,
                 &plan,
                 nm.spec.drain.grace_period_seconds,
                 ctx.settings.eviction_concurrency,
@@ -427,13 +573,58 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
             Action::await_change()
         }
     };
-    if keep_memory {
-        ctx.memory
+    Ok(action)
+}
+
+/// A maintenance's drain memory, taken out of the context for one reconcile and put back when it ends (unless
+/// `keep` was turned off: the drain is over).
+struct MemoryGuard<'a> {
+    ctx: &'a Context,
+    name: String,
+    memory: drain::Memory,
+    keep: bool,
+}
+
+impl<'a> MemoryGuard<'a> {
+    fn take(ctx: &'a Context, name: &str) -> Self {
+        let memory = ctx
+            .memory
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name, memory);
+            .remove(name)
+            .unwrap_or_default();
+        Self {
+            ctx,
+            name: name.to_string(),
+            memory,
+            keep: true,
+        }
     }
-    Ok(action)
+}
+
+impl std::ops::Deref for MemoryGuard<'_> {
+    type Target = drain::Memory;
+    fn deref(&self) -> &drain::Memory {
+        &self.memory
+    }
+}
+
+impl std::ops::DerefMut for MemoryGuard<'_> {
+    fn deref_mut(&mut self) -> &mut drain::Memory {
+        &mut self.memory
+    }
+}
+
+impl Drop for MemoryGuard<'_> {
+    fn drop(&mut self) {
+        if self.keep {
+            self.ctx
+                .memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(std::mem::take(&mut self.name), std::mem::take(&mut self.memory));
+        }
+    }
 }
 
 fn evicted_so_far(status: &NodeMaintenanceStatus) -> i32 {

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::Context;
 use crate::{
     act,
-    api::v1alpha1::NodeMaintenance,
+    api::{lenient::Lenient, v1alpha1::NodeMaintenance},
     error::{Error, Result},
     plan::node::{NodeView, release_orphan},
 };
@@ -39,7 +39,7 @@ pub async fn watch(ctx: &Context) {
 /// Restores every node whose holder is gone; returns how many.
 async fn sweep(ctx: &Context) -> Result<usize> {
     let nodes = Api::<Node>::all(ctx.client.clone());
-    let nms = Api::<NodeMaintenance>::all(ctx.client.clone());
+    let nms = Api::<Lenient<NodeMaintenance>>::all(ctx.client.clone());
     let list = nodes
         .list(&ListParams::default())
         .await
@@ -52,14 +52,17 @@ async fn sweep(ctx: &Context) -> Result<usize> {
         let view = NodeView::of(&node);
         let Some(holder) = view.held_by.clone() else { continue };
         // The API server, not this controller's cache: with --selector the holder may be another shard's.
-        let holder_node = nms
-            .get_opt(&holder)
-            .await
-            .map_err(|source| Error::ReadObject {
-                name: holder.clone(),
-                source,
-            })?
-            .map(|nm| nm.spec.node_name);
+        let holder_node = match nms.get_opt(&holder).await.map_err(|source| Error::ReadObject {
+            name: holder.clone(),
+            source,
+        })? {
+            None => None,
+            Some(found) => match found.decoded {
+                Ok(nm) => Some(nm.spec.node_name),
+                // It exists but cannot be read (reported by the controller): it may well hold this node.
+                Err(_) => continue,
+            },
+        };
         let Some(change) = release_orphan(&view, holder_node.as_deref()) else {
             continue;
         };

@@ -20,7 +20,7 @@ use kube::{
 use tokio::task::JoinHandle;
 
 use crate::{
-    api::v1alpha1::NodeMaintenance,
+    api::{lenient::Lenient, v1alpha1::NodeMaintenance},
     error::{Error, Result},
 };
 
@@ -36,12 +36,12 @@ struct Watch {
 #[derive(Clone)]
 pub struct PodWatches {
     client: Client,
-    wake: UnboundedSender<ObjectRef<NodeMaintenance>>,
+    wake: UnboundedSender<ObjectRef<Lenient<NodeMaintenance>>>,
     watches: Arc<Mutex<HashMap<String, Watch>>>,
 }
 
 impl PodWatches {
-    pub fn new(client: Client, wake: UnboundedSender<ObjectRef<NodeMaintenance>>) -> Self {
+    pub fn new(client: Client, wake: UnboundedSender<ObjectRef<Lenient<NodeMaintenance>>>) -> Self {
         Self {
             client,
             wake,
@@ -80,7 +80,7 @@ impl PodWatches {
         let api = Api::<Pod>::all(self.client.clone());
         let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
         let wake = self.wake.clone();
-        let target = ObjectRef::<NodeMaintenance>::new(holder);
+        let target = ObjectRef::<Lenient<NodeMaintenance>>::new(holder);
         let node_name = node.to_string();
         let task = tokio::spawn(async move {
             let mut events = reflector::reflector(writer, watcher(api, config).default_backoff()).boxed();
@@ -107,7 +107,7 @@ impl PodWatches {
     }
 
     /// Queues a reconcile of `nm`.
-    pub fn wake(&self, nm: ObjectRef<NodeMaintenance>) {
+    pub fn wake(&self, nm: ObjectRef<Lenient<NodeMaintenance>>) {
         let _ = self.wake.unbounded_send(nm);
     }
 

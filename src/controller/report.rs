@@ -18,7 +18,7 @@ use crate::{
     error::{Error, Result},
     plan::{
         conditions::{self, BLOCKED, COMPLETED, CORDONED, DRAINED},
-        node::{NodeChange, NodeView},
+        node::{NodeChange, NodeView, OUT_OF_SERVICE_TAINT},
         phase::Ending,
         pods::DrainPlan,
     },
@@ -79,6 +79,7 @@ impl<'a> Report<'a> {
     pub async fn waiting(mut self, phase: Phase, reason: &str, message: &str) -> Result<()> {
         self.new.phase = phase;
         self.new.message = Some(message.into());
+        self.new.last_error = None;
         self.condition(CORDONED, false, reason, message);
         if self.old.phase != phase || self.old.message.as_deref() != Some(message) {
             self.event(EventType::Normal, reason, message, false).await;
@@ -110,6 +111,17 @@ impl<'a> Report<'a> {
                 "node {node} was uncordoned or lost drydock's taint while under maintenance: cordoned and tainted again"
             );
             self.event(EventType::Warning, "Recordoned", &message, true).await;
+        } else if !out_of_service(before) && change.taints.iter().any(is_out_of_service) {
+            let message = format!(
+                "node {node} is NotReady with pods that cannot finish: tainted {OUT_OF_SERVICE_TAINT}=nodeshutdown:NoExecute \
+                 (spec.drain.whenNodeNotReady: OutOfService), so Kubernetes deletes its pods by force and detaches \
+                 their volumes"
+            );
+            self.new.message = Some(message.clone());
+            self.event(EventType::Warning, "OutOfService", &message, true).await;
+        } else if out_of_service(before) && !change.taints.iter().any(is_out_of_service) {
+            let message = format!("node {node} is Ready again: the out-of-service taint drydock added is removed");
+            self.event(EventType::Normal, "BackInService", &message, true).await;
         } else {
             let message = format!("drain finished: NoExecute taints from spec.taints applied to node {node}");
             self.event(EventType::Normal, "DeferredTaintsApplied", &message, true)
@@ -135,19 +147,21 @@ impl<'a> Report<'a> {
                 reason: r.reason().into(),
             })
             .collect();
+        let refused_by_server = pdb_blocked.len();
         blocked.extend(pdb_blocked);
         blocked.extend(plan.waiting.iter().map(|k| PodNote {
             namespace: k.namespace.clone(),
             name: k.name.clone(),
             reason: WAITING_REASON.into(),
         }));
+        blocked.extend(plan.nowhere.iter().chain(&plan.overdue).map(|(k, why)| PodNote {
+            namespace: k.namespace.clone(),
+            name: k.name.clone(),
+            reason: why.clone(),
+        }));
         let old_left = self.old.pods.as_ref().map(|p| p.remaining + p.terminating);
         let progressed = round.done > 0 || old_left.is_some_and(|r| (plan.remaining() as i32) < r);
-        let still_blocked = crate::plan::phase::still_blocked(
-            plan,
-            blocked.len() - plan.refused.len() - plan.waiting.len(),
-            progressed,
-        );
+        let still_blocked = crate::plan::phase::still_blocked(plan, refused_by_server, progressed);
         // The drain.timeout clock runs while pods are blocked and nothing leaves; any progress restarts it.
         self.new.blocked_since = still_blocked.then(|| self.old.blocked_since.clone().unwrap_or(Time(self.now)));
         self.new.phase = Phase::Draining;
@@ -260,8 +274,12 @@ impl<'a> Report<'a> {
         self.write().await
     }
 
-    pub async fn warn(self, reason: &str, message: &str) {
-        self.event(EventType::Warning, reason, message, false).await;
+    /// A reconcile failed and is retried after `delay`: status keeps its phase and says so, with the error.
+    pub async fn retrying(mut self, reason: &str, error: &str, delay: std::time::Duration) -> Result<()> {
+        self.new.last_error = Some(error.into());
+        self.new.message = Some(format!("retrying in {}s after an error: {error}", delay.as_secs()));
+        self.event(EventType::Warning, reason, error, false).await;
+        self.write().await
     }
 
     fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
@@ -358,14 +376,23 @@ fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
     let Some(first) = blocked.first() else {
         return ("NotBlocked", String::new());
     };
-    let reason = if first.reason.starts_with("PDB ") || first.reason.contains("PodDisruptionBudget") {
+    let r = first.reason.as_str();
+    let reason = if r.starts_with("PDB ") || r.contains("PodDisruptionBudget") {
         "PodDisruptionBudget"
-    } else if first.reason.starts_with("Pods with local storage") {
+    } else if r.starts_with("Pods with local storage") {
         "LocalStorage"
-    } else if first.reason.starts_with("Pods that declare no controller") {
+    } else if r.starts_with("Pods that declare no controller") {
         "Unmanaged"
-    } else if first.reason == WAITING_REASON {
+    } else if r.starts_with("annotated karpenter.sh/") || r.starts_with("annotated cluster-autoscaler") {
+        "DoNotDisrupt"
+    } else if r == WAITING_REASON {
         "WaitingForPods"
+    } else if r.starts_with("its replacement") {
+        "NowhereToGo"
+    } else if r.starts_with("keeps coming back") {
+        "KeepsComingBack"
+    } else if r.starts_with("terminating ") {
+        "StuckTerminating"
     } else {
         "EvictionRefused"
     };
@@ -380,6 +407,14 @@ fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
         String::new()
     };
     (reason, format!("{}{more}", listed.join("; ")))
+}
+
+fn is_out_of_service(t: &k8s_openapi::api::core::v1::Taint) -> bool {
+    t.key == OUT_OF_SERVICE_TAINT && t.effect == "NoExecute"
+}
+
+fn out_of_service(node: Option<&NodeView>) -> bool {
+    node.is_some_and(|n| n.taints.iter().any(is_out_of_service))
 }
 
 /// What an Event about a Node points at.

@@ -74,8 +74,7 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
     let open = sched.open_window(now).filter(|_| !spec.suspend);
     let window_id = open.map(|w| w.id());
     let owned: Vec<Arc<NodeMaintenance>> = ctx
-        .store
-        .state()
+        .maintenances()
         .into_iter()
         .filter(|nm| nm.owner_references().iter().any(|o| Some(&o.uid) == ms.uid().as_ref()))
         .collect();

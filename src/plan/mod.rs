@@ -1,9 +1,11 @@
 //! Pure decisions: what to do with each pod, with the node, and next. No I/O, no clock reads: the current
 //! time is always a parameter, so every decision is unit-tested exactly.
+pub mod comeback;
 pub mod conditions;
 pub mod fleet;
 pub mod node;
 pub mod phase;
+pub mod place;
 pub mod pods;
 pub mod schedule;
 pub mod window;

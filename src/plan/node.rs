@@ -198,6 +198,44 @@ pub fn taint_value(nm_name: &str) -> String {
     format!("{prefix}-{hash:016x}")
 }
 
+/// Kubernetes' taint for non-graceful node shutdown (GA in 1.28): on a NotReady node, the pod garbage collector
+/// deletes the node's terminating pods by force and the attach-detach controller releases their volumes.
+pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
+
+/// `node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`, as Kubernetes' documentation applies it.
+pub fn out_of_service_taint() -> Taint {
+    Taint {
+        key: OUT_OF_SERVICE_TAINT.into(),
+        value: Some("nodeshutdown".into()),
+        effect: "NoExecute".into(),
+        time_added: None,
+    }
+}
+
+/// The held node without the out-of-service taint, if drydock added it (the node is Ready again, so the taint
+/// would only evict what comes back). Someone else's out-of-service taint is left to them.
+pub fn drop_out_of_service(node: &NodeView, prior: &PriorState) -> Option<NodeChange> {
+    let id = taint_id(OUT_OF_SERVICE_TAINT, "NoExecute");
+    if !node.has_taint(OUT_OF_SERVICE_TAINT, "NoExecute") || !prior.added_taints.contains(&id) {
+        return None;
+    }
+    let mut prior = prior.clone();
+    prior.added_taints.retain(|t| *t != id);
+    Some(NodeChange {
+        taints: node
+            .taints
+            .iter()
+            .filter(|t| !(t.key == OUT_OF_SERVICE_TAINT && t.effect == "NoExecute"))
+            .cloned()
+            .collect(),
+        unschedulable: node.unschedulable,
+        held_by: node.held_by.clone(),
+        prior: Some(prior),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+    })
+}
+
 /// Whether the spec asks for taints that wait for the end of the drain.
 pub fn has_deferred_taints(extra: &[MaintenanceTaint]) -> bool {
     extra.iter().any(|t| t.effect == TaintEffect::NoExecute)

@@ -7,7 +7,9 @@ use super::{
     pods::DrainPlan,
     window::{Resolved, WindowState},
 };
-use crate::api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState};
+use crate::api::v1alpha1::{
+    NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady,
+};
 
 /// Everything a decision depends on.
 pub struct Observed<'a> {
@@ -204,8 +206,26 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
     // NoExecute taints only while nothing is left to drain: a pod that came after the drain finished would
     // otherwise be deleted by the taint-eviction controller, past its PodDisruptionBudget.
     let drained = o.status.drained_at.is_some() && o.drain.is_none_or(DrainPlan::is_drained);
-    let wanted = node::wanted_taints(o.name, &o.spec.taints, drained);
+    let mut wanted = node::wanted_taints(o.name, &o.spec.taints, drained);
+    // Non-graceful node shutdown, when the person asked for it: only while the node is NotReady with pods left.
+    let node_down = holds
+        && !node.ready
+        && o.spec.drain.when_node_not_ready == WhenNodeNotReady::OutOfService
+        && o.drain.is_some_and(|d| !d.is_drained());
+    if node_down {
+        wanted.push(node::out_of_service_taint());
+    }
     if let Some(change) = node::hold_as_recorded(node, o.name, &wanted, o.exclude_remediation, recorded) {
+        return Step::Hold(change);
+    }
+    if holds
+        && node.ready
+        && let Some(change) = node
+            .prior
+            .as_ref()
+            .or(recorded)
+            .and_then(|p| node::drop_out_of_service(node, p))
+    {
         return Step::Hold(change);
     }
     let Some(plan) = o.drain.filter(|_| holds) else {
@@ -217,7 +237,7 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
         }
         return Step::Drained { until: closes };
     }
-    let blocked = !plan.refused.is_empty() || !plan.waiting.is_empty() || o.pdb_blocked > 0;
+    let blocked = plan.stuck() > 0 || o.pdb_blocked > 0;
     if let (true, Some(limit), Some(since)) = (blocked, o.drain_timeout, o.status.blocked_since.as_ref()) {
         let waited = o.now.duration_since(since.0);
         if waited.unsigned_abs() >= limit && o.spec.drain.on_timeout == OnTimeout::Abort {
@@ -370,7 +390,7 @@ fn give_back(node: &NodeView, status: &NodeMaintenanceStatus) -> NodeChange {
 
 /// Whether the drain's blocked clock should run: blocked, and nothing left the node since the last look.
 pub fn still_blocked(plan: &DrainPlan, pdb_blocked: usize, progressed: bool) -> bool {
-    !progressed && (!plan.refused.is_empty() || !plan.waiting.is_empty() || pdb_blocked > 0)
+    !progressed && (plan.stuck() > 0 || pdb_blocked > 0)
 }
 
 #[cfg(test)]

@@ -1,19 +1,30 @@
 //! What happens to each pod on a node being drained: `kubectl drain`'s filters, made explicit so every pod's
-//! fate can be reported and tested.
+//! fate can be reported and tested, plus the rules kubectl lacks: pods that would come straight back stay,
+//! pods whose replacement has nowhere to go wait, and autoscaler "do not disrupt" hints are asked about.
 //!
-//! Pure: the pods are given, the current time is a parameter, nothing is called.
+//! Pure: the pods, the node's surroundings and the current time are given, nothing is called.
 use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::{Selector, SelectorExt};
 
-use crate::api::v1alpha1::DrainSpec;
+use super::place::{Room, tolerates};
+use crate::api::v1alpha1::{DrainSpec, MaintenanceTaint};
 
 /// Annotation the kubelet puts on the API's copy of a static pod.
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+/// Karpenter's pod annotation: `"true"` asks that the pod not be disrupted voluntarily.
+pub const KARPENTER_DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+/// cluster-autoscaler's pod annotation: `"false"` asks that the pod not be evicted for a scale-down.
+pub const AUTOSCALER_SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+/// The taint the node-lifecycle controller keeps on a cordoned node; the scheduler reads the cordon through it.
+pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+/// How long a pod may stay terminating past its deletionTimestamp before status names what holds it: a kubelet
+/// needs a moment to confirm, and a blip is not worth a line.
+const OVERDUE_AFTER: SignedDuration = SignedDuration::from_secs(10);
 
 /// namespace/name plus uid, identifies one incarnation of a pod.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,6 +54,21 @@ impl PodKey {
 impl fmt::Display for PodKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The controller a pod belongs to (its controller owner reference), which makes a new pod when one is evicted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner {
+    pub uid: String,
+    pub kind: String,
+    /// namespace/name
+    pub name: String,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
     }
 }
 
@@ -78,6 +104,9 @@ pub enum SkipReason {
     DaemonSet,
     Mirror,
     NotSelected,
+    /// It tolerates the cordon and every taint the maintenance adds: its replacement would be scheduled straight
+    /// back onto the node (an eviction loop), so it stays, as a DaemonSet pod does.
+    ComesBack,
 }
 
 impl SkipReason {
@@ -87,8 +116,21 @@ impl SkipReason {
             SkipReason::DaemonSet => "DaemonSet-managed pod: left in place (it would come straight back)",
             SkipReason::Mirror => "mirror (static) pod: managed by the kubelet, never touched",
             SkipReason::NotSelected => "not matched by spec.drain.podSelector",
+            SkipReason::ComesBack => {
+                "tolerates the cordon and the maintenance taint: its replacement would be scheduled straight back \
+                 onto this node, so it is left in place (like a DaemonSet pod)"
+            }
         }
     }
+}
+
+/// Which autoscaler hint asked that a pod be left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// `karpenter.sh/do-not-disrupt: "true"`
+    KarpenterDoNotDisrupt,
+    /// `cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`
+    AutoscalerNotSafeToEvict,
 }
 
 /// Why a pod blocks the drain until the spec changes.
@@ -96,10 +138,13 @@ impl SkipReason {
 pub enum Refusal {
     LocalStorage,
     Unmanaged,
+    /// An autoscaler hint says "do not disrupt". A maintenance is not a scale-down, but the pod's owner asked to
+    /// be left alone, so drydock asks the person first (spec.drain.evictDoNotDisrupt).
+    DoNotDisrupt(Hint),
 }
 
 impl Refusal {
-    /// For status.blockedPods; starts with kubectl drain's own phrase so users recognise it.
+    /// For status.blockedPods; starts with kubectl drain's own phrase where it has one, so users recognise it.
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::LocalStorage => {
@@ -107,6 +152,14 @@ impl Refusal {
             }
             Refusal::Unmanaged => {
                 "Pods that declare no controller: set spec.drain.evictUnmanagedPods: true to evict it (it will not come back)"
+            }
+            Refusal::DoNotDisrupt(Hint::KarpenterDoNotDisrupt) => {
+                "annotated karpenter.sh/do-not-disrupt: \"true\": set spec.drain.evictDoNotDisrupt: true to evict it \
+                 anyway (its PodDisruptionBudget still applies), or remove the annotation"
+            }
+            Refusal::DoNotDisrupt(Hint::AutoscalerNotSafeToEvict) => {
+                "annotated cluster-autoscaler.kubernetes.io/safe-to-evict: \"false\": set spec.drain.evictDoNotDisrupt: \
+                 true to evict it anyway (its PodDisruptionBudget still applies), or remove the annotation"
             }
         }
     }
@@ -135,9 +188,55 @@ fn wait_selector(drain: &DrainSpec) -> Option<Selector> {
     drain.wait_for_pods.clone().and_then(|s| Selector::try_from(s).ok())
 }
 
+/// The taints a pod must tolerate to be scheduled back onto the node while the maintenance holds it: the
+/// cordon's (`node.kubernetes.io/unschedulable`) and the NoSchedule taints the maintenance adds (drydock's own,
+/// then spec.taints').
+pub fn holding_taints(nm_name: &str, extra: &[MaintenanceTaint]) -> Vec<Taint> {
+    let cordon = Taint {
+        key: UNSCHEDULABLE_TAINT.into(),
+        effect: "NoSchedule".into(),
+        ..Default::default()
+    };
+    super::node::wanted_taints(nm_name, extra, false)
+        .into_iter()
+        .filter(|t| t.effect == "NoSchedule")
+        .chain(std::iter::once(cordon))
+        .collect()
+}
+
+/// Everything a drain plan depends on besides the pods.
+pub struct DrainInputs<'a> {
+    pub drain: &'a DrainSpec,
+    pub now: Timestamp,
+    /// The controller's own pod (namespace, name), if it runs on this node: it goes last, so the controller is
+    /// there to see the rest of the drain through.
+    pub own_pod: Option<(&'a str, &'a str)>,
+    /// From [`holding_taints`]. Empty: no pod is taken for one that would come back.
+    pub holding_taints: &'a [Taint],
+    /// The node's Ready condition: on a node whose kubelet is gone, terminating pods cannot finish.
+    pub node_ready: bool,
+    /// Where replacements can go. None: not looked at, no pod waits for room.
+    pub room: Option<Room<'a>>,
+}
+
+impl<'a> DrainInputs<'a> {
+    /// The drain's rules alone: no holding taints, a Ready node, room not looked at.
+    pub fn new(drain: &'a DrainSpec, now: Timestamp) -> Self {
+        Self {
+            drain,
+            now,
+            own_pod: None,
+            holding_taints: &[],
+            node_ready: true,
+            room: None,
+        }
+    }
+}
+
 /// Decides one pod's fate, in kubectl drain's order of precedence (see the module tests for each rule).
-pub fn classify(pod: &Pod, drain: &DrainSpec, now: Timestamp) -> Disposition {
-    classify_with(pod, drain, &selector(drain), wait_selector(drain).as_ref(), now)
+pub fn classify(pod: &Pod, inputs: &DrainInputs) -> Disposition {
+    let rules = Rules::of(inputs);
+    rules.classify(pod)
 }
 
 /// When a pod leaves relative to others: its `drydock.dev/drain-order` annotation, else its priority (from its
@@ -152,74 +251,122 @@ pub fn drain_order(pod: &Pod) -> i64 {
         .unwrap_or(0)
 }
 
-/// [`classify`] with the selector parsed once for the whole node.
-fn classify_with(
-    pod: &Pod,
-    drain: &DrainSpec,
-    selector: &Result<Option<Selector>, String>,
-    wait: Option<&Selector>,
-    now: Timestamp,
-) -> Disposition {
-    let meta = &pod.metadata;
-    // A static pod's API object is only a reflection: deleting it does nothing, even if it looks terminating.
-    if meta
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
-    {
-        return Disposition::Skip(SkipReason::Mirror);
-    }
-    let controller = meta
+/// The controller owner of a pod, if any.
+pub fn owner(pod: &Pod) -> Option<Owner> {
+    controller_of(pod).map(|r| Owner {
+        uid: r.uid.clone(),
+        kind: r.kind.clone(),
+        name: format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or(""), r.name),
+    })
+}
+
+fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
+    pod.metadata
         .owner_references
         .iter()
         .flatten()
-        .find(|r| r.controller == Some(true));
-    // kubectl also fetches the DaemonSet and refuses a pod whose DaemonSet is gone; drydock does no lookups, so
-    // an orphaned DaemonSet pod that still has its controller reference counts as DaemonSet-managed.
-    if controller.is_some_and(is_daemonset) {
-        return Disposition::Skip(SkipReason::DaemonSet);
+        .find(|r| r.controller == Some(true))
+}
+
+/// The drain's rules with its selectors parsed once for the whole node.
+struct Rules<'a> {
+    drain: &'a DrainSpec,
+    now: Timestamp,
+    selector: Result<Option<Selector>, String>,
+    wait: Option<Selector>,
+    holding_taints: &'a [Taint],
+}
+
+impl<'a> Rules<'a> {
+    fn of(inputs: &DrainInputs<'a>) -> Self {
+        Self {
+            drain: inputs.drain,
+            now: inputs.now,
+            selector: selector(inputs.drain),
+            wait: wait_selector(inputs.drain),
+            holding_taints: inputs.holding_taints,
+        }
     }
-    let selected = match selector {
-        Ok(None) => true,
-        Ok(Some(selector)) => selector.matches(meta.labels.as_ref().unwrap_or(&BTreeMap::new())),
-        Err(_) => false,
-    };
-    if !selected {
-        return Disposition::Skip(SkipReason::NotSelected);
-    }
-    if let Some(deleted) = &meta.deletion_timestamp {
-        // Like kubectl, 0 or less means "wait for ever", and the deadline itself still waits.
-        let abandoned = drain
-            .skip_wait_for_delete_seconds
-            .is_some_and(|n| n > 0 && now.duration_since(deleted.0) > SignedDuration::from_secs(n));
-        return if abandoned {
-            Disposition::Abandoned
-        } else {
-            Disposition::Terminating
+
+    fn classify(&self, pod: &Pod) -> Disposition {
+        let meta = &pod.metadata;
+        let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str);
+        let labels = meta.labels.clone().unwrap_or_default();
+        // A static pod's API object is only a reflection: deleting it does nothing, even if it looks terminating.
+        if annotation(MIRROR_ANNOTATION).is_some() {
+            return Disposition::Skip(SkipReason::Mirror);
+        }
+        let controller = controller_of(pod);
+        // kubectl also fetches the DaemonSet and refuses a pod whose DaemonSet is gone; drydock does no lookups,
+        // so an orphaned DaemonSet pod that still has its controller reference counts as DaemonSet-managed.
+        if controller.is_some_and(is_daemonset) {
+            return Disposition::Skip(SkipReason::DaemonSet);
+        }
+        let selected = match &self.selector {
+            Ok(None) => true,
+            Ok(Some(selector)) => selector.matches(&labels),
+            Err(_) => false,
         };
+        if !selected {
+            return Disposition::Skip(SkipReason::NotSelected);
+        }
+        if let Some(deleted) = &meta.deletion_timestamp {
+            // Like kubectl, 0 or less means "wait for ever", and the deadline itself still waits.
+            let abandoned = self
+                .drain
+                .skip_wait_for_delete_seconds
+                .is_some_and(|n| n > 0 && self.now.duration_since(deleted.0) > SignedDuration::from_secs(n));
+            return if abandoned {
+                Disposition::Abandoned
+            } else {
+                Disposition::Terminating
+            };
+        }
+        // A finished pod has nothing left to lose or to restart, so none of the refusals below applies.
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            return Disposition::Delete;
+        }
+        if annotation(DRAIN_ANNOTATION) == Some("wait-completed")
+            || self.wait.as_ref().is_some_and(|w| w.matches(&labels))
+        {
+            return Disposition::WaitFor;
+        }
+        // Karpenter's rule: a pod that tolerates the disruption would land right back; evicting it only loops.
+        if controller.is_some() && self.comes_back(pod) {
+            return Disposition::Skip(SkipReason::ComesBack);
+        }
+        let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref());
+        if !self.drain.delete_empty_dir_data && volumes.iter().copied().flatten().any(|v| v.empty_dir.is_some()) {
+            return Disposition::Refuse(Refusal::LocalStorage);
+        }
+        if controller.is_none() && !self.drain.evict_unmanaged_pods {
+            return Disposition::Refuse(Refusal::Unmanaged);
+        }
+        if !self.drain.evict_do_not_disrupt {
+            if annotation(KARPENTER_DO_NOT_DISRUPT) == Some("true") {
+                return Disposition::Refuse(Refusal::DoNotDisrupt(Hint::KarpenterDoNotDisrupt));
+            }
+            if annotation(AUTOSCALER_SAFE_TO_EVICT) == Some("false") {
+                return Disposition::Refuse(Refusal::DoNotDisrupt(Hint::AutoscalerNotSafeToEvict));
+            }
+        }
+        Disposition::Evict
     }
-    // A finished pod has nothing left to lose or to restart, so neither of the refusals below applies.
-    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    if matches!(phase, Some("Succeeded" | "Failed")) {
-        return Disposition::Delete;
+
+    /// Whether the pod tolerates every taint that holds the node (the cordon included).
+    fn comes_back(&self, pod: &Pod) -> bool {
+        let tolerations = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.as_deref())
+            .unwrap_or_default();
+        !self.holding_taints.is_empty()
+            && self
+                .holding_taints
+                .iter()
+                .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
     }
-    let wait_annotated = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DRAIN_ANNOTATION))
-        .map(String::as_str)
-        == Some("wait-completed");
-    if wait_annotated || wait.is_some_and(|w| w.matches(meta.labels.as_ref().unwrap_or(&BTreeMap::new()))) {
-        return Disposition::WaitFor;
-    }
-    let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref());
-    if !drain.delete_empty_dir_data && volumes.iter().copied().flatten().any(|v| v.empty_dir.is_some()) {
-        return Disposition::Refuse(Refusal::LocalStorage);
-    }
-    if controller.is_none() && !drain.evict_unmanaged_pods {
-        return Disposition::Refuse(Refusal::Unmanaged);
-    }
-    Disposition::Evict
 }
 
 /// Any version of the apps group, so a future apps/v2 still counts; a DaemonSet kind from another group (a CRD)
@@ -243,6 +390,9 @@ pub struct DrainPlan {
     pub skipped: Vec<(PodKey, SkipReason)>,
     /// Wait for these.
     pub terminating: Vec<PodKey>,
+    /// Of `terminating`, those still there well past their deletionTimestamp, with what holds them (a
+    /// finalizer, a node whose kubelet is gone).
+    pub overdue: Vec<(PodKey, String)>,
     pub abandoned: Vec<PodKey>,
     /// Pods that must go but are deliberately not evicted yet: everything while a pod is refused, pods of a
     /// later drain-order group while an earlier one still runs, and the controller's own pod while any other
@@ -250,15 +400,19 @@ pub struct DrainPlan {
     pub held_back: Vec<PodKey>,
     /// Pods left to finish by themselves (drain.waitForPods).
     pub waiting: Vec<PodKey>,
+    /// Pods whose replacement could not run anywhere else, with why (unless drain.evictUnplaceable).
+    pub nowhere: Vec<(PodKey, String)>,
+    /// The controller of each pod that is to be evicted, now or later (by pod uid).
+    pub owners: BTreeMap<String, Owner>,
 }
 
 impl DrainPlan {
-    /// Nothing left that has to leave: no evict, delete, refused, terminating, held_back.
+    /// Nothing left that has to leave: no evict, delete, refused, terminating, held_back, waiting, nowhere.
     pub fn is_drained(&self) -> bool {
         self.remaining() == 0
     }
 
-    /// Pods that still have to leave (evict + delete + refused + terminating + held_back + waiting).
+    /// Pods that still have to leave (evict + delete + refused + terminating + held_back + waiting + nowhere).
     pub fn remaining(&self) -> usize {
         self.evict.len()
             + self.delete.len()
@@ -266,48 +420,69 @@ impl DrainPlan {
             + self.terminating.len()
             + self.held_back.len()
             + self.waiting.len()
+            + self.nowhere.len()
+    }
+
+    /// Pods that keep the drain from finishing for a reason a retry alone does not fix: refused by policy,
+    /// waited for, nowhere to go, stuck terminating.
+    pub fn stuck(&self) -> usize {
+        self.refused.len() + self.waiting.len() + self.nowhere.len() + self.overdue.len()
     }
 }
 
-/// Plans the drain of a whole node. `own_pod` is the controller's own pod as (namespace, name), if it runs on
-/// this node: it goes last, so the controller is there to see the rest of the drain through.
+/// Plans the drain of a whole node.
 ///
 /// Like kubectl, every pod is checked before any is evicted: while one pod is refused nothing is evicted or
-/// deleted, so a drain that cannot finish never leaves the node half-emptied.
-pub fn plan_drain<'a>(
-    pods: impl IntoIterator<Item = &'a Pod>,
-    drain: &DrainSpec,
-    now: Timestamp,
-    own_pod: Option<(&str, &str)>,
-) -> DrainPlan {
-    let selector = selector(drain);
-    let wait = wait_selector(drain);
+/// deleted, so a drain that cannot finish never leaves the node half-emptied. A pod whose replacement has
+/// nowhere to go waits (named in `nowhere`) while the others leave, unless drain.evictUnplaceable.
+pub fn plan_drain<'a>(pods: impl IntoIterator<Item = &'a Pod>, inputs: DrainInputs<'a>) -> DrainPlan {
+    let rules = Rules::of(&inputs);
     let mut plan = DrainPlan::default();
     let mut own: Option<(PodKey, Disposition)> = None;
     // Drain order of every pod still running or terminating: a later group waits for earlier ones to be gone.
     let mut order: BTreeMap<PodKey, i64> = BTreeMap::new();
+    let mut to_place: Vec<(PodKey, &Pod)> = Vec::new();
     for pod in pods {
         let key = PodKey::of(pod);
-        let disposition = classify_with(pod, drain, &selector, wait.as_ref(), now);
+        let disposition = rules.classify(pod);
         if matches!(disposition, Disposition::Evict | Disposition::Terminating) {
             order.insert(key.clone(), drain_order(pod));
         }
-        let is_own = own_pod.is_some_and(|(namespace, name)| key.is(namespace, name));
+        if let (Disposition::Evict, Some(owner)) = (&disposition, owner(pod)) {
+            plan.owners.insert(key.uid.clone(), owner);
+        }
+        let is_own = inputs.own_pod.is_some_and(|(namespace, name)| key.is(namespace, name));
         match disposition {
             Disposition::Evict | Disposition::Delete if is_own => own = Some((key, disposition)),
+            Disposition::Evict if controller_of(pod).is_some() => to_place.push((key, pod)),
             Disposition::Evict => plan.evict.push(key),
             Disposition::Delete => plan.delete.push(key),
             Disposition::Skip(reason) => plan.skipped.push((key, reason)),
             Disposition::Refuse(refusal) => plan.refused.push((key, refusal)),
-            Disposition::Terminating => plan.terminating.push(key),
+            Disposition::Terminating => {
+                if let Some(why) = overdue(pod, inputs.now, inputs.node_ready) {
+                    plan.overdue.push((key.clone(), why));
+                }
+                plan.terminating.push(key);
+            }
             Disposition::Abandoned => plan.abandoned.push(key),
             Disposition::WaitFor => plan.waiting.push(key),
+        }
+    }
+    // Replacements compete for the same room, so they are placed in a fixed order.
+    to_place.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut room = inputs.room.filter(|_| !inputs.drain.evict_unplaceable);
+    for (key, pod) in to_place {
+        match room.as_mut().map(|r| r.place(pod)) {
+            Some(Err(why)) => plan.nowhere.push((key, why)),
+            _ => plan.evict.push(key),
         }
     }
     let first_group = plan
         .evict
         .iter()
         .chain(&plan.terminating)
+        .chain(plan.nowhere.iter().map(|(k, _)| k))
         .filter_map(|k| order.get(k))
         .min()
         .copied();
@@ -334,10 +509,39 @@ pub fn plan_drain<'a>(
     plan.refused.sort_by(|a, b| a.0.cmp(&b.0));
     plan.skipped.sort_by(|a, b| a.0.cmp(&b.0));
     plan.terminating.sort();
+    plan.overdue.sort();
     plan.abandoned.sort();
     plan.held_back.sort();
     plan.waiting.sort();
+    plan.nowhere.sort();
     plan
+}
+
+/// Why a terminating pod is still there well past its deletionTimestamp (the end of its grace period), or
+/// None while it is not overdue.
+pub fn overdue(pod: &Pod, now: Timestamp, node_ready: bool) -> Option<String> {
+    let deadline = pod.metadata.deletion_timestamp.as_ref()?.0;
+    let late = now.duration_since(deadline);
+    if late <= OVERDUE_AFTER {
+        return None;
+    }
+    let late = format!("terminating {}s past its grace period", late.as_secs());
+    let finalizers = pod.metadata.finalizers.as_deref().unwrap_or_default();
+    Some(if !finalizers.is_empty() {
+        format!(
+            "{late}, held by finalizer {}: whoever owns it must remove it (spec.drain.skipWaitForDeleteSeconds \
+             stops waiting for it)",
+            finalizers.join(", ")
+        )
+    } else if !node_ready {
+        format!(
+            "{late} on a NotReady node: its kubelet is not responding, and a pod is gone only once the kubelet \
+             confirms; if the node is really down, spec.drain.whenNodeNotReady: OutOfService lets Kubernetes clean \
+             up (non-graceful node shutdown)"
+        )
+    } else {
+        format!("{late}: the kubelet has not confirmed it stopped yet")
+    })
 }
 
 #[cfg(test)]
@@ -347,6 +551,26 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, Time};
 
     const NOW: &str = "2025-06-01T12:00:00Z";
+
+    /// The drain's rules alone (the rules that need the node's surroundings have tests of their own below).
+    fn classify(p: &Pod, drain: &DrainSpec, now: Timestamp) -> Disposition {
+        super::classify(p, &DrainInputs::new(drain, now))
+    }
+
+    fn plan_drain<'a>(
+        pods: impl IntoIterator<Item = &'a Pod>,
+        drain: &'a DrainSpec,
+        now: Timestamp,
+        own_pod: Option<(&'a str, &'a str)>,
+    ) -> DrainPlan {
+        super::plan_drain(
+            pods,
+            DrainInputs {
+                own_pod,
+                ..DrainInputs::new(drain, now)
+            },
+        )
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -806,6 +1030,17 @@ mod tests {
                 abandoned: keys(&["stuck"]),
                 held_back: vec![],
                 waiting: vec![],
+                overdue: vec![],
+                nowhere: vec![],
+                owners: [(
+                    "uid-web".to_string(),
+                    Owner {
+                        uid: "owner-uid".into(),
+                        kind: "ReplicaSet".into(),
+                        name: "app/owner".into(),
+                    }
+                )]
+                .into(),
             }
         );
         assert_eq!(plan.remaining(), 3);
@@ -1063,6 +1298,203 @@ mod tests {
             classify(&job, &drain, ts(NOW)),
             Disposition::Delete,
             "once finished, it is cleaned up"
+        );
+    }
+
+    // ---- rules that need the node's surroundings ----
+
+    fn tolerating(mut p: Pod, tolerations: serde_json::Value) -> Pod {
+        let mut spec = p.spec.take().unwrap_or_default();
+        spec.tolerations = Some(serde_json::from_value(tolerations).expect("tolerations"));
+        p.spec = Some(spec);
+        p
+    }
+
+    #[test]
+    fn a_pod_that_tolerates_the_cordon_and_the_maintenance_taint_stays() {
+        let taints = holding_taints("nm-1", &[]);
+        let default = DrainSpec::default();
+        let inputs = DrainInputs {
+            holding_taints: &taints,
+            ..DrainInputs::new(&default, now())
+        };
+        let everything = tolerating(pod("cilium-operator"), serde_json::json!([{"operator": "Exists"}]));
+        assert_eq!(
+            super::classify(&everything, &inputs),
+            Disposition::Skip(SkipReason::ComesBack)
+        );
+        let both = tolerating(
+            pod("agent"),
+            serde_json::json!([
+                {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+                {"key": "drydock.dev/maintenance", "operator": "Exists"}
+            ]),
+        );
+        assert_eq!(
+            super::classify(&both, &inputs),
+            Disposition::Skip(SkipReason::ComesBack)
+        );
+        let cordon_only = tolerating(
+            pod("web"),
+            serde_json::json!([{"key": "node.kubernetes.io/unschedulable", "operator": "Exists"}]),
+        );
+        assert_eq!(
+            super::classify(&cordon_only, &inputs),
+            Disposition::Evict,
+            "drydock's own taint keeps it away"
+        );
+        let no_execute_only = tolerating(
+            pod("x"),
+            serde_json::json!([{"operator": "Exists", "effect": "NoExecute"}]),
+        );
+        assert_eq!(super::classify(&no_execute_only, &inputs), Disposition::Evict);
+        // A spec taint it does not tolerate keeps it away too.
+        let extra = [MaintenanceTaint {
+            key: "example.com/kernel".into(),
+            value: None,
+            effect: crate::api::v1alpha1::TaintEffect::NoSchedule,
+        }];
+        let taints = holding_taints("nm-1", &extra);
+        let inputs = DrainInputs {
+            holding_taints: &taints,
+            ..DrainInputs::new(&default, now())
+        };
+        assert_eq!(super::classify(&both, &inputs), Disposition::Evict);
+        assert_eq!(
+            super::classify(&everything, &inputs),
+            Disposition::Skip(SkipReason::ComesBack)
+        );
+        // A bare pod comes back only if someone makes it again: the unmanaged rule applies.
+        assert_eq!(
+            super::classify(&bare(everything.clone()), &inputs),
+            Disposition::Refuse(Refusal::Unmanaged)
+        );
+    }
+
+    #[test]
+    fn autoscaler_hints_block_until_the_spec_allows_them() {
+        let karpenter = annotated(pod("etl"), KARPENTER_DO_NOT_DISRUPT, "true");
+        let ca = annotated(pod("db"), AUTOSCALER_SAFE_TO_EVICT, "false");
+        assert_eq!(
+            classify_default(&karpenter),
+            Disposition::Refuse(Refusal::DoNotDisrupt(Hint::KarpenterDoNotDisrupt))
+        );
+        assert_eq!(
+            classify_default(&ca),
+            Disposition::Refuse(Refusal::DoNotDisrupt(Hint::AutoscalerNotSafeToEvict))
+        );
+        assert_eq!(
+            classify_default(&annotated(pod("a"), KARPENTER_DO_NOT_DISRUPT, "false")),
+            Disposition::Evict
+        );
+        assert_eq!(
+            classify_default(&annotated(pod("b"), AUTOSCALER_SAFE_TO_EVICT, "true")),
+            Disposition::Evict
+        );
+        let allowed = DrainSpec {
+            evict_do_not_disrupt: true,
+            ..Default::default()
+        };
+        assert_eq!(classify(&karpenter, &allowed, now()), Disposition::Evict);
+        assert_eq!(classify(&ca, &allowed, now()), Disposition::Evict);
+        assert!(
+            Refusal::DoNotDisrupt(Hint::KarpenterDoNotDisrupt)
+                .reason()
+                .contains("evictDoNotDisrupt")
+        );
+        // Like every refusal, it holds back the rest of the node.
+        let plan = plan_drain(&[karpenter, pod("web")], &DrainSpec::default(), now(), None);
+        assert_eq!(plan.held_back, keys(&["web"]));
+    }
+
+    fn node_named(name: &str) -> k8s_openapi::api::core::v1::Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .expect("node")
+    }
+
+    fn pinned(name: &str, host: &str) -> Pod {
+        let mut p = pod(name);
+        p.spec = Some(PodSpec {
+            node_selector: Some([("kubernetes.io/hostname".to_string(), host.to_string())].into()),
+            ..Default::default()
+        });
+        p
+    }
+
+    #[test]
+    fn a_pod_whose_replacement_has_nowhere_to_go_waits_while_the_others_leave() {
+        let nodes = [node_named("a"), node_named("b")];
+        let volumes = super::super::place::Volumes::new();
+        let pods = [pinned("db", "a"), pod("web")];
+        let room = || Some(Room::new("a", &nodes, &[], &volumes));
+        let plan = super::plan_drain(
+            &pods,
+            DrainInputs {
+                room: room(),
+                ..DrainInputs::new(&DrainSpec::default(), now())
+            },
+        );
+        assert_eq!(plan.evict, keys(&["web"]));
+        assert_eq!(plan.nowhere.len(), 1);
+        assert_eq!(plan.nowhere[0].0, key("db"));
+        assert!(
+            plan.nowhere[0]
+                .1
+                .starts_with("its replacement has nowhere to go (b: no label kubernetes.io/hostname=a"),
+            "{:?}",
+            plan.nowhere
+        );
+        assert!(!plan.is_drained());
+        assert_eq!(plan.stuck(), 1);
+
+        let allowed = DrainSpec {
+            evict_unplaceable: true,
+            ..Default::default()
+        };
+        let plan = super::plan_drain(
+            &pods,
+            DrainInputs {
+                room: room(),
+                ..DrainInputs::new(&allowed, now())
+            },
+        );
+        assert_eq!(plan.evict, keys(&["db", "web"]), "evictUnplaceable lets it go");
+        assert!(plan.nowhere.is_empty());
+        assert_eq!(plan.owners.len(), 2, "each pod to evict is known by its owner");
+    }
+
+    #[test]
+    fn pods_stuck_terminating_are_named_with_what_holds_them() {
+        let mut held = deleted_at(pod("web"), "2025-06-01T11:59:00Z");
+        held.metadata.finalizers = Some(vec!["example.com/backup".into()]);
+        let fresh = deleted_at(pod("api"), "2025-06-01T11:59:55Z");
+        let plan = plan_drain(&[held.clone(), fresh.clone()], &DrainSpec::default(), now(), None);
+        assert_eq!(plan.terminating, keys(&["api", "web"]));
+        assert_eq!(plan.overdue.len(), 1, "{:?}", plan.overdue);
+        let (k, why) = &plan.overdue[0];
+        assert_eq!(k, &key("web"));
+        assert!(
+            why.starts_with("terminating 60s past its grace period, held by finalizer example.com/backup"),
+            "{why}"
+        );
+        assert!(why.contains("skipWaitForDeleteSeconds"), "{why}");
+
+        let lost = deleted_at(pod("cache"), "2025-06-01T11:58:00Z");
+        let plan = super::plan_drain(
+            &[lost],
+            DrainInputs {
+                node_ready: false,
+                ..DrainInputs::new(&DrainSpec::default(), now())
+            },
+        );
+        assert!(plan.overdue[0].1.contains("NotReady node"), "{:?}", plan.overdue);
+        assert!(
+            plan.overdue[0].1.contains("whenNodeNotReady: OutOfService"),
+            "{:?}",
+            plan.overdue
         );
     }
 }

@@ -13,14 +13,14 @@ use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, rou
 use kube::runtime::reflector::Store;
 
 use super::metrics::Metrics;
-use crate::api::v1alpha1::NodeMaintenance;
+use crate::api::{lenient::Lenient, v1alpha1::NodeMaintenance};
 
 /// What the endpoints read. `store` is filled in once this process leads and runs the controller.
 #[derive(Clone)]
 pub struct Health {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
-    pub store: Arc<std::sync::Mutex<Option<Store<NodeMaintenance>>>>,
+    pub store: Arc<std::sync::Mutex<Option<Store<Lenient<NodeMaintenance>>>>>,
 }
 
 impl Health {
@@ -75,6 +75,13 @@ async fn metrics(State(h): State<Health>) -> impl IntoResponse {
             "content-type",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        h.metrics.render(&objects, jiff::Timestamp::now()),
+        h.metrics.render(
+            &objects
+                .iter()
+                .filter_map(|o| o.ok().cloned().map(Arc::new))
+                .collect::<Vec<_>>(),
+            objects.iter().filter(|o| o.ok().is_none()).count(),
+            jiff::Timestamp::now(),
+        ),
     )
 }

@@ -72,6 +72,8 @@ pub struct Metrics {
     blocked_seconds: Family<ObjectLabel, Gauge>,
     timeout_seconds: Family<ObjectLabel, Gauge>,
     overdue_seconds: Family<ObjectLabel, Gauge>,
+    /// NodeMaintenances that cannot be read (left alone, reported by an Event).
+    unreadable: Gauge,
     /// Serializes scrapes: the gauges are reset and refilled per scrape.
     scrape: Mutex<()>,
 }
@@ -90,7 +92,7 @@ impl Default for Metrics {
         let blocked = Family::<ReasonLabel, Gauge>::default();
         registry.register(
             "maintenances_blocked",
-            "Maintenances that cannot make progress right now, by reason (pdb, local_storage, unmanaged, webhook, eviction_refused, window, node_held)",
+            "Maintenances that cannot make progress right now, by reason (pdb, local_storage, unmanaged, do_not_disrupt, nowhere_to_go, keeps_coming_back, stuck_terminating, waiting_for_pods, webhook, eviction_refused, window, node_held)",
             blocked.clone(),
         );
         let evictions = Family::<ResultLabel, Counter>::default();
@@ -128,8 +130,15 @@ impl Default for Metrics {
             "How long a node has stayed held after its window closed (should be ~0: restore is immediate)",
             overdue_seconds.clone(),
         );
+        let unreadable = Gauge::default();
+        registry.register(
+            "objects_unreadable",
+            "NodeMaintenances drydock cannot read and leaves alone (each has a Warning Event Unreadable)",
+            unreadable.clone(),
+        );
         Self {
             registry,
+            unreadable,
             maintenances,
             nodes_held,
             blocked,
@@ -171,8 +180,9 @@ impl Metrics {
     }
 
     /// Renders the text exposition, with the gauges computed from `maintenances` as of `now`.
-    pub fn render(&self, maintenances: &[Arc<NodeMaintenance>], now: jiff::Timestamp) -> String {
+    pub fn render(&self, maintenances: &[Arc<NodeMaintenance>], unreadable: usize, now: jiff::Timestamp) -> String {
         let _guard = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.unreadable.set(i64::try_from(unreadable).unwrap_or(i64::MAX));
         self.maintenances.clear();
         self.blocked.clear();
         self.blocked_seconds.clear();
@@ -258,6 +268,11 @@ pub fn blocked_reason(status: &crate::api::v1alpha1::NodeMaintenanceStatus) -> O
         "PodDisruptionBudget" => "pdb",
         "LocalStorage" => "local_storage",
         "Unmanaged" => "unmanaged",
+        "DoNotDisrupt" => "do_not_disrupt",
+        "NowhereToGo" => "nowhere_to_go",
+        "KeepsComingBack" => "keeps_coming_back",
+        "StuckTerminating" => "stuck_terminating",
+        "WaitingForPods" => "waiting_for_pods",
         _ if blocked.message.contains("admission webhook") => "webhook",
         _ => "eviction_refused",
     })
@@ -301,8 +316,10 @@ mod tests {
                 nm(Phase::Drained, None),
                 nm(Phase::Completed, None),
             ],
+            1,
             jiff::Timestamp::UNIX_EPOCH,
         );
+        assert!(text.contains("drydock_objects_unreadable 1"), "{text}");
         assert!(text.contains("drydock_evictions_total{result=\"evicted\"} 2"), "{text}");
         assert!(text.contains("drydock_evictions_total{result=\"blocked_by_pdb\"} 1"));
         assert!(text.contains("drydock_maintenances{phase=\"Draining\"} 1"));
@@ -312,7 +329,7 @@ mod tests {
         );
         assert!(text.contains("drydock_nodes_held 2"));
         assert!(text.contains("drydock_maintenances_blocked{reason=\"pdb\"} 1"));
-        let later = m.render(&[nm(Phase::Completed, None)], jiff::Timestamp::UNIX_EPOCH);
+        let later = m.render(&[nm(Phase::Completed, None)], 0, jiff::Timestamp::UNIX_EPOCH);
         assert!(
             !later.contains("reason=\"pdb\""),
             "a resolved block disappears: {later}"
@@ -374,7 +391,7 @@ mod tests {
             ))),
             ..Default::default()
         });
-        let text = m.render(&[Arc::new(blocked), Arc::new(overdue)], t("2026-01-01T01:00:00Z"));
+        let text = m.render(&[Arc::new(blocked), Arc::new(overdue)], 0, t("2026-01-01T01:00:00Z"));
         assert!(
             text.contains("drydock_maintenance_blocked_seconds{name=\"stuck\",node=\"n1\"} 3600"),
             "{text}"

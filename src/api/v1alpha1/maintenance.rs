@@ -71,6 +71,7 @@ pub struct NodeMaintenanceSpec {
     /// NoExecute taint directly, past every PodDisruptionBudget, so drydock never adds one while pods still run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new(UNIQUE_TAINTS_RULE).message(UNIQUE_TAINTS_MESSAGE))]
     pub taints: Vec<MaintenanceTaint>,
 
     /// How pods leave the node.
@@ -154,10 +155,16 @@ pub(crate) const SELECTOR_RULE: &str = "!has(self.matchExpressions) || self.matc
      e.operator in ['In', 'NotIn'] ? (has(e.values) && size(e.values) > 0) \
      : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))";
 
+/// The CEL rule on every spec.taints list: the API server refuses a node whose taints repeat a key and effect.
+pub(crate) const UNIQUE_TAINTS_RULE: &str = "self.all(t, self.exists_one(u, u.key == t.key && u.effect == t.effect))";
+pub(crate) const UNIQUE_TAINTS_MESSAGE: &str =
+    "taints: each key and effect pair may appear once (the API server refuses a node whose taints repeat one)";
+
 /// A taint drydock adds while it holds the node, and removes on restore (unless the node already had it).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.key != 'drydock.dev/maintenance'").message("taints: drydock.dev/maintenance is drydock's own taint and is always added"))]
+#[x_kube(validation = Rule::new("!self.key.startsWith('node.kubernetes.io/')").message("taints: node.kubernetes.io/ keys belong to Kubernetes (its node controllers add and remove them); for node.kubernetes.io/out-of-service set spec.drain.whenNodeNotReady: OutOfService"))]
 #[x_kube(validation = Rule::new("!self.key.contains('/') || self.key.matches('^[^/]{1,253}/')").message("taints: a key's prefix (before the /) is at most 253 characters, as Kubernetes requires of taint keys"))]
 pub struct MaintenanceTaint {
     /// Taint key, a qualified name such as `example.com/kernel-upgrade`: an optional DNS subdomain prefix (at most
@@ -224,6 +231,36 @@ pub struct DrainSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 86400))]
     pub skip_wait_for_delete_seconds: Option<i64>,
+    /// Evict pods annotated `karpenter.sh/do-not-disrupt: "true"` or
+    /// `cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`. Those hints ask autoscalers to leave a pod
+    /// alone; a maintenance is not a scale-down, but the pod's owner asked, so drydock asks first. Default false:
+    /// such pods block the drain (named in status). PodDisruptionBudgets apply either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evict_do_not_disrupt: bool,
+    /// Evict pods whose replacement could not run on any other node (its nodeSelector, required node affinity,
+    /// hard pod anti-affinity, untolerated taints or a local PersistentVolume rule out every other node): the
+    /// replacement then waits Pending until room appears, for example when this node is back. Default false: such
+    /// pods stay and block the drain (named in status), so capacity is never lost silently.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evict_unplaceable: bool,
+    /// What to do when the node is NotReady (its kubelet gone) and evicted pods cannot finish terminating.
+    /// `Wait` (default): keep waiting and say so in status. `OutOfService`: taint the node
+    /// `node.kubernetes.io/out-of-service=nodeshutdown:NoExecute` while it is NotReady, Kubernetes' non-graceful
+    /// node shutdown: its pods are deleted by force and their volumes detached, so the drain can finish. Only for
+    /// a node that is really down: pods still running there would run twice. The taint is removed when the node
+    /// is Ready again and at restore.
+    #[serde(default)]
+    pub when_node_not_ready: WhenNodeNotReady,
+}
+
+/// What a drain does when its node is NotReady and pods cannot finish terminating.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+pub enum WhenNodeNotReady {
+    /// Keep waiting for the kubelet, and say so in status.
+    #[default]
+    Wait,
+    /// Taint the node node.kubernetes.io/out-of-service=nodeshutdown:NoExecute while it is NotReady.
+    OutOfService,
 }
 
 /// What a timed-out drain does.

@@ -88,7 +88,7 @@ fn utc() -> String {
 }
 
 /// The NodeMaintenance fields a schedule stamps on each node's maintenance (the window comes from the schedule).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceTemplate {
     /// As NodeMaintenance spec.reason (the same limits: the template is copied into NodeMaintenances).
@@ -98,6 +98,7 @@ pub struct MaintenanceTemplate {
     /// As NodeMaintenance spec.taints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new(super::maintenance::UNIQUE_TAINTS_RULE).message(super::maintenance::UNIQUE_TAINTS_MESSAGE))]
     pub taints: Vec<MaintenanceTaint>,
     #[serde(default)]
     pub drain: DrainSpec,
