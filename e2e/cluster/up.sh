@@ -94,7 +94,8 @@ wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
 # The audit policy records who did what to pods, evictions and nodes; e2e/src/audit.rs checks drydock's safety
 # promises against it after every test. Node writes carry the node as written (taints and cordon before and
-# after), pod deletes the pod as it was (terminal or not), pod creates and bindings the node a pod went to.
+# after), pod deletes the pod as it was (terminal or not), pod creates (with the name the server gave) and
+# bindings the node a pod went to.
 # Every request of ServiceAccounts in drydock-bench is logged too: the benchmark counts requests per client.
 cat > "$work/audit-policy.yaml" <<POLICY
 apiVersion: audit.k8s.io/v1
@@ -109,8 +110,11 @@ rules:
 - level: RequestResponse
   resources: [{group: "", resources: [pods]}]
   verbs: [delete, deletecollection]
+- level: RequestResponse
+  resources: [{group: "", resources: [pods]}]
+  verbs: [create]
 - level: Request
-  resources: [{group: "", resources: [pods, pods/binding]}]
+  resources: [{group: "", resources: [pods/binding]}]
   verbs: [create]
 - level: Metadata
   resources: [{group: "", resources: [pods, pods/eviction]}]
@@ -132,13 +136,14 @@ common=(--kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --a
         --leader-elect=false --bind-address 127.0.0.1 --profiling=false)
 # The controllers drydock relies on: PDB status (disruption), replacement pods (replicaset, deployment,
 # daemonset, statefulset, job), cleanup (garbage collector, namespace, pod GC), service accounts, and node health
-# (node-lifecycle adds node.kubernetes.io/unschedulable on cordon; taint-eviction acts on NoExecute).
+# (node-lifecycle adds node.kubernetes.io/unschedulable on cordon; taint-eviction acts on NoExecute), and the binding
+# of claims to PersistentVolumes (pods on local volumes).
 # A higher client QPS than the default 20 so replacement pods are not throttled in benchmarks.
 start kube-controller-manager "${common[@]}" --secure-port "$KCM_PORT" \
   --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
   --use-service-account-credentials=false --kube-api-qps 200 --kube-api-burst 400 \
   --node-monitor-grace-period 60s \
-  --controllers deployment-controller,replicaset-controller,daemonset-controller,statefulset-controller,job-controller,disruption-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,ttl-after-finished-controller
+  --controllers deployment-controller,replicaset-controller,daemonset-controller,statefulset-controller,job-controller,disruption-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,ttl-after-finished-controller,persistentvolume-binder-controller
 start kube-scheduler "${common[@]}" --secure-port "$SCHEDULER_PORT" --kube-api-qps 200 --kube-api-burst 400
 start kwok --kubeconfig "$kubeconfig" --config "$here/kwok.yaml" --server-address "127.0.0.1:$KWOK_PORT" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \

@@ -114,6 +114,10 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
     let mut placed: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new(); // -> [(when, node)]
     let mut evictions = Vec::new();
     for e in events {
+        // A dry run changes nothing (tests use them to see whether an admission policy is live yet).
+        if s(&e["requestURI"]).contains("dryRun=") {
+            continue;
+        }
         let r = &e["objectRef"];
         let (resource, sub, name) = (s(&r["resource"]), s(&r["subresource"]), s(&r["name"]).to_string());
         let verb = s(&e["verb"]);
@@ -146,10 +150,13 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
             ("pods", "") if verb == "create" && in_ns(e) && ok(e) => {
                 let node = s(&e["requestObject"]["spec"]["nodeName"]);
                 if !node.is_empty() {
-                    let key = (
-                        s(&r["namespace"]).to_string(),
-                        s(&e["requestObject"]["metadata"]["name"]).to_string(),
-                    );
+                    // A controller's pods are named by the server (generateName): the response has the name.
+                    let named = [&e["requestObject"], &e["responseObject"]]
+                        .into_iter()
+                        .map(|o| s(&o["metadata"]["name"]))
+                        .find(|n| !n.is_empty())
+                        .unwrap_or_default();
+                    let key = (s(&r["namespace"]).to_string(), named.to_string());
                     placed.entry(key).or_default().push((when, node.to_string()));
                 }
             }
@@ -240,6 +247,23 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
         }
     }
     report
+}
+
+/// How many evictions of each pod of `namespace` drydock's identity asked for: all requests, or (`accepted`)
+/// only those the API server took (a 429 or a policy's denial is a refusal, not an eviction).
+pub fn evictions_by_pod(events: &[Value], namespace: &str, accepted: bool) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for e in events {
+        let r = &e["objectRef"];
+        if s(&r["subresource"]) == "eviction"
+            && s(&r["namespace"]) == namespace
+            && s(&e["user"]["username"]) == CONTROLLER_USER
+            && (!accepted || ok(e))
+        {
+            *counts.entry(s(&r["name"]).to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 #[cfg(test)]

@@ -84,6 +84,15 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/drydock"))
 }
 
+/// Runs the runbook CLI, `drydock ARGS`, as the cluster admin (a person at a terminal).
+pub fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig_path())
+        .output()
+        .expect("run drydock")
+}
+
 impl Drydock {
     /// Starts a controller for `env`'s NodeMaintenances, without leader election; its log goes to
     /// .cache/logs/drydock-<env>-<n>.log.
@@ -259,7 +268,8 @@ pub async fn delete_nms(client: &kube::Client, env_id: &str) {
             let _ = schedules.delete(&ms.name_any(), &DeleteParams::default()).await;
         }
     }
-    let api = Api::<NodeMaintenance>::all(client.clone());
+    // Names only, read leniently: a test may have left an object no typed client can read.
+    let api = Api::<drydock::api::lenient::Lenient<NodeMaintenance>>::all(client.clone());
     let Ok(list) = api
         .list(&ListParams::default().labels(&format!("{ENV_LABEL}={env_id}")))
         .await

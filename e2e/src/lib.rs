@@ -5,6 +5,7 @@
 //! Isolation: every node a test makes carries the label and the NoSchedule taint `drydock.dev/e2e-env=<id>`;
 //! the workloads a test makes tolerate that taint and select that label, so the scheduler never mixes tests.
 
+pub mod addons;
 pub mod audit;
 pub mod controller;
 pub mod person;
@@ -130,6 +131,31 @@ impl TestEnv {
         name
     }
 
+    /// A node whose kubelet reported Ready once and then died: kwok never acts for it, so it sends no heartbeat
+    /// (the node-lifecycle controller marks it NotReady after its grace period) and no pod on it ever starts or
+    /// ends. Returns at once, while the node still looks Ready.
+    pub async fn node_without_kubelet(&mut self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.id);
+        let now = jiff::Timestamp::now().to_string();
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "type": "kwok", ENV_LABEL: self.id}},
+            "spec": {"taints": [{"key": ENV_LABEL, "value": self.id, "effect": "NoSchedule"}]},
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                "lastHeartbeatTime": now, "lastTransitionTime": now}]
+            }
+        }))
+        .expect("node json");
+        Api::<Node>::all(self.client.clone())
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
+        self.nodes.push(name.clone());
+        name
+    }
+
     /// The toleration and node selector that put a workload on this environment's nodes only.
     pub fn placement(&self) -> serde_json::Value {
         json!({
@@ -188,6 +214,16 @@ impl Drop for TestEnv {
 }
 
 impl TestEnv {
+    /// Evictions by drydock the API server accepted, per pod of this namespace, since the environment was made.
+    pub fn evictions_by_pod(&self) -> std::collections::BTreeMap<String, usize> {
+        audit::evictions_by_pod(&audit::events_since(self.audit_from), &self.id, true)
+    }
+
+    /// Eviction requests by drydock, accepted or refused, per pod of this namespace.
+    pub fn eviction_requests_by_pod(&self) -> std::collections::BTreeMap<String, usize> {
+        audit::evictions_by_pod(&audit::events_since(self.audit_from), &self.id, false)
+    }
+
     /// Checks the audit log written since this environment was made against drydock's safety promises.
     pub fn audit(&self) -> audit::Report {
         let scope = audit::Scope {

@@ -15,6 +15,19 @@ use serde_json::{Value, json};
 
 use crate::{TestEnv, wait_until};
 
+/// The API of each kind the harness creates from plain manifests (the add-on zoo, the tests' own YAML).
+fn resource_of(kind: &str) -> Option<kube::discovery::ApiResource> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    Some(match kind {
+        "ServiceAccount" => kube::discovery::ApiResource::erase::<ServiceAccount>(&()),
+        "Deployment" => kube::discovery::ApiResource::erase::<Deployment>(&()),
+        "DaemonSet" => kube::discovery::ApiResource::erase::<DaemonSet>(&()),
+        "StatefulSet" => kube::discovery::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+        "ReplicaSet" => kube::discovery::ApiResource::erase::<k8s_openapi::api::apps::v1::ReplicaSet>(&()),
+        _ => return None,
+    })
+}
+
 /// A container kwok "runs" (the image is never pulled).
 pub fn container() -> Value {
     json!([{"name": "app", "image": "registry.invalid/app:1"}])
@@ -40,6 +53,35 @@ impl TestEnv {
             .create(&PostParams::default(), &d)
             .await
             .expect("create deployment")
+    }
+
+    /// Creates each object (its kind must be one [`resource_of`] knows) in this namespace, as written; returns
+    /// what the API server refused, as `Kind name: message`.
+    pub async fn create_all(&self, objects: &[Value]) -> Vec<String> {
+        let mut refused = Vec::new();
+        for object in objects {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let Some(ar) = resource_of(kind) else {
+                refused.push(format!("{kind} {name}: not a kind the harness creates"));
+                continue;
+            };
+            let api = Api::<kube::api::DynamicObject>::namespaced_with(self.client.clone(), self.ns(), &ar);
+            let obj: kube::api::DynamicObject = match serde_json::from_value(object.clone()) {
+                Ok(o) => o,
+                Err(e) => {
+                    refused.push(format!("{kind} {name}: {e}"));
+                    continue;
+                }
+            };
+            match api.create(&PostParams::default(), &obj).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {} // made already (a ServiceAccount named twice)
+                Err(kube::Error::Api(s)) => refused.push(format!("{kind} {name}: {}", s.message)),
+                Err(e) => refused.push(format!("{kind} {name}: {e}")),
+            }
+        }
+        refused
     }
 
     /// A DaemonSet `name` on this environment's nodes.

@@ -190,6 +190,7 @@ async fn start_wait_status_end_with_exit_codes() {
     let a = env.node("a").await;
     env.deployment("web", 1, env.placement(), json!({})).await;
     env.wait_ready_pods("web", 1).await;
+    env.node("b").await; // somewhere for the evicted pod to go
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     let name = env.nm_name("cli");
@@ -294,6 +295,7 @@ async fn start_wait_times_out_on_a_drain_blocked_by_a_pdb() {
     env.wait_ready_pods("web", 1).await;
     env.pdb("web", "web", 1).await;
     env.pdb_settled("web", 0).await;
+    env.node("b").await; // the replacement would have a place: only the PDB blocks
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     // No --name: the default is <node>-<UTC time>.

@@ -29,8 +29,13 @@ async fn grace_period_reaches_the_evicted_pods() {
     .await;
     env.wait_ready_pods("slow", 2).await;
     let _drydock = Drydock::start(&env, 0);
-    env.maintenance("g", &a, json!({"drain": {"gracePeriodSeconds": 3}}))
-        .await;
+    // Pinned to node a, the replacements wait Pending: evictUnplaceable lets them (the grace period is the point).
+    env.maintenance(
+        "g",
+        &a,
+        json!({"drain": {"gracePeriodSeconds": 3, "evictUnplaceable": true}}),
+    )
+    .await;
     let graces = wait_for("evicted pods terminating", Duration::from_secs(60), || async {
         let terminating: Vec<Option<i64>> = env
             .pods(Some("slow"))
@@ -59,7 +64,7 @@ async fn pod_selector_limits_the_drain() {
     env.maintenance(
         "s",
         &a,
-        json!({"drain": {"podSelector": {"matchLabels": {"app": "web"}}}}),
+        json!({"drain": {"podSelector": {"matchLabels": {"app": "web"}}, "evictUnplaceable": true}}),
     )
     .await;
     let nm = env.wait_nm("s", Phase::Drained, |_| true).await;

@@ -214,7 +214,8 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
     assert_restored(&env, &a, false).await;
 }
 
-/// A PDB with no room blocks the drain (status names it) until another node gives the replacement a home.
+/// A PDB with no room blocks the drain (status names it) until another node gives the replacement a home. The
+/// replacements may wait Pending meanwhile (evictUnplaceable), so it is the PDB that holds the rest.
 #[tokio::test]
 async fn pdb_blocks_until_another_node_has_capacity() {
     let mut env = TestEnv::new("nm-pdb").await;
@@ -225,7 +226,8 @@ async fn pdb_blocks_until_another_node_has_capacity() {
     env.pdb_settled("web", 1).await;
 
     let _drydock = Drydock::start(&env, 0);
-    env.maintenance("disk", &a, json!({})).await;
+    env.maintenance("disk", &a, json!({"drain": {"evictUnplaceable": true}}))
+        .await;
     let ns = env.ns().to_string();
     let nm = env
         .wait_nm("disk", Phase::Draining, |nm| {
@@ -275,10 +277,15 @@ async fn closing_window_restores_the_node() {
     let _b = env.node("b").await;
     env.deployment("web", 2, env.placement_on(&a), json!({})).await;
     env.wait_ready_pods("web", 2).await;
-    // Pinned to node a by hostname, the replacements stay Pending: the drain holds the node empty.
+    // Pinned to node a by hostname, the replacements stay Pending (evictUnplaceable allows it): the drain holds
+    // the node empty.
     let _drydock = Drydock::start(&env, 0);
-    env.maintenance("short", &a, json!({"window": {"duration": "8s"}}))
-        .await;
+    env.maintenance(
+        "short",
+        &a,
+        json!({"window": {"duration": "8s"}, "drain": {"evictUnplaceable": true}}),
+    )
+    .await;
     let nm = env.wait_nm("short", Phase::Drained, |_| true).await;
     assert!(status(&nm).window_end.is_some(), "WINDOW-END shown");
     let nm = env.wait_nm("short", Phase::Completed, |_| true).await;

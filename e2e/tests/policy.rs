@@ -167,7 +167,9 @@ async fn drain_order_groups_leave_one_after_another() {
     )
     .await;
     let _drydock = Drydock::start(&env, 0);
-    env.maintenance("o", &a, json!({})).await;
+    // Pinned to node a, the replacements wait Pending (evictUnplaceable): the order of leaving is the point.
+    env.maintenance("o", &a, json!({"drain": {"evictUnplaceable": true}}))
+        .await;
     // While the batch group is terminating (3 s grace), no critical pod has been evicted yet.
     wait_until("batch pods terminating", Duration::from_secs(30), || async {
         env.pods(Some("batch"))
