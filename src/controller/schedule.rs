@@ -27,6 +27,7 @@ use crate::{
     plan::{
         conditions,
         fleet::{self, PoolNode},
+        names,
         node::{HELD_BY_ANNOTATION, is_ready},
         schedule::{self, Occurrence, Schedule},
     },
@@ -139,21 +140,9 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
     }))
 }
 
-/// `<schedule>-<node>-<window id>`, shortened with a hash when too long for an object name.
-fn maintenance_name(schedule: &str, node: &str, window: &Occurrence) -> String {
-    let full = format!("{schedule}-{node}-{}", window.id());
-    if full.len() <= 253 {
-        return full;
-    }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    full.hash(&mut h);
-    format!("{}-{:016x}", &full[..200], h.finish())
-}
-
 async fn create_maintenance(ctx: &Context, ms: &MaintenanceSchedule, window: &Occurrence, node: &str) -> Result<()> {
     let t = &ms.spec.template;
-    let name = maintenance_name(&ms.name_any(), node, window);
+    let name = names::scheduled_maintenance(&ms.name_any(), node, &window.id());
     let mut nm = NodeMaintenance::new(
         &name,
         NodeMaintenanceSpec {

@@ -2,6 +2,7 @@
 //! time is always a parameter, so every decision is unit-tested exactly.
 pub mod conditions;
 pub mod fleet;
+pub mod names;
 pub mod node;
 pub mod phase;
 pub mod pods;
