@@ -122,7 +122,7 @@ async fn serve(run: Run) -> drydock::error::Result<()> {
     });
     let config = kube::Config::infer()
         .await
-        .map_err(|e| drydock::error::Error::Config(e.to_string()))?;
+        .map_err(|e| drydock::error::Error::ClientConfig(e.to_string()))?;
     operator::run(
         config,
         settings,

@@ -39,14 +39,20 @@ pub async fn run(config: kube::Config, settings: Settings, options: Options) -> 
     let health = http::Health::new(metrics.clone());
     let bound = http::serve(options.http_addr, health.clone(), shutdown_signal())
         .await
-        .map_err(|e| Error::Config(format!("cannot serve HTTP on {}: {e}", options.http_addr)))?;
+        .map_err(|source| Error::HttpBind {
+            addr: options.http_addr,
+            source,
+        })?;
     info!(%bound, "serving /healthz, /readyz and /metrics");
 
-    let client = Client::try_from(config.clone()).map_err(|e| Error::Config(e.to_string()))?;
+    let client = Client::try_from(config.clone()).map_err(|e| Error::Client(e.to_string()))?;
     client
         .apiserver_version()
         .await
-        .map_err(|e| Error::Config(format!("cannot reach the API server: {e}")))?;
+        .map_err(|e| Error::ApiServerUnreachable {
+            server: config.cluster_url.to_string(),
+            reason: e.to_string(),
+        })?;
     health.ready.store(true, Ordering::Relaxed);
 
     let Some(lease) = options.lease else {

@@ -95,10 +95,10 @@ pub async fn run(
     health: Health,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<()> {
-    let client = Client::try_from(config.clone()).map_err(|e| Error::Config(e.to_string()))?;
+    let client = Client::try_from(config.clone()).map_err(|e| Error::Client(e.to_string()))?;
     let mut no_retry = config;
     no_retry.default_retry = false;
-    let evict_client = Client::try_from(no_retry).map_err(|e| Error::Config(e.to_string()))?;
+    let evict_client = Client::try_from(no_retry).map_err(|e| Error::Client(e.to_string()))?;
     let mut wc = watcher::Config::default();
     if let Some(s) = &settings.selector {
         wc = wc.labels(s);
