@@ -150,11 +150,7 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
         .reconcile_on(woken)
         .graceful_shutdown_on(shutdown.requested())
         .run(reconcile, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile ended with an error (retried with backoff)");
-            }
-        });
+        .for_each(|r| async move { log_outcome("NodeMaintenance", r) });
     // Schedules create NodeMaintenances; a change to one of theirs wakes the schedule.
     let mut sc = watcher::Config::default();
     if let Some(s) = &settings.selector {
@@ -164,11 +160,7 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
         .owns(Api::<NodeMaintenance>::all(ctx.client.clone()), sc)
         .graceful_shutdown_on(shutdown.requested())
         .run(schedule::reconcile, schedule_error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "schedule reconcile ended with an error (retried with backoff)");
-            }
-        });
+        .for_each(|r| async move { log_outcome("MaintenanceSchedule", r) });
     let orphans = futures::future::select(Box::pin(orphans::watch(&ctx)), Box::pin(shutdown.requested()));
     // kube-runtime's graceful shutdown waits for every running reconcile, and for a watch that never synced
     // (e.g. its CRD is not installed): bounded here.
@@ -182,6 +174,21 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
     }
     info!("drydock controller stopped");
     Ok(())
+}
+
+/// Reconcile errors are logged (and retried) by the error policies; a failing watch is only seen here. It is
+/// retried with backoff, but nothing of that kind is handled until it lists: say so, and what to check.
+fn log_outcome<T>(kind: &str, outcome: Result<T, kube::runtime::controller::Error<Error, watcher::Error>>) {
+    match outcome {
+        Err(kube::runtime::controller::Error::QueueError(e)) => warn!(
+            kind,
+            error = %e,
+            "a watch failed (retried with backoff): check that drydock's CRDs are installed (crds/) and that the \
+             controller may list and watch what config/rbac grants"
+        ),
+        Err(e) => tracing::debug!(kind, error = %e, "reconcile ended with an error (retried with backoff)"),
+        Ok(_) => {}
+    }
 }
 
 impl Context {
