@@ -18,6 +18,7 @@ nodes=(demo-1 demo-2 demo-3)
 demo_label=drydock.dev/demo                 # on every object the demo makes, so a re-run can clear them
 drain_limit=120                             # seconds the drain may take before the demo gives up
 controller_pid=""
+drydock=${CARGO_TARGET_DIR:-target}/debug/drydock   # as cargo builds it (relative to the checkout, or absolute)
 
 kubectl() { "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -35,10 +36,20 @@ wait_until() {
   done
 }
 
+# SIGTERM, as Kubernetes stops a pod; drydock exits within 2 s of it (a rollout waits for that).
 stop_controller() {
   if [ -n "$controller_pid" ] && kill -0 "$controller_pid" 2>/dev/null; then
     kill -TERM "$controller_pid" 2>/dev/null || true
+    local i
+    for i in $(seq 50); do kill -0 "$controller_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$controller_pid" 2>/dev/null; then
+      kill -KILL "$controller_pid" 2>/dev/null || true
+      printf '\ndemo: drydock was still running 5 s after SIGTERM (killed it); see %s\n' "$log" >&2
+      controller_pid=""
+      return 1
+    fi
     wait "$controller_pid" 2>/dev/null || true
+    controller_pid=""
   fi
 }
 trap stop_controller EXIT
@@ -62,10 +73,11 @@ build_drydock() {
 }
 
 install_drydock() {
-  say "Installing the NodeMaintenance CRD"
-  [ -f crds/nodemaintenance.yaml ] || die "crds/nodemaintenance.yaml is missing: run 'make crds'"
-  kubectl apply -f crds/nodemaintenance.yaml
-  kubectl wait --for=condition=Established --timeout=30s crd/nodemaintenances.drydock.dev
+  say "Installing drydock's CRDs (NodeMaintenance, MaintenanceSchedule)"
+  [ -f crds/nodemaintenance.yaml ] && [ -f crds/maintenanceschedule.yaml ] || die "crds/ is incomplete: run 'make crds'"
+  kubectl apply -f crds/nodemaintenance.yaml -f crds/maintenanceschedule.yaml
+  kubectl wait --for=condition=Established --timeout=30s \
+    crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev
 
   say "Installing drydock's RBAC (config/rbac) and a kubeconfig that acts as its ServiceAccount"
   kubectl apply -f config/manager/namespace.yaml
@@ -188,7 +200,7 @@ start_controller() {
   say "Starting drydock in the background (log: ${log#"$root"/})"
   mkdir -p "$(dirname "$log")"
   # The leader Lease lives in drydock-system, where config/rbac lets the ServiceAccount keep it.
-  KUBECONFIG=$controller_kubeconfig target/debug/drydock run --lease-namespace drydock-system \
+  KUBECONFIG=$controller_kubeconfig "$drydock" run --lease-namespace drydock-system \
     --http-addr 127.0.0.1:18080 >"$log" 2>&1 &
   controller_pid=$!
   sleep 1
@@ -220,7 +232,7 @@ phase_of() { kubectl get nm "$1" -o jsonpath='{.status.phase}'; }
 watch_until_drained() { # nm
   say "Following the drain with drydock's runbook CLI (web pods move to the other nodes; the log-agent pod stays)"
   printf '\033[2m$ drydock status %s --watch --until drained\033[0m\n' "$1"
-  KUBECONFIG=$kubeconfig target/debug/drydock status "$1" --watch --until drained --timeout "${drain_limit}s" || {
+  KUBECONFIG=$kubeconfig "$drydock" status "$1" --watch --until drained --timeout "${drain_limit}s" || {
     controller_log_tail
     die "the node was not Drained (drydock status exited $?); see the log above and 'kubectl describe nm $1'"
   }
@@ -244,7 +256,7 @@ show_held() { # node nm
 
 end_maintenance() { # node nm
   say "Ending the maintenance: drydock end $2 --wait (drydock restores the node, then lets the object go)"
-  KUBECONFIG=$kubeconfig target/debug/drydock end "$2" --wait --timeout 60s ||
+  KUBECONFIG=$kubeconfig "$drydock" end "$2" --wait --timeout 60s ||
     { controller_log_tail; die "NodeMaintenance $2 was not released within 60s (its finalizer stays until the node is restored)"; }
   # The node-lifecycle controller removes node.kubernetes.io/unschedulable a moment after the uncordon.
   wait_until 30 "$1 to be schedulable and untainted" \
@@ -258,7 +270,7 @@ farewell() {
   cat <<EOF
   export KUBECONFIG=$kubeconfig PATH=$root/.cache/bin:\$PATH
   kubectl get nodes; kubectl -n $ns get pods -o wide; kubectl explain nodemaintenance.spec.drain
-  target/debug/drydock run   # then apply config/samples/one-off.yaml with nodeName: demo-1, say
+  $drydock run   # then apply config/samples/one-off.yaml with nodeName: demo-1, say
 drydock's log: ${log#"$root"/}; the control plane's logs and audit log: .cache/logs/
 'make cluster-down' stops everything (and checks nothing is left running).
 EOF

@@ -12,10 +12,12 @@ echo "$out"
 cleanup() { if [ $started = yes ]; then e2e/cluster/down.sh; fi; }
 trap cleanup EXIT
 cargo build --bin drydock
+target=${CARGO_TARGET_DIR:-target}
+[[ $target == /* ]] || target=$root/$target
 kubectl() { .cache/bin/kubectl --kubeconfig .cache/kubeconfig "$@"; }
 kubectl apply --server-side --force-conflicts -f crds/nodemaintenance.yaml -f crds/maintenanceschedule.yaml >/dev/null
 kubectl wait --for condition=Established --timeout 60s crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev >/dev/null
-export DRYDOCK_BIN=$root/target/debug/drydock
+export DRYDOCK_BIN=${DRYDOCK_BIN:-$target/debug/drydock}   # set it to test another build
 if [ $# -gt 0 ]; then # a filter, e.g. `e2e/run.sh interference` or `CHAOS_SEED=1 e2e/run.sh chaos`
   cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" "$@"
   exit

@@ -1,5 +1,7 @@
 //! drydock's one error type. Each variant names the action that failed and the object it was applied to, and
 //! says what to check; `category` is a stable PascalCase word used as Event reason and log field.
+use std::net::SocketAddr;
+
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -23,7 +25,17 @@ pub enum Error {
     #[error("the pods on node {node} could not be listed: {reason}; check that the controller may list and watch pods")]
     PodWatch { node: String, reason: String },
     #[error("failed to load the Kubernetes client configuration: {0}; set KUBECONFIG or run inside a cluster")]
-    Config(String),
+    ClientConfig(String),
+    #[error(
+        "failed to build the Kubernetes client: {0}; check the server's certificate authority and the credentials in the kubeconfig"
+    )]
+    Client(String),
+    #[error("failed to serve /healthz, /readyz and /metrics on {addr}: {source}; {hint}", hint = bind_hint(.source))]
+    HttpBind { addr: SocketAddr, source: std::io::Error },
+    #[error(
+        "failed to reach the API server at {server}: {reason}; check that it is up and reachable from here (the address comes from KUBECONFIG, ~/.kube/config, or the pod's service account)"
+    )]
+    ApiServerUnreachable { server: String, reason: String },
     #[error("leader election failed: {0}; check the controller may get, create and update Leases in its namespace")]
     LeaderElection(String),
     #[error("failed to serialize: {0}")]
@@ -41,7 +53,10 @@ impl Error {
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
             Error::PodWatch { .. } => "PodWatchFailed",
-            Error::Config(_) => "ConfigFailed",
+            Error::ClientConfig(_) => "ClientConfigFailed",
+            Error::Client(_) => "ClientFailed",
+            Error::HttpBind { .. } => "HttpBindFailed",
+            Error::ApiServerUnreachable { .. } => "ApiServerUnreachable",
             Error::Serialize(_) => "SerializeFailed",
             Error::LeaderElection(_) => "LeaderElectionFailed",
         }
@@ -101,6 +116,19 @@ fn status_words(s: &kube::core::Status) -> String {
     }
 }
 
+/// What to do when the HTTP endpoint's address cannot be bound.
+fn bind_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process listens there: stop it, or give drydock another address with --http-addr (or DRYDOCK_HTTP_ADDR)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges: give drydock another address with --http-addr (or DRYDOCK_HTTP_ADDR)"
+        }
+        _ => "give drydock an address of this machine with --http-addr (or DRYDOCK_HTTP_ADDR), e.g. 127.0.0.1:8080",
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -154,5 +182,63 @@ mod tests {
             };
             assert_eq!(e.is_permanent(), permanent, "{code}");
         }
+    }
+
+    fn bind_error(kind: std::io::ErrorKind) -> String {
+        Error::HttpBind {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            source: std::io::Error::from(kind),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn each_startup_failure_names_its_own_cause_and_what_to_do() {
+        let taken = bind_error(std::io::ErrorKind::AddrInUse);
+        assert!(
+            taken.starts_with("failed to serve /healthz, /readyz and /metrics on 127.0.0.1:8080: "),
+            "{taken}"
+        );
+        assert!(taken.contains("--http-addr"), "{taken}");
+        assert!(
+            !taken.contains("KUBECONFIG") && !taken.contains("configuration"),
+            "{taken}"
+        );
+        assert!(bind_error(std::io::ErrorKind::PermissionDenied).contains("below 1024"));
+        assert!(bind_error(std::io::ErrorKind::AddrNotAvailable).contains("an address of this machine"));
+
+        let unreachable = Error::ApiServerUnreachable {
+            server: "https://10.0.0.1:6443/".into(),
+            reason: "connection refused".into(),
+        }
+        .to_string();
+        assert!(
+            unreachable.starts_with("failed to reach the API server at https://10.0.0.1:6443/: connection refused; "),
+            "{unreachable}"
+        );
+        assert!(!unreachable.contains("configuration"), "{unreachable}");
+
+        let config = Error::ClientConfig("no kubeconfig found".into()).to_string();
+        assert!(config.starts_with("failed to load the Kubernetes client configuration: no kubeconfig found; "));
+        assert!(config.contains("KUBECONFIG"));
+    }
+
+    #[test]
+    fn categories_are_distinct() {
+        let errors = [
+            Error::ClientConfig(String::new()),
+            Error::Client(String::new()),
+            Error::HttpBind {
+                addr: "127.0.0.1:8080".parse().unwrap(),
+                source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+            },
+            Error::ApiServerUnreachable {
+                server: String::new(),
+                reason: String::new(),
+            },
+            Error::LeaderElection(String::new()),
+        ];
+        let categories: std::collections::BTreeSet<_> = errors.iter().map(Error::category).collect();
+        assert_eq!(categories.len(), errors.len());
     }
 }

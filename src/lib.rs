@@ -7,6 +7,7 @@
 //! - [`cli`]: the runbook commands (preview, start, status, end, list) for people and scripts.
 //! - [`controller`]: kube-runtime wiring: reconcile, watches, status and Events.
 //! - [`operator`]: the `drydock run` process: endpoints, leader election, the controller while leading.
+//! - [`shutdown`]: the one SIGTERM/SIGINT listener, and bounded waits once it fired.
 //! - [`telemetry`]: logs, Prometheus metrics, /healthz /readyz.
 //! - [`error`]: the error type, each variant saying what failed and what to check.
 pub mod act;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod gather;
 pub mod operator;
 pub mod plan;
+pub mod shutdown;
 pub mod telemetry;
 
 use kube::CustomResourceExt;

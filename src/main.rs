@@ -1,11 +1,12 @@
 //! The drydock binary: `drydock run` (the controller), `drydock crd` (print the CRD YAML) and the runbook
 //! commands (`preview`, `start`, `status`, `end`, `list`). Also works as the kubectl plugin `kubectl-drydock`.
-use std::net::SocketAddr;
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::{ArgAction, Parser, Subcommand};
 use drydock::{
     controller::Settings,
     operator::{self, Lease, Options},
+    shutdown::Shutdown,
     telemetry::logs,
 };
 
@@ -69,40 +70,75 @@ struct Run {
     max_concurrent_maintenances: u16,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match Cli::parse().command {
+/// After SIGTERM or SIGINT, `drydock run` exits within this long whatever still runs (its parts have shorter
+/// bounds of their own; this one is for what nobody foresaw). Kubernetes waits 30 s before it kills a pod; a
+/// rollout waits for every old replica to go.
+const EXIT_DEADLINE: Duration = Duration::from_millis(1200);
+/// How long the runtime waits, on the way out, for blocking tasks (DNS lookups, file reads) that no one awaits.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drydock: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run_command(Cli::parse().command));
+    // Dropping a runtime waits for its blocking tasks for ever: exit regardless once the command is done.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
+}
+
+async fn run_command(command: Command) -> ExitCode {
+    match command {
         Command::Cli(command) => drydock::cli::run(command).await,
         Command::Crd { write: None } => {
             for (_, yaml) in drydock::crds() {
                 print!("{yaml}");
             }
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
         Command::Crd { write: Some(dir) } => {
             for (file, yaml) in drydock::crds() {
                 if let Err(e) = std::fs::write(dir.join(file), yaml) {
                     eprintln!("drydock: cannot write {}: {e}", dir.join(file).display());
-                    return std::process::ExitCode::FAILURE;
+                    return ExitCode::FAILURE;
                 }
             }
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
         Command::Run(run) => {
             logs::init(run.log_format);
-            match serve(run).await {
-                Ok(()) => std::process::ExitCode::SUCCESS,
+            // First, before anything can wait: a signal during start-up counts too.
+            let shutdown = match Shutdown::on_signals() {
+                Ok(s) => s,
                 Err(e) => {
+                    eprintln!("drydock: failed to listen for SIGTERM and SIGINT: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match shutdown.bounded(serve(run, shutdown.clone()), EXIT_DEADLINE).await {
+                Some(Ok(())) => {
+                    tracing::info!("drydock stopped");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    tracing::warn!(deadline = ?EXIT_DEADLINE, "still stopping after the deadline: exiting anyway");
+                    ExitCode::SUCCESS
+                }
+                Some(Err(e)) => {
                     tracing::error!(error = %e, "drydock stopped");
                     eprintln!("drydock: {e}");
-                    std::process::ExitCode::FAILURE
+                    ExitCode::FAILURE
                 }
             }
         }
     }
 }
 
-async fn serve(run: Run) -> drydock::error::Result<()> {
+async fn serve(run: Run, shutdown: Shutdown) -> drydock::error::Result<()> {
     let own_pod = std::env::var("POD_NAMESPACE").ok().zip(std::env::var("POD_NAME").ok());
     let settings = Settings {
         selector: run.selector,
@@ -122,7 +158,7 @@ async fn serve(run: Run) -> drydock::error::Result<()> {
     });
     let config = kube::Config::infer()
         .await
-        .map_err(|e| drydock::error::Error::Config(e.to_string()))?;
+        .map_err(|e| drydock::error::Error::ClientConfig(e.to_string()))?;
     operator::run(
         config,
         settings,
@@ -130,6 +166,7 @@ async fn serve(run: Run) -> drydock::error::Result<()> {
             http_addr: run.http_addr,
             lease,
         },
+        shutdown,
     )
     .await
 }

@@ -21,6 +21,7 @@ use drydock::{
     api::v1alpha1::{DrainSpec, MaintenanceSchedule, NodeMaintenance},
     cli::args,
     plan::{
+        names::scheduled_maintenance,
         node::taint_value,
         pods,
         schedule::{self, Schedule, ScheduleError},
@@ -1186,6 +1187,18 @@ proptest! {
         if name.len() <= 63 {
             prop_assert_eq!(v, name);
         }
+    }
+
+    /// The NodeMaintenance a schedule makes for a node has a valid object name, however long the two names: the
+    /// API server would refuse it for ever otherwise.
+    #[test]
+    fn scheduled_maintenance_names_are_valid(
+        schedule in prop_oneof![subdomain(), prop::collection::vec("[a-z0-9]{30}[.-]", 1..9).prop_map(|l| l.concat() + "z")],
+        node in prop_oneof![subdomain(), prop::collection::vec("[a-z0-9]{20}[.-]", 1..13).prop_map(|l| l.concat() + "z")],
+    ) {
+        prop_assume!(dns1123_subdomain(&schedule) && dns1123_subdomain(&node));
+        let name = scheduled_maintenance(&schedule, &node, "20261206t010000z");
+        prop_assert!(dns1123_subdomain(&name), "{:?}", name);
     }
 }
 

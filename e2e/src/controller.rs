@@ -70,6 +70,18 @@ pub struct Drydock {
     pub http: String,
 }
 
+/// How long [`Drydock::terminate`] waits for the exit before it gives up.
+pub const TERMINATE_WAIT: Duration = Duration::from_secs(30);
+
+/// How a SIGTERM ended a controller.
+#[derive(Debug)]
+pub struct Stopped {
+    /// None: still running after [`TERMINATE_WAIT`].
+    pub status: Option<std::process::ExitStatus>,
+    /// From the signal to the exit (or to giving up).
+    pub after: Duration,
+}
+
 /// A free port on 127.0.0.1 for a controller's HTTP endpoints.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -78,10 +90,13 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn binary() -> PathBuf {
-    std::env::var_os("DRYDOCK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/drydock"))
+/// `$DRYDOCK_BIN`, else the debug build in `$CARGO_TARGET_DIR` or the workspace's `target/`.
+pub fn binary() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::var_os("DRYDOCK_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
+        target.join("debug/drydock")
+    })
 }
 
 /// Runs the runbook CLI, `drydock ARGS`, as the cluster admin (a person at a terminal).
@@ -160,6 +175,38 @@ impl Drydock {
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod, then waits for the process to exit: its exit status and how long it
+    /// took from the signal. Gives up after [`TERMINATE_WAIT`] (status None), and SIGKILLs it then.
+    pub async fn terminate(&mut self) -> Stopped {
+        let sent = std::time::Instant::now();
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(kill.success(), "kill -TERM {} failed", self.child.id());
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Stopped {
+                    status: Some(status),
+                    after: sent.elapsed(),
+                };
+            }
+            if sent.elapsed() > TERMINATE_WAIT {
+                self.kill();
+                return Stopped {
+                    status: None,
+                    after: sent.elapsed(),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// What the process logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL: no chance to clean up, as in a node crash or an OOM kill.

@@ -241,3 +241,65 @@ async fn an_unknown_time_zone_is_reported_and_nothing_happens() {
     let node = Api::<Node>::all(env.client.clone()).get(&n).await.expect("node");
     assert!(!unschedulable(&node) && taints(&node).is_empty());
 }
+
+/// A schedule edited so that its windows overlap (one every minute, each open 2 h) is refused: status says
+/// `Valid` False naming the cron, the gap and the duration, a Warning Event says it too, and no new window
+/// starts; the node an earlier window still holds is counted as in progress.
+#[tokio::test]
+async fn overlapping_windows_are_refused_and_what_they_hold_is_counted() {
+    let mut env = TestEnv::new("sch-overlap").await;
+    let n1 = env.node_with("n1", json!({"labels": {"pool": "overlap"}})).await;
+    let _n2 = env.node_with("n2", json!({"labels": {"pool": "overlap"}})).await;
+    let _drydock = Drydock::start(&env, 0);
+    // A window open now for 10 minutes takes the first node and holds it until the window closes.
+    create_schedule(&env, "ovl", "overlap", "10m", json!({})).await;
+    let schedule = format!("{}-ovl", env.id);
+    let nms = Api::<NodeMaintenance>::all(env.client.clone());
+    let lp = ListParams::default().labels(&format!("{ENV_LABEL}={}", env.id));
+    wait_until("the first node held", Duration::from_secs(60), || async {
+        let all = nms.list(&lp).await.map(|l| l.items).unwrap_or_default();
+        schedule_maintenances(&all, &schedule)
+            .iter()
+            .any(|nm| nm.spec.node_name == n1 && nm.status.as_ref().is_some_and(|s| s.phase == Phase::Drained))
+    })
+    .await;
+
+    // Every minute for 2 hours, two nodes at a time: each new window would take the other node at once.
+    let api = Api::<MaintenanceSchedule>::all(env.client.clone());
+    let patch = json!({"spec": {"schedule": "* * * * *", "duration": "2h", "maxUnavailable": 2}});
+    api.patch(&schedule, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .expect("patch schedule");
+    let refused = |ms: &MaintenanceSchedule| {
+        ms.status.as_ref().and_then(|s| {
+            let valid = s.conditions.iter().find(|c| c.type_ == "Valid")?;
+            let in_progress = s.nodes.as_ref()?.in_progress;
+            (valid.status == "False" && valid.reason == "OverlappingWindows" && in_progress == 1)
+                .then(|| valid.message.clone())
+        })
+    };
+    let message = drydock_e2e::wait_for("the schedule refused", Duration::from_secs(30), || async {
+        refused(&api.get(&schedule).await.ok()?)
+    })
+    .await;
+    for part in ["\"* * * * *\"", "1m apart", "duration 2h"] {
+        assert!(message.contains(part), "{part} in: {message}");
+    }
+    wait_until("the Warning Event", Duration::from_secs(30), || async {
+        env.events("MaintenanceSchedule", &schedule)
+            .await
+            .iter()
+            .any(|(reason, note)| reason == "OverlappingWindows" && note == &message)
+    })
+    .await;
+
+    // Past the next minute's start: still the one maintenance, on the first node.
+    let (_, elapsed) = this_minute();
+    tokio::time::sleep(Duration::from_secs(63).saturating_sub(elapsed)).await;
+    let all = nms.list(&lp).await.expect("list").items;
+    let ours = schedule_maintenances(&all, &schedule);
+    assert_eq!(ours.len(), 1, "no new window started: {ours:#?}");
+    assert_eq!(ours[0].spec.node_name, n1);
+    let ms = api.get(&schedule).await.expect("schedule");
+    assert!(refused(&ms).is_some(), "{:#?}", ms.status);
+}

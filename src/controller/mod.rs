@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{
@@ -51,7 +51,10 @@ use crate::{
 };
 use report::Report;
 
-use crate::telemetry::{http::Health, metrics::Metrics};
+use crate::{
+    shutdown::Shutdown,
+    telemetry::{http::Health, metrics::Metrics},
+};
 
 /// How the controller runs.
 #[derive(Clone, Debug, Default)]
@@ -96,18 +99,19 @@ pub struct Context {
     admission: tokio::sync::Mutex<()>,
 }
 
-/// Runs the controller until `shutdown` completes (a signal, or the loss of the leader lease). Publishes its
-/// cache of NodeMaintenances to `health` for the metrics endpoint.
-pub async fn run(
-    config: kube::Config,
-    settings: Settings,
-    health: Health,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) -> Result<()> {
-    let client = Client::try_from(config.clone()).map_err(|e| Error::Config(e.to_string()))?;
+/// How long the controller may finish the reconciles it is running once asked to stop; then they are dropped.
+/// Safe because all state lives in the API server: an abandoned reconcile is a crash at that point, which
+/// every step is built to resume from (the chaos test kills the controller mid-step). Kept short: the whole
+/// process must be gone within 2 s of a SIGTERM, the Lease handed over included.
+pub const GRACE: Duration = Duration::from_millis(300);
+
+/// Runs the controller until `shutdown`, then at most [`GRACE`] more. Publishes its cache of NodeMaintenances to
+/// `health` for the metrics endpoint.
+pub async fn run(config: kube::Config, settings: Settings, health: Health, shutdown: Shutdown) -> Result<()> {
+    let client = Client::try_from(config.clone()).map_err(|e| Error::Client(e.to_string()))?;
     let mut no_retry = config;
     no_retry.default_retry = false;
-    let evict_client = Client::try_from(no_retry).map_err(|e| Error::Config(e.to_string()))?;
+    let evict_client = Client::try_from(no_retry).map_err(|e| Error::Client(e.to_string()))?;
     let mut wc = watcher::Config::default();
     if let Some(s) = &settings.selector {
         wc = wc.labels(s);
@@ -146,7 +150,6 @@ pub async fn run(
     });
 
     info!(selector = ?settings.selector, "drydock controller starting");
-    let stop = shutdown.shared();
     let maintenances = controller
         // A node change (someone uncordoned it, the holder let go, it disappeared) wakes every maintenance of it.
         .watches_stream(node_events, move |node: Node| {
@@ -159,13 +162,9 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .reconcile_on(woken)
-        .graceful_shutdown_on(stop.clone())
+        .graceful_shutdown_on(shutdown.requested())
         .run(reconcile, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile ended with an error (retried with backoff)");
-            }
-        });
+        .for_each(|r| async move { log_outcome("NodeMaintenance", r) });
     // Schedules create NodeMaintenances; a change to one of theirs wakes the schedule.
     let mut sc = watcher::Config::default();
     if let Some(s) = &settings.selector {
@@ -173,17 +172,37 @@ pub async fn run(
     }
     let schedules = Controller::new(Api::<Lenient<MaintenanceSchedule>>::all(ctx.client.clone()), sc.clone())
         .owns(Api::<Lenient<NodeMaintenance>>::all(ctx.client.clone()), sc)
-        .graceful_shutdown_on(stop.clone())
+        .graceful_shutdown_on(shutdown.requested())
         .run(reconcile_schedule, schedule_error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "schedule reconcile ended with an error (retried with backoff)");
-            }
-        });
-    let orphans = futures::future::select(Box::pin(orphans::watch(&ctx)), stop);
-    tokio::join!(maintenances, schedules, orphans);
+        .for_each(|r| async move { log_outcome("MaintenanceSchedule", r) });
+    let orphans = futures::future::select(Box::pin(orphans::watch(&ctx)), Box::pin(shutdown.requested()));
+    // kube-runtime's graceful shutdown waits for every running reconcile, and for a watch that never synced
+    // (e.g. its CRD is not installed): bounded here.
+    let all = async { tokio::join!(maintenances, schedules, orphans) };
+    if shutdown.bounded(all, GRACE).await.is_none() {
+        warn!(
+            grace = ?GRACE,
+            "the controller did not stop in time (a reconcile waiting for the API server, or a watch that never \
+             synced): abandoned; the next leader resumes from what the API server holds"
+        );
+    }
     info!("drydock controller stopped");
     Ok(())
+}
+
+/// Reconcile errors are logged (and retried) by the error policies; a failing watch is only seen here. It is
+/// retried with backoff, but nothing of that kind is handled until it lists: say so, and what to check.
+fn log_outcome<T>(kind: &str, outcome: Result<T, kube::runtime::controller::Error<Error, watcher::Error>>) {
+    match outcome {
+        Err(kube::runtime::controller::Error::QueueError(e)) => warn!(
+            kind,
+            error = %e,
+            "a watch failed (retried with backoff): check that drydock's CRDs are installed (crds/) and that the \
+             controller may list and watch what config/rbac grants"
+        ),
+        Err(e) => tracing::debug!(kind, error = %e, "reconcile ended with an error (retried with backoff)"),
+        Ok(_) => {}
+    }
 }
 
 impl Context {

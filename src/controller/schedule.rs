@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use jiff::Timestamp;
 use k8s_openapi::{
     api::core::v1::{Node, Taint},
-    apimachinery::pkg::{apis::meta::v1::Time, util::intstr::IntOrString},
+    apimachinery::pkg::{
+        apis::meta::v1::{Condition, Time},
+        util::intstr::IntOrString,
+    },
 };
 use kube::{
     Api, Resource, ResourceExt,
@@ -27,6 +30,7 @@ use crate::{
     plan::{
         conditions,
         fleet::{self, PoolNode},
+        names,
         node::{HELD_BY_ANNOTATION, is_ready},
         schedule::{self, Occurrence, Schedule},
     },
@@ -71,7 +75,13 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
         Ok(b) => b,
         Err(e) => return invalid(&ctx, &ms, &e.to_string()).await,
     };
-    let open = sched.open_window(now).filter(|_| !spec.suspend);
+    // Overlapping windows would start every node again in each new window. Refused like an invalid spec (no
+    // window opens), but the schedule still counts what its earlier windows hold and clears its taints.
+    let refused = sched
+        .check_overlap(&spec.schedule, &spec.duration, now)
+        .err()
+        .map(|e| e.to_string());
+    let open = sched.open_window(now).filter(|_| !spec.suspend && refused.is_none());
     let window_id = open.map(|w| w.id());
     let owned: Vec<Arc<NodeMaintenance>> = ctx
         .maintenances()
@@ -88,9 +98,11 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
                     .find(|nm| nm.spec.node_name == node && nm.labels().get(WINDOW_LABEL) == Some(id))
                     .map(|nm| ctx.status_of(nm).phase)
             });
+            let holder = n.annotations().get(HELD_BY_ANNOTATION);
             let pool_node = PoolNode {
                 ready: is_ready(n),
-                held: n.annotations().contains_key(HELD_BY_ANNOTATION),
+                held: holder.is_some(),
+                holding: holder.is_some_and(|h| owned.iter().any(|nm| nm.name_any() == *h)),
                 excluded: n.annotations().get(EXCLUDE_ANNOTATION).map(String::as_str) == Some("true"),
                 upcoming: n
                     .spec
@@ -123,7 +135,7 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
             create_maintenance(&ctx, &ms, &window, node).await?;
         }
     }
-    write_status(&ctx, &ms, &sched, open, plan, now).await?;
+    write_status(&ctx, &ms, &sched, open, plan, refused.as_deref(), now).await?;
     Ok(Action::requeue(match open {
         Some(_) => OPEN_RESYNC,
         None => sched
@@ -138,21 +150,9 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
     }))
 }
 
-/// `<schedule>-<node>-<window id>`, shortened with a hash when too long for an object name.
-fn maintenance_name(schedule: &str, node: &str, window: &Occurrence) -> String {
-    let full = format!("{schedule}-{node}-{}", window.id());
-    if full.len() <= 253 {
-        return full;
-    }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    full.hash(&mut h);
-    format!("{}-{:016x}", &full[..200], h.finish())
-}
-
 async fn create_maintenance(ctx: &Context, ms: &MaintenanceSchedule, window: &Occurrence, node: &str) -> Result<()> {
     let t = &ms.spec.template;
-    let name = maintenance_name(&ms.name_any(), node, window);
+    let name = names::scheduled_maintenance(&ms.name_any(), node, &window.id());
     let mut nm = NodeMaintenance::new(
         &name,
         NodeMaintenanceSpec {
@@ -200,12 +200,14 @@ fn times(w: &Occurrence, sched: &Schedule) -> WindowTimes {
     }
 }
 
+/// `refused`: why no window may open (the spec is usable, but its windows overlap).
 async fn write_status(
     ctx: &Context,
     ms: &MaintenanceSchedule,
     sched: &Schedule,
     open: Option<Occurrence>,
     plan: fleet::FleetPlan,
+    refused: Option<&str>,
     now: Timestamp,
 ) -> Result<()> {
     let old = ms.status.clone().unwrap_or_default();
@@ -219,6 +221,11 @@ async fn write_status(
         message: None,
     };
     let message = match (&open, ms.spec.suspend) {
+        _ if refused.is_some() => format!(
+            "{} ({} in progress)",
+            refused.unwrap_or_default(),
+            plan.counts.in_progress
+        ),
         (_, true) => "suspended: no window starts".to_string(),
         (Some(w), _) => format!(
             "window open until {}: {} done, {} in progress, {} remaining, {} failed",
@@ -234,15 +241,27 @@ async fn write_status(
         },
     };
     new.message = Some(message.clone());
-    conditions::set(
-        &mut new.conditions,
-        "Valid",
-        true,
-        "Valid",
-        "",
-        now,
-        ms.metadata.generation,
-    );
+    let was_refused = is_refused(&old.conditions, ms.metadata.generation);
+    match refused {
+        Some(why) => conditions::set(
+            &mut new.conditions,
+            "Valid",
+            false,
+            OVERLAPPING,
+            why,
+            now,
+            ms.metadata.generation,
+        ),
+        None => conditions::set(
+            &mut new.conditions,
+            "Valid",
+            true,
+            "Valid",
+            "",
+            now,
+            ms.metadata.generation,
+        ),
+    }
     conditions::set(
         &mut new.conditions,
         "WindowOpen",
@@ -255,7 +274,36 @@ async fn write_status(
     if new == old {
         return Ok(());
     }
-    patch_status(ctx, ms, &new).await
+    patch_status(ctx, ms, &new).await?;
+    if let Some(why) = refused
+        && !was_refused
+    {
+        warn_event(ctx, ms, OVERLAPPING, why).await;
+    }
+    Ok(())
+}
+
+/// The Valid condition's reason for a schedule whose windows overlap.
+const OVERLAPPING: &str = "OverlappingWindows";
+
+/// Whether `conditions` already say this generation's windows overlap (so its Event was sent).
+fn is_refused(conditions: &[Condition], generation: Option<i64>) -> bool {
+    conditions.iter().any(|c| {
+        c.type_ == "Valid" && c.status == "False" && c.reason == OVERLAPPING && c.observed_generation == generation
+    })
+}
+
+async fn warn_event(ctx: &Context, ms: &MaintenanceSchedule, reason: &str, message: &str) {
+    let ev = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: reason.into(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Validate".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &ms.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish an Event on the MaintenanceSchedule");
+    }
 }
 
 async fn patch_status(ctx: &Context, ms: &MaintenanceSchedule, status: &MaintenanceScheduleStatus) -> Result<()> {
@@ -292,14 +340,7 @@ async fn invalid(ctx: &Context, ms: &MaintenanceSchedule, message: &str) -> Resu
     );
     if Some(&status) != ms.status.as_ref() {
         patch_status(ctx, ms, &status).await?;
-        let ev = kube::runtime::events::Event {
-            type_: kube::runtime::events::EventType::Warning,
-            reason: "InvalidSpec".into(),
-            note: Some(message.chars().take(1000).collect()),
-            action: "Validate".into(),
-            secondary: None,
-        };
-        let _ = ctx.recorder.publish(&ev, &ms.object_ref(&())).await;
+        warn_event(ctx, ms, "InvalidSpec", message).await;
     }
     Ok(Action::requeue(CLOSED_RESYNC))
 }

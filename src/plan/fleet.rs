@@ -16,6 +16,8 @@ pub struct PoolNode {
     pub upcoming: bool,
     /// The phase of this window's NodeMaintenance for the node, if the schedule created one.
     pub maintenance: Option<Phase>,
+    /// Held now by one of this schedule's NodeMaintenances, whichever window created it.
+    pub holding: bool,
 }
 
 /// The schedule's decisions for this look.
@@ -70,17 +72,17 @@ pub fn plan(nodes: &BTreeMap<String, PoolNode>, budget: usize, window_open: bool
         .filter(|(name, n)| !upcoming(name, n) && n.upcoming)
         .map(|(k, _)| k.clone())
         .collect();
-    let failed = nodes.values().filter(|n| n.maintenance == Some(Phase::Failed)).count();
-    let in_progress = nodes
-        .values()
-        .filter(|n| n.maintenance.is_some() && !finished(n.maintenance))
-        .count();
+    // In progress: what the schedule holds now, from any window (an earlier window's maintenance may still hold
+    // a node), and this window's maintenances not finished yet (e.g. Pending behind another's hold).
+    let in_progress = set(&|n| n.holding || (n.maintenance.is_some() && !finished(n.maintenance)));
+    let failed = set(&|n| n.maintenance == Some(Phase::Failed) && !n.holding);
+    let accounted = done.union(&in_progress).chain(&excluded).collect::<BTreeSet<_>>().len();
     let counts = NodeCounts {
         selected: nodes.len() as i32,
-        done: (done.len() - failed) as i32,
-        in_progress: in_progress as i32,
-        failed: failed as i32,
-        remaining: nodes.len().saturating_sub(done.len() + in_progress + excluded.len()) as i32,
+        done: done.difference(&in_progress).filter(|n| !failed.contains(*n)).count() as i32,
+        in_progress: in_progress.len() as i32,
+        failed: failed.len() as i32,
+        remaining: nodes.len().saturating_sub(accounted) as i32,
     };
     FleetPlan {
         start,
@@ -173,6 +175,36 @@ mod tests {
         let p = plan(&nodes, 2, false);
         assert!(p.start.is_empty());
         assert_eq!(p.untaint, vec!["n1", "n2"]);
+    }
+
+    #[test]
+    fn in_progress_counts_nodes_held_by_any_window_of_the_schedule() {
+        let mut nodes = pool(3);
+        // n1 is still held by the maintenance an earlier window made; no window is open now.
+        if let Some(n) = nodes.get_mut("n1") {
+            n.held = true;
+            n.holding = true;
+        }
+        let closed = plan(&nodes, 1, false);
+        assert_eq!((closed.counts.in_progress, closed.counts.remaining), (1, 2));
+        // A new window: this window has nothing for n1 yet, and the budget is used by n1's hold.
+        let open = plan(&nodes, 1, true);
+        assert!(open.start.is_empty());
+        assert_eq!(
+            open.counts,
+            NodeCounts {
+                selected: 3,
+                done: 0,
+                in_progress: 1,
+                failed: 0,
+                remaining: 2
+            }
+        );
+        // Someone else's hold is not the schedule's work.
+        if let Some(n) = nodes.get_mut("n1") {
+            n.holding = false;
+        }
+        assert_eq!(plan(&nodes, 1, false).counts.in_progress, 0);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod comeback;
 pub mod conditions;
 pub mod fleet;
+pub mod names;
 pub mod node;
 pub mod phase;
 pub mod place;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, Taint};
 use serde::{Deserialize, Serialize};
 
+use super::names;
 use crate::api::v1alpha1::{MAINTENANCE_TAINT, MaintenanceTaint, PriorState, TaintEffect};
 
 /// Node annotation naming the NodeMaintenance that holds the node. Drydock's own; removed on restore.
@@ -185,17 +186,10 @@ pub fn wanted_taints(nm_name: &str, extra: &[MaintenanceTaint], drained: bool) -
 }
 
 /// A taint value is at most 63 characters, an object name up to 253: a longer name is cut and suffixed with a
-/// hash of the whole (FNV-1a, stable across builds). Only people read it; restore matches taints by key and
-/// effect, and the node's held-by annotation carries the full name.
+/// stable hash of the whole ([`names::shorten`]). Only people read it; restore matches taints by key and effect,
+/// and the node's held-by annotation carries the full name.
 pub fn taint_value(nm_name: &str) -> String {
-    if nm_name.len() <= 63 {
-        return nm_name.to_string();
-    }
-    let hash = nm_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let prefix: String = nm_name.chars().take(46).collect();
-    format!("{prefix}-{hash:016x}")
+    names::shorten(nm_name, names::MAX_LABEL_VALUE)
 }
 
 /// Kubernetes' taint for non-graceful node shutdown (GA in 1.28): on a NotReady node, the pod garbage collector

@@ -50,7 +50,27 @@ pub enum ScheduleError {
     ZeroMaxUnavailable { value: String },
     #[error("maxUnavailable {value:?} is not a count or a percent: write a count like 1 or a percent from 1% to 100%")]
     BadMaxUnavailable { value: String },
+    #[error(
+        "schedule {schedule:?} opens windows as little as {gap} apart (first on {date}) but duration {duration} \
+         keeps each open longer, so a window would open while the one before still holds nodes: make duration \
+         shorter than {gap}, or the starts further apart"
+    )]
+    OverlappingWindows {
+        schedule: String,
+        duration: String,
+        /// The time between the two starts, like `1m` or `23h`.
+        gap: String,
+        /// The day (in the schedule's zone) the first of the two windows opens; only a date, so the message
+        /// stays the same while a frequent schedule's next overlap moves on by the minute.
+        date: jiff::civil::Date,
+    },
 }
+
+/// How far ahead [`Schedule::first_overlap`] looks: a year, so every daylight-saving change and month length is
+/// seen, but at most this many starts, so a schedule of every minute costs a few milliseconds a look (its
+/// first 10,000 starts, a week, already show every gap its minute and hour fields make).
+const OVERLAP_HORIZON_STARTS: usize = 10_000;
+const OVERLAP_HORIZON: SignedDuration = SignedDuration::from_hours(366 * 24);
 
 /// A parsed MaintenanceSchedule timing: when windows open, in which zone, and for how long.
 ///
@@ -113,6 +133,41 @@ impl Schedule {
         let start = self.instant(time)?;
         debug_assert!(start > now, "{start} opens at or before {now}");
         Some(self.occurrence(start))
+    }
+
+    /// The first window, from the one open at `from` (else the next) on, that opens before the window before it
+    /// has ended, with that earlier window; None if there is none within the horizon (a year, at most
+    /// [`OVERLAP_HORIZON_STARTS`] starts). Every window lasts the same, so consecutive windows are enough. Daylight
+    /// saving counts: `30 1,3 * * *` for 90m overlaps once a year, when 01:30 to 03:30 lasts one hour.
+    pub fn first_overlap(&self, from: Timestamp) -> Option<(Occurrence, Occurrence)> {
+        let horizon = from.checked_add(OVERLAP_HORIZON).unwrap_or(Timestamp::MAX);
+        let mut earlier = self.open_window(from).or_else(|| self.next_window(from))?;
+        for _ in 0..OVERLAP_HORIZON_STARTS {
+            let later = self.next_window(earlier.start)?;
+            if later.start < earlier.end {
+                return Some((earlier, later));
+            }
+            if later.start > horizon {
+                return None;
+            }
+            earlier = later;
+        }
+        None
+    }
+
+    /// Refuses windows that overlap ([`Schedule::first_overlap`] from `from`). `schedule` and `duration` are the
+    /// spec's texts, for the message.
+    pub fn check_overlap(&self, schedule: &str, duration: &str, from: Timestamp) -> Result<(), ScheduleError> {
+        let Some((earlier, later)) = self.first_overlap(from) else {
+            return Ok(());
+        };
+        let gap = later.start.duration_since(earlier.start);
+        Err(ScheduleError::OverlappingWindows {
+            schedule: schedule.trim().to_owned(),
+            duration: duration.to_owned(),
+            gap: format!("{gap:#}"),
+            date: earlier.start_in(&self.zone).date(),
+        })
     }
 
     fn occurrence(&self, start: Timestamp) -> Occurrence {
@@ -912,6 +967,90 @@ mod tests {
         assert_eq!(
             s.open_window(ts("2026-06-01T11:00:00Z")),
             Some(window("2026-06-01T11:00:00Z", "2026-06-01T13:00:00Z"))
+        );
+    }
+
+    // Overlapping windows
+
+    fn overlap(cron: &str, zone: &str, duration: &str, from: &str) -> Option<(String, String)> {
+        let s = schedule(cron, zone, duration);
+        s.first_overlap(ts(from)).map(|(a, b)| {
+            (
+                a.start_in(s.time_zone()).to_string(),
+                b.start_in(s.time_zone()).to_string(),
+            )
+        })
+    }
+
+    #[test]
+    fn windows_longer_than_the_time_between_starts_overlap() {
+        let from = "2026-06-01T10:30:00Z";
+        assert_eq!(
+            overlap("*/1 * * * *", "UTC", "2h", from),
+            Some((
+                "2026-06-01T10:30:00+00:00[UTC]".into(),
+                "2026-06-01T10:31:00+00:00[UTC]".into()
+            )),
+            "from the window open now"
+        );
+        assert_eq!(
+            overlap("0 * * * *", "UTC", "1h", from),
+            None,
+            "back to back is not overlap"
+        );
+        assert_eq!(
+            overlap("0 * * * *", "UTC", "61m", from).map(|(a, _)| a),
+            Some("2026-06-01T10:00:00+00:00[UTC]".into())
+        );
+        assert_eq!(overlap("0 2 * * 0", "Europe/Berlin", "3h", from), None);
+        assert_eq!(
+            overlap("* * * * *", "UTC", "59s", from),
+            None,
+            "10,000 starts looked at, quickly"
+        );
+        // Uneven gaps: 00:00 and 00:10, then 23h50m.
+        assert_eq!(
+            overlap("0,10 0 * * *", "UTC", "11m", from),
+            Some((
+                "2026-06-02T00:00:00+00:00[UTC]".into(),
+                "2026-06-02T00:10:00+00:00[UTC]".into()
+            ))
+        );
+        // The 31st and the 1st: a day apart only after months of 31 days.
+        assert_eq!(
+            overlap("0 0 1,31 * *", "UTC", "25h", "2026-06-02T00:00:00Z").map(|(a, _)| a),
+            Some("2026-07-31T00:00:00+00:00[UTC]".into())
+        );
+    }
+
+    #[test]
+    fn overlap_when_the_clocks_go_forward() {
+        // 01:30 to 03:30 is two hours, except on 2027-03-28 in Berlin, where it is one: found months ahead.
+        assert_eq!(
+            overlap("30 1,3 * * *", "Europe/Berlin", "90m", "2026-06-01T00:00:00Z"),
+            Some((
+                "2027-03-28T01:30:00+01:00[Europe/Berlin]".into(),
+                "2027-03-28T03:30:00+02:00[Europe/Berlin]".into()
+            ))
+        );
+        assert_eq!(overlap("30 1,3 * * *", "UTC", "90m", "2026-06-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn an_overlap_is_refused_naming_the_cron_the_gap_and_the_duration() {
+        let s = schedule("*/1 * * * *", "UTC", "2h");
+        let error = s
+            .check_overlap(" */1 * * * * ", "2h", ts("2026-06-01T10:30:20Z"))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "schedule \"*/1 * * * *\" opens windows as little as 1m apart (first on 2026-06-01) but duration 2h \
+             keeps each open longer, so a window would open while the one before still holds nodes: make duration \
+             shorter than 1m, or the starts further apart"
+        );
+        assert_eq!(
+            schedule("0 2 * * 0", "UTC", "3h").check_overlap("0 2 * * 0", "3h", ts("2026-06-01T10:30:20Z")),
+            Ok(())
         );
     }
 

@@ -148,7 +148,8 @@ pub struct NodeCounts {
     pub selected: i32,
     /// Completed this window.
     pub done: i32,
-    /// Under maintenance now.
+    /// Under maintenance now: held by one of the schedule's NodeMaintenances (from this window or an earlier
+    /// one), or started this window and not finished.
     pub in_progress: i32,
     /// Failed this window.
     pub failed: i32,
