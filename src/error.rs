@@ -22,8 +22,10 @@ pub enum Error {
         words(.source)
     )]
     ReadSurroundings { node: String, source: kube::Error },
-    #[error("the pods on node {node} could not be listed: {reason}; check that the controller may list and watch pods")]
-    PodWatch { node: String, reason: String },
+    #[error(
+        "failed to list what the drain of node {node} reads: {reason}; check that the controller may list and watch pods and nodes"
+    )]
+    Watch { node: String, reason: String },
     #[error("failed to load the Kubernetes client configuration: {0}; set KUBECONFIG or run inside a cluster")]
     ClientConfig(String),
     #[error(
@@ -52,7 +54,7 @@ impl Error {
             Error::WriteObject { .. } => "WriteObjectFailed",
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
-            Error::PodWatch { .. } => "PodWatchFailed",
+            Error::Watch { .. } => "WatchFailed",
             Error::ClientConfig(_) => "ClientConfigFailed",
             Error::Client(_) => "ClientFailed",
             Error::HttpBind { .. } => "HttpBindFailed",

@@ -358,3 +358,12 @@ pub fn drydock_annotations(node: &k8s_openapi::api::core::v1::Node) -> Vec<Strin
         .cloned()
         .collect()
 }
+
+/// `pod: reason` for each pod in the NodeMaintenance's status.blockedPods.
+pub fn blocked_reasons(nm: &NodeMaintenance) -> Vec<String> {
+    nm.status
+        .iter()
+        .flat_map(|s| &s.blocked_pods)
+        .map(|p| format!("{}: {}", p.name, p.reason))
+        .collect()
+}

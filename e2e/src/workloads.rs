@@ -212,6 +212,13 @@ pub fn on_node(p: &Pod, node: &str) -> bool {
     p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
 }
 
+/// The pods' UIDs, sorted: the same pods (no eviction, no replacement) have the same UIDs.
+pub fn uids(pods: &[Pod]) -> Vec<String> {
+    let mut u: Vec<String> = pods.iter().filter_map(|p| p.uid()).collect();
+    u.sort();
+    u
+}
+
 pub fn names(pods: &[Pod]) -> Vec<String> {
     let mut n: Vec<_> = pods.iter().map(|p| p.name_any()).collect();
     n.sort();

@@ -5,9 +5,9 @@ use std::time::Duration;
 use drydock::api::v1alpha1::{NodeMaintenance, Phase};
 use drydock_e2e::{
     TestEnv,
-    controller::{Drydock, drydock_annotations, taints, unschedulable},
+    controller::{Drydock, blocked_reasons, drydock_annotations, taints, unschedulable},
     wait_until,
-    workloads::{names, on_node},
+    workloads::{names, on_node, uids},
 };
 use k8s_openapi::api::{core::v1::Pod, policy::v1::PodDisruptionBudget};
 use kube::{Api, ResourceExt};
@@ -18,20 +18,6 @@ const AUTOSCALER_ANNOTATION: &str = "cluster-autoscaler.kubernetes.io/scale-down
 
 fn status(nm: &NodeMaintenance) -> &drydock::api::v1alpha1::NodeMaintenanceStatus {
     nm.status.as_ref().expect("status")
-}
-
-fn blocked_reasons(nm: &NodeMaintenance) -> Vec<String> {
-    status(nm)
-        .blocked_pods
-        .iter()
-        .map(|p| format!("{}: {}", p.name, p.reason))
-        .collect()
-}
-
-fn uids(pods: &[Pod]) -> Vec<String> {
-    let mut u: Vec<_> = pods.iter().filter_map(|p| p.uid()).collect();
-    u.sort();
-    u
 }
 
 /// Asserts the node is back as it was: schedulable (or not, as before), no drydock taint, no annotation.

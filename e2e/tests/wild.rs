@@ -8,10 +8,10 @@ use std::{process::Output, time::Duration};
 use drydock::api::v1alpha1::{NodeMaintenance, Phase};
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
-    controller::{Drydock, cli, drydock_annotations, taints, unschedulable},
+    controller::{Drydock, blocked_reasons, cli, drydock_annotations, taints, unschedulable},
     person::kubectl,
     wait_for, wait_until,
-    workloads::{on_node, pod_ready},
+    workloads::{on_node, pod_ready, uids},
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
@@ -24,25 +24,73 @@ fn status(nm: &NodeMaintenance) -> drydock::api::v1alpha1::NodeMaintenanceStatus
     nm.status.clone().unwrap_or_default()
 }
 
-/// `pod: reason` for each pod in status.blockedPods.
-fn blocked(nm: &NodeMaintenance) -> Vec<String> {
-    status(nm)
-        .blocked_pods
-        .iter()
-        .map(|p| format!("{}: {}", p.name, p.reason))
-        .collect()
-}
-
-fn uids(pods: &[Pod]) -> Vec<String> {
-    let mut u: Vec<String> = pods.iter().filter_map(|p| p.uid()).collect();
-    u.sort();
-    u
-}
-
 /// `kubectl apply -f -` of a manifest, as the admin.
 fn apply(manifest: &str) {
     let (ok, out) = kubectl(&["apply", "-f", "-"], Some(manifest));
     assert!(ok, "kubectl apply: {out}\n{manifest}");
+}
+
+/// A ValidatingAdmissionPolicy (CEL, no webhook server) and its binding, scoped to one test's environment and
+/// deleted when dropped, also when the test fails.
+struct Policy(String);
+
+/// What a [`Policy`] denies: `operation` on `resource` of the environment's objects (`scope`: `objectSelector` for
+/// nodes, `namespaceSelector` for what lives in its namespace) unless `expression` holds. `reason` sets the code
+/// of the refusal: `Invalid` is 422, `Forbidden` 403.
+struct Deny<'a> {
+    resource: &'a str,
+    operation: &'a str,
+    scope: &'a str,
+    expression: &'a str,
+    message: &'a str,
+    reason: &'a str,
+}
+
+impl Policy {
+    fn apply(env: &TestEnv, short: &str, deny: Deny) -> Self {
+        let name = format!("{}-{short}", env.id);
+        let Deny {
+            resource,
+            operation,
+            scope,
+            expression,
+            message,
+            reason,
+        } = deny;
+        apply(&format!(
+            r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [""], apiVersions: [v1], operations: [{operation}], resources: [{resource}]}}
+    {scope}: {{matchLabels: {{{ENV_LABEL}: {id}}}}}
+  validations:
+  - expression: "{expression}"
+    message: "{message}"
+    reason: {reason}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+"#,
+            id = env.id
+        ));
+        Policy(name)
+    }
+}
+
+impl Drop for Policy {
+    fn drop(&mut self) {
+        let kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy";
+        kubectl(&["delete", kinds, &self.0, "--ignore-not-found"], None);
+    }
 }
 
 /// Waits until the admin's `kubectl ARGS --dry-run=server` is denied with `words`: a new admission policy is live.
@@ -178,11 +226,11 @@ async fn pods_a_controller_binds_back_to_the_node_are_evicted_once_then_reported
         .await;
     let nm = env
         .wait_nm("m", Phase::Draining, |nm| {
-            let b = blocked(nm);
+            let b = blocked_reasons(nm);
             b.len() == 2 && b.iter().all(|r| r.contains("keeps coming back"))
         })
         .await;
-    let reasons = blocked(&nm);
+    let reasons = blocked_reasons(&nm);
     assert!(
         reasons[0].contains("2 pods of ReplicaSet") && reasons[0].contains("/bound were evicted"),
         "{reasons:?}"
@@ -233,13 +281,13 @@ async fn a_node_whose_kubelet_died_is_explained_and_can_be_finished_out_of_servi
         Duration::from_secs(180),
         || async {
             let nm = env.nms().get(&env.nm_name("m")).await.ok()?;
-            let b = blocked(&nm);
+            let b = blocked_reasons(&nm);
             (b.len() == 2 && b.iter().all(|r| r.contains("on a NotReady node"))).then_some(nm)
         },
     )
     .await;
     assert_eq!(status(&nm).phase, Phase::Draining);
-    let reason = &blocked(&nm)[0];
+    let reason = &blocked_reasons(&nm)[0];
     assert!(
         reason.contains("its kubelet is not responding") && reason.contains("whenNodeNotReady: OutOfService"),
         "{reason}"
@@ -287,32 +335,18 @@ async fn a_node_whose_kubelet_died_is_explained_and_can_be_finished_out_of_servi
 #[tokio::test]
 async fn an_eviction_an_admission_policy_refuses_is_explained_retried_gently_and_timed_out() {
     let mut env = TestEnv::new("wild-vap").await;
-    let policy = format!("{}-no-db-eviction", env.id);
-    apply(&format!(
-        r#"
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {policy}}}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods/eviction]}}
-  validations:
-  - expression: "!object.metadata.name.startsWith('db-')"
-    message: "db pods are moved by the database team, never evicted"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {policy}}}
-spec:
-  policyName: {policy}
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector: {{matchLabels: {{{ENV_LABEL}: {id}}}}}
-"#,
-        id = env.id
-    ));
+    let _policy = Policy::apply(
+        &env,
+        "no-db-eviction",
+        Deny {
+            resource: "pods/eviction",
+            operation: "CREATE",
+            scope: "namespaceSelector",
+            expression: "!object.metadata.name.startsWith('db-')",
+            message: "db pods are moved by the database team, never evicted",
+            reason: "Forbidden",
+        },
+    );
     let a = env.node("a").await;
     env.deployment("db", 1, env.placement(), json!({})).await;
     env.deployment("web", 2, env.placement(), json!({})).await;
@@ -343,8 +377,10 @@ spec:
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "15s", "onTimeout": "Abort"}}))
         .await;
-    let nm = env.wait_nm("m", Phase::Draining, |nm| !blocked(nm).is_empty()).await;
-    let reason = &blocked(&nm)[0];
+    let nm = env
+        .wait_nm("m", Phase::Draining, |nm| !blocked_reasons(nm).is_empty())
+        .await;
+    let reason = &blocked_reasons(&nm)[0];
     assert!(
         reason.starts_with("db-")
             && reason.contains("eviction refused by an admission policy")
@@ -369,14 +405,6 @@ spec:
         (2..=6).contains(&attempts),
         "the refused eviction is retried with backoff (1 s, 2 s, 4 s, ...) over 15 s, not hammered: {attempts} attempts"
     );
-    kubectl(
-        &[
-            "delete",
-            "validatingadmissionpolicybinding,validatingadmissionpolicy",
-            &policy,
-        ],
-        None,
-    );
 }
 
 /// A PDB with maxUnavailable 0 can never allow a disruption: status says so and names the PDB, and the drain's
@@ -397,8 +425,10 @@ async fn a_pdb_that_can_never_allow_a_disruption_is_named_and_the_timeout_applie
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "10s", "onTimeout": "Abort"}}))
         .await;
-    let nm = env.wait_nm("m", Phase::Draining, |nm| blocked(nm).len() == 2).await;
-    for reason in blocked(&nm) {
+    let nm = env
+        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 2)
+        .await;
+    for reason in blocked_reasons(&nm) {
         assert!(
             reason.contains(&format!("PDB {}/frozen", env.ns()))
                 && reason.contains("can never allow a disruption (maxUnavailable: 0)"),
@@ -441,15 +471,15 @@ async fn a_pod_stuck_on_a_finalizer_is_named_and_skip_wait_lets_the_drain_finish
     env.maintenance("m", &a, json!({})).await;
     let nm = env
         .wait_nm("m", Phase::Draining, |nm| {
-            blocked(nm)
+            blocked_reasons(nm)
                 .iter()
                 .any(|r| r.contains("held by finalizer example.com/backup"))
         })
         .await;
     assert!(
-        blocked(&nm)[0].contains("skipWaitForDeleteSeconds"),
+        blocked_reasons(&nm)[0].contains("skipWaitForDeleteSeconds"),
         "{:?}",
-        blocked(&nm)
+        blocked_reasons(&nm)
     );
     env.patch_nm("m", json!({"drain": {"skipWaitForDeleteSeconds": 5}}))
         .await;
@@ -535,8 +565,10 @@ async fn autoscaler_hints_are_asked_about_before_a_maintenance_evicts() {
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
-    let nm = env.wait_nm("m", Phase::Draining, |nm| blocked(nm).len() == 2).await;
-    let reasons = blocked(&nm).join("\n");
+    let nm = env
+        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 2)
+        .await;
+    let reasons = blocked_reasons(&nm).join("\n");
     assert!(
         reasons.contains("annotated karpenter.sh/do-not-disrupt: \"true\""),
         "{reasons}"
@@ -614,9 +646,11 @@ spec:
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
-    let nm = env.wait_nm("m", Phase::Draining, |nm| blocked(nm).len() == 1).await;
+    let nm = env
+        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 1)
+        .await;
     assert_eq!(
-        blocked(&nm)[0],
+        blocked_reasons(&nm)[0],
         format!(
             "{}: {}",
             db[0].name_any(),
@@ -660,8 +694,14 @@ async fn hard_anti_affinity_with_as_many_replicas_as_nodes_blocks_in_preview_and
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
-    let nm = env.wait_nm("m", Phase::Draining, |nm| blocked(nm).len() == 1).await;
-    assert_eq!(blocked(&nm)[0], format!("{}: {why}", rows[0].0), "the same story");
+    let nm = env
+        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 1)
+        .await;
+    assert_eq!(
+        blocked_reasons(&nm)[0],
+        format!("{}: {why}", rows[0].0),
+        "the same story"
+    );
     assert!(env.evictions_by_pod().is_empty(), "no capacity lost silently");
     env.patch_nm("m", json!({"drain": {"evictUnplaceable": true}})).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -674,32 +714,18 @@ async fn hard_anti_affinity_with_as_many_replicas_as_nodes_blocks_in_preview_and
 #[tokio::test]
 async fn a_node_write_the_api_server_refuses_ends_failed_in_its_words() {
     let mut env = TestEnv::new("wild-422").await;
-    let policy = format!("{}-no-kernel-taint", env.id);
-    apply(&format!(
-        r#"
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {policy}}}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [nodes]}}
-    objectSelector: {{matchLabels: {{{ENV_LABEL}: {id}}}}}
-  validations:
-  - expression: "!has(object.spec.taints) || !object.spec.taints.exists(t, t.key == 'example.com/kernel')"
-    message: "example.com/kernel taints are set by the kernel team's tooling only"
-    reason: Invalid
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {policy}}}
-spec:
-  policyName: {policy}
-  validationActions: [Deny]
-"#,
-        id = env.id
-    ));
+    let _policy = Policy::apply(
+        &env,
+        "no-kernel-taint",
+        Deny {
+            resource: "nodes",
+            operation: "UPDATE",
+            scope: "objectSelector",
+            expression: "!has(object.spec.taints) || !object.spec.taints.exists(t, t.key == 'example.com/kernel')",
+            message: "example.com/kernel taints are set by the kernel team's tooling only",
+            reason: "Invalid",
+        },
+    );
     let a = env.node("a").await;
     until_denied(&["taint", "node", &a, "example.com/kernel=:NoSchedule"], "kernel team").await;
     let _drydock = Drydock::start(&env, 0);
@@ -729,14 +755,6 @@ spec:
             "no debug dump in Events: {note}"
         );
     }
-    kubectl(
-        &[
-            "delete",
-            "validatingadmissionpolicybinding,validatingadmissionpolicy",
-            &policy,
-        ],
-        None,
-    );
 }
 
 /// A refusal that can heal (403: a policy forbids the node write for now) is retried with backoff, and while it is,
@@ -744,32 +762,18 @@ spec:
 #[tokio::test]
 async fn a_refusal_that_can_heal_is_retried_with_phase_and_error_in_status() {
     let mut env = TestEnv::new("wild-403").await;
-    let policy = format!("{}-freeze", env.id);
-    apply(&format!(
-        r#"
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {policy}}}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [nodes]}}
-    objectSelector: {{matchLabels: {{{ENV_LABEL}: {id}}}}}
-  validations:
-  - expression: "!has(object.spec.unschedulable) || !object.spec.unschedulable"
-    message: "change freeze: no node is cordoned until Monday"
-    reason: Forbidden
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {policy}}}
-spec:
-  policyName: {policy}
-  validationActions: [Deny]
-"#,
-        id = env.id
-    ));
+    let policy = Policy::apply(
+        &env,
+        "freeze",
+        Deny {
+            resource: "nodes",
+            operation: "UPDATE",
+            scope: "objectSelector",
+            expression: "!has(object.spec.unschedulable) || !object.spec.unschedulable",
+            message: "change freeze: no node is cordoned until Monday",
+            reason: "Forbidden",
+        },
+    );
     let a = env.node("a").await;
     until_denied(&["cordon", &a], "change freeze").await;
     let _drydock = Drydock::start(&env, 0);
@@ -788,14 +792,7 @@ spec:
         "status says what is happening"
     );
     assert!(!s.last_error.unwrap_or_default().contains("Status {"), "no debug dump");
-    kubectl(
-        &[
-            "delete",
-            "validatingadmissionpolicybinding,validatingadmissionpolicy",
-            &policy,
-        ],
-        None,
-    );
+    drop(policy); // the freeze ends
     env.wait_nm("m", Phase::Drained, |nm| status(nm).last_error.is_none())
         .await;
     env.delete_nm("m").await;

@@ -73,8 +73,6 @@ pub struct Settings {
 
 /// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
 const RESYNC: Duration = Duration::from_secs(60);
-/// How long a reconcile waits for the node cache's first list before it gives up and retries.
-const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Context {
     client: Client,
@@ -414,16 +412,7 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
         let all_nodes = if nm.spec.drain.evict_unplaceable {
             Vec::new()
         } else {
-            tokio::time::timeout(SYNC_TIMEOUT, ctx.nodes.wait_until_ready())
-                .await
-                .map_err(|_| Error::PodWatch {
-                    node: node_name.clone(),
-                    reason: format!("the node cache did not sync within {SYNC_TIMEOUT:?}"),
-                })?
-                .map_err(|e| Error::PodWatch {
-                    node: node_name.clone(),
-                    reason: e.to_string(),
-                })?;
+            pod_watch::synced(&ctx.nodes, &node_name, "the node cache").await?;
             if gather::needs_lookups(&on_node) {
                 gather::room(&ctx.client, &mut memory.room, &on_node)
                     .await

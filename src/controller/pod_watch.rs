@@ -24,7 +24,7 @@ use crate::{
     error::{Error, Result},
 };
 
-/// How long a new watch may take to list the node's pods before the reconcile gives up and retries.
+/// How long a new watch (or cache) may take to list before the reconcile gives up and retries.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Watch {
@@ -40,6 +40,24 @@ pub struct PodWatches {
     watches: Arc<Mutex<HashMap<String, Watch>>>,
 }
 
+/// Waits (at most [`SYNC_TIMEOUT`]) until `store` has had its first list; `what` names it in the error about `node`.
+pub async fn synced<K>(store: &Store<K>, node: &str, what: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    tokio::time::timeout(SYNC_TIMEOUT, store.wait_until_ready())
+        .await
+        .map_err(|_| Error::Watch {
+            node: node.into(),
+            reason: format!("{what} did not sync within {SYNC_TIMEOUT:?}"),
+        })?
+        .map_err(|e| Error::Watch {
+            node: node.into(),
+            reason: format!("{what}: {e}"),
+        })
+}
+
 impl PodWatches {
     pub fn new(client: Client, wake: UnboundedSender<ObjectRef<Lenient<NodeMaintenance>>>) -> Self {
         Self {
@@ -52,16 +70,7 @@ impl PodWatches {
     /// The pods on `node`, from a watch started on first use; `holder` is woken on every change.
     pub async fn pods(&self, node: &str, holder: &str) -> Result<Vec<Arc<Pod>>> {
         let store = self.ensure(node, holder);
-        tokio::time::timeout(SYNC_TIMEOUT, store.wait_until_ready())
-            .await
-            .map_err(|_| Error::PodWatch {
-                node: node.into(),
-                reason: format!("not synced within {SYNC_TIMEOUT:?}"),
-            })?
-            .map_err(|e| Error::PodWatch {
-                node: node.into(),
-                reason: e.to_string(),
-            })?;
+        synced(&store, node, "the pod watch").await?;
         Ok(store.state())
     }
 
