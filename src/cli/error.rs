@@ -33,7 +33,7 @@ pub enum CliError {
     Forbidden { action: String, message: String },
     #[error("the API server refused to create nodemaintenance/{name}: {message}")]
     Refused { name: String, message: String },
-    #[error("failed to {action}: {source}; check that the API server is reachable (kubectl get --raw /readyz)")]
+    #[error("failed to {action}: {}; check that the API server is reachable (kubectl get --raw /readyz)", crate::error::words(.source))]
     Api { action: String, source: kube::Error },
     #[error("the drain of {node} would not finish: {blocking} pod(s) block it, listed above")]
     WouldNotFinish { node: String, blocking: usize },

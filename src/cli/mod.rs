@@ -433,7 +433,10 @@ async fn follow(api: &Api<NodeMaintenance>, name: &str, until: Until, timeout: O
             }
             Err(e) if errors < TRANSIENT_ERRORS && !matches!(&e, kube::Error::Api(s) if s.code == 403) => {
                 errors += 1;
-                eprintln!("warning: reading nodemaintenance/{name} failed ({e}); retrying");
+                eprintln!(
+                    "warning: reading nodemaintenance/{name} failed ({}); retrying",
+                    crate::error::words(&e)
+                );
                 tokio::time::sleep(POLL).await;
                 continue;
             }
