@@ -15,7 +15,7 @@ cargo build --bin drydock
 kubectl() { .cache/bin/kubectl --kubeconfig .cache/kubeconfig "$@"; }
 kubectl apply --server-side --force-conflicts -f crds/nodemaintenance.yaml -f crds/maintenanceschedule.yaml >/dev/null
 kubectl wait --for condition=Established --timeout 60s crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev >/dev/null
-export DRYDOCK_BIN=$root/target/debug/drydock
+export DRYDOCK_BIN=${CARGO_TARGET_DIR:-$root/target}/debug/drydock  # where cargo build put it
 if [ $# -gt 0 ]; then # a filter, e.g. `e2e/run.sh interference` or `CHAOS_SEED=1 e2e/run.sh chaos`
   cargo test -p drydock-e2e -- --test-threads "${E2E_THREADS:-4}" "$@"
   exit
