@@ -103,11 +103,13 @@ impl TestEnv {
             .create(&PostParams::default(), &ns)
             .await
             .expect("create namespace");
-        // Pods need the namespace's default service account (the ServiceAccount admission plugin).
+        // Pods need the namespace's default service account (the ServiceAccount admission plugin). Right after
+        // kube-apiserver restarts (the chaos test) the controller-manager's watches may take half a minute to
+        // come back: the limit allows for that.
         let sa = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &id);
         wait_until(
             &format!("service account default in {id}"),
-            Duration::from_secs(30),
+            Duration::from_secs(90),
             || async { sa.get_opt("default").await.ok().flatten().is_some() },
         )
         .await;
