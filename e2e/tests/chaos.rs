@@ -202,7 +202,9 @@ async fn maintenances_survive_chaos() {
     let bounded = tokio::time::timeout(Duration::from_secs(900), async {
         let mut names = Vec::new();
         let mut maintained = BTreeSet::new();
+        let mut stalled = Duration::ZERO;
         for wave in 0..waves {
+            stalled += pdb_room(&env).await;
             // The node with the most web pods first (10 pods on at most 4 schedulable nodes: at least 3), so
             // every wave drains under the PDB; two more at random.
             let busiest = busiest_node(&env, &nodes, &mut rng).await;
@@ -240,12 +242,12 @@ async fn maintenances_survive_chaos() {
             }
             names.extend(this_wave);
         }
-        (names, maintained)
+        (names, maintained, stalled)
     })
     .await;
     let _ = stop_tx.send(true);
     let (faults, _drydock) = injector.await.expect("fault injector");
-    let (names, maintained) = bounded.expect("the chaos run ends within 15 minutes");
+    let (names, maintained, stalled) = bounded.expect("the chaos run ends within 15 minutes");
     let wall = started.elapsed();
     // Lower bounds: an eviction per wave at least (its busiest node has 3 pods or more and the PDB lets 3 go);
     // a hold and a restore for each maintenance whose status says it held its node (one whose window closed
@@ -280,7 +282,7 @@ async fn maintenances_survive_chaos() {
     let summary = format!(
         "{banner}\nmaintenances completed: {}\nfaults: {} controller SIGKILLs, {} kube-apiserver restarts, {} etcd restarts\n\
          {} of them held their node; audit: {} evictions, {} pod deletes, {} node writes by drydock checked; \
-         violations: {}\nwall time: {:.0} s\n\
+         violations: {}\nwall time: {:.0} s, of which {:.0} s waiting for the PDB to have room again\n\
          figures: seed={seed} maintenances={} evictions={} kills={} apiserver={} etcd={} violations={} wall_s={:.0}",
         names.len(),
         faults.controller_kills,
@@ -292,6 +294,7 @@ async fn maintenances_survive_chaos() {
         audit.node_writes,
         audit.violations.len(),
         wall.as_secs_f64(),
+        stalled.as_secs_f64(),
         names.len(),
         audit.evictions,
         faults.controller_kills,
@@ -317,6 +320,30 @@ async fn maintenances_survive_chaos() {
         "{} evictions in {waves} waves: the drains did not happen under the faults",
         audit.evictions
     );
+}
+
+/// Waits until the web PDB allows a disruption; returns how long that took. An eviction that the API server
+/// charged to the budget but failed to carry out (a 504 while etcd restarts) keeps that pod counted as disrupted
+/// for two minutes: a wave started then could not evict anything.
+async fn pdb_room(env: &TestEnv) -> Duration {
+    let api = kube::Api::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::namespaced(env.client.clone(), env.ns());
+    let start = Instant::now();
+    loop {
+        let pdb = retry("get the PDB", || api.get("web")).await;
+        let room = pdb
+            .status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation == pdb.metadata.generation && s.disruptions_allowed >= 1);
+        if room {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the PDB had no room for 5 minutes: {:?}",
+            pdb.status
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The environment node with the most live web pods (ties broken by the seed).
