@@ -3,7 +3,7 @@
 //! exactly as it started, and the audit-log safety checks must hold.
 //!
 //! The run must also have exercised what it claims: each wave drains the node with the most pods of a
-//! Deployment whose PDB lets 3 of its 10 pods go at a time, a fault lands while the wave's drains run, and the
+//! Deployment whose PDB lets 5 of its 10 pods go at a time, a fault lands while the wave's drains run, and the
 //! run ends with at least as many evictions and faults of each kind as that design guarantees (asserted).
 //!
 //! It restarts the shared control plane, so it runs alone: e2e/run.sh runs it after the other tests. The fault
@@ -30,9 +30,11 @@ use tokio::sync::watch;
 
 const NODES: usize = 6;
 const PER_WAVE: usize = 3;
-/// The Deployment drained in every wave, and its PDB: 3 of its pods may be away at a time.
+/// The Deployment drained in every wave, and its PDB: 5 of its pods may be away at a time. A tighter budget
+/// stalls for minutes under faults: a replacement the scheduler shelved while every node was cordoned, or an
+/// eviction charged to the budget but cut short by an etcd restart, counts against it.
 const REPLICAS: i32 = 10;
-const MIN_AVAILABLE: i32 = 7;
+const MIN_AVAILABLE: i32 = 5;
 /// Every bag of faults holds one of each kind and a second controller kill, shuffled.
 const BAG: [Fault; 4] = [Fault::Kill, Fault::Kill, Fault::Apiserver, Fault::Etcd];
 
@@ -249,7 +251,7 @@ async fn maintenances_survive_chaos() {
     let (faults, _drydock) = injector.await.expect("fault injector");
     let (names, maintained, stalled) = bounded.expect("the chaos run ends within 15 minutes");
     let wall = started.elapsed();
-    // Lower bounds: an eviction per wave at least (its busiest node has 3 pods or more and the PDB lets 3 go);
+    // Lower bounds: an eviction per wave at least (its busiest node has 3 pods or more and the PDB lets 5 go);
     // a hold and a restore for each maintenance whose status says it held its node (one whose window closed
     // while the controller could not reach the API server never touched it), and those nodes restored.
     let (api, mine) = (
