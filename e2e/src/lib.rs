@@ -114,7 +114,7 @@ impl TestEnv {
         )
         .await;
         probe_audit_policy(&client, &id).await;
-        Self {
+        let env = Self {
             client,
             id,
             nodes: Vec::new(),
@@ -125,7 +125,23 @@ impl TestEnv {
                 expect: Mutex::new(None),
                 taken: AtomicBool::new(false),
             },
+        };
+        // Fail at the start, not only after the test, when the log no longer records what the checks need.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let gaps = env.probe_gaps(&env.audit());
+            if gaps.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the API server's audit log cannot serve the safety checks of {}:\n{}",
+                env.id,
+                gaps.join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        env
     }
 
     pub fn ns(&self) -> &str {
@@ -275,19 +291,7 @@ impl TestEnv {
     /// What the log should show and does not: blind spots, the environment's own traces, the declared bounds.
     fn audit_gaps(&self, report: &audit::Report) -> Vec<String> {
         let mut gaps = report.blind_spots.clone();
-        let probe = probe_node(&self.id);
-        if !report.nodes_created.contains(&probe) {
-            gaps.push(format!(
-                "the probe node create of {probe} (made when the environment was) is not logged with its object: \
-                 node bodies are not being logged, or the log read is not this test's"
-            ));
-        }
-        if report.pod_deletecollections == 0 {
-            gaps.push("the probe deletecollection of pods is not logged".into());
-        }
-        if !report.node_deletecollections.iter().any(|uri| uri.contains(&probe)) {
-            gaps.push("the probe deletecollection of nodes is not logged".into());
-        }
+        gaps.extend(self.probe_gaps(report));
         for n in &self.audit.made_nodes {
             if !report.nodes_created.contains(n) {
                 gaps.push(format!("the create of node {n}, made by this test, is not in the log"));
@@ -301,6 +305,25 @@ impl TestEnv {
         }
         if let Some(expect) = &*self.audit.expect.lock().unwrap_or_else(|p| p.into_inner()) {
             gaps.extend(report.shortfalls(expect));
+        }
+        gaps
+    }
+
+    /// Which of the dry-run probes made by [`TestEnv::new`] the log does not show as the checks need them.
+    fn probe_gaps(&self, report: &audit::Report) -> Vec<String> {
+        let mut gaps = Vec::new();
+        let probe = probe_node(&self.id);
+        if !report.nodes_created.contains(&probe) {
+            gaps.push(format!(
+                "the probe node create of {probe} (made when the environment was) is not logged with its object: \
+                 node bodies are not being logged, or the log read is not this test's"
+            ));
+        }
+        if report.pod_deletecollections == 0 {
+            gaps.push("the probe deletecollection of pods is not logged".into());
+        }
+        if !report.node_deletecollections.iter().any(|uri| uri.contains(&probe)) {
+            gaps.push("the probe deletecollection of nodes is not logged".into());
         }
         gaps
     }
