@@ -5,6 +5,7 @@
 //! The run must also have exercised what it claims: each wave drains the node with the most pods of a
 //! Deployment whose PDB lets 5 of its 10 pods go at a time, a fault lands while the wave's drains run, and the
 //! run ends with at least as many evictions and faults of each kind as that design guarantees (asserted).
+//! Between waves the faults pause until the PDB has room again, so every wave can drain.
 //!
 //! It restarts the shared control plane, so it runs alone: e2e/run.sh runs it after the other tests. The fault
 //! schedule comes from a seed, printed (and written to .cache/logs/chaos.txt); rerun one with
@@ -69,13 +70,14 @@ struct Faults {
     etcd_restarts: usize,
 }
 
-/// Injects a fault every 2–6 s, and one 0.2–1.5 s after each wave begins (while its drains run), until told to
-/// stop; kinds come from shuffled [`BAG`]s. Returns what it did and the controller it left running (the
-/// maintenances still open finish under it).
+/// Injects a fault every 2–6 s while `active`, and one 0.2–1.5 s after each wave begins (while its drains run),
+/// until told to stop; kinds come from shuffled [`BAG`]s. Returns what it did and the controller it left running
+/// (the maintenances still open finish under it).
 async fn inject(
     env_args: (String, Vec<String>),
     seed: u64,
     mut waves: watch::Receiver<usize>,
+    mut active: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> (Faults, Drydock) {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
@@ -87,6 +89,12 @@ async fn inject(
     let mut faults = Faults::default();
     let mut bag = Vec::new();
     loop {
+        if !*active.borrow_and_update() {
+            tokio::select! {
+                _ = active.changed() => continue,
+                _ = stop.changed() => break,
+            }
+        }
         let pause = Duration::from_millis(rng.u64(2000..6000));
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
@@ -198,7 +206,8 @@ async fn maintenances_survive_chaos() {
     ];
     let (stop_tx, stop_rx) = watch::channel(false);
     let (wave_tx, wave_rx) = watch::channel(0);
-    let injector = tokio::spawn(inject((env.id.clone(), args), seed, wave_rx, stop_rx));
+    let (active_tx, active_rx) = watch::channel(false);
+    let injector = tokio::spawn(inject((env.id.clone(), args), seed, wave_rx, active_rx, stop_rx));
     let started = Instant::now();
 
     let bounded = tokio::time::timeout(Duration::from_secs(900), async {
@@ -206,7 +215,10 @@ async fn maintenances_survive_chaos() {
         let mut maintained = BTreeSet::new();
         let mut stalled = Duration::ZERO;
         for wave in 0..waves {
+            // Between waves the faults pause, so the cluster (scheduler, kwok's watches) can settle.
+            let _ = active_tx.send(false);
             stalled += pdb_room(&env).await;
+            let _ = active_tx.send(true);
             // The node with the most web pods first (10 pods on at most 4 schedulable nodes: at least 3), so
             // every wave drains under the PDB; two more at random.
             let busiest = busiest_node(&env, &nodes, &mut rng).await;
