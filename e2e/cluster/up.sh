@@ -20,7 +20,8 @@ for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
   [ -x "$bin/$b" ] || { echo "cluster-up: $bin/$b is missing: run 'make cluster-build' first" >&2; exit 1; }
 done
 
-rm -rf "$work" "$logs/audit.log" && mkdir -p "$work/pki" "$logs"
+# The audit log and its rotated backups (audit-<time>.log) belong to the cluster they came from.
+rm -rf "$work" "$logs"/audit.log "$logs"/audit-*.log && mkdir -p "$work/pki" "$logs"
 pki=$work/pki
 ssl() { openssl "$@" 2>>"$logs/openssl.log"; }
 
@@ -95,7 +96,9 @@ wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 # The audit policy records who did what to pods, evictions and nodes; e2e/src/audit.rs checks drydock's safety
 # promises against it after every test. Node writes carry the node as written (taints and cordon before and
 # after), pod deletes the pod as it was (terminal or not), pod creates (with the name the server gave) and
-# bindings the node a pod went to.
+# bindings the node a pod went to; deletecollection of pods and nodes is logged too (drydock must never send one).
+# Each test environment checks at its start, by dry runs, that node bodies and deletecollections are still logged
+# (e2e/src/lib.rs).
 # Every request of ServiceAccounts in drydock-bench is logged too: the benchmark counts requests per client.
 cat > "$work/audit-policy.yaml" <<POLICY
 apiVersion: audit.k8s.io/v1
@@ -106,7 +109,7 @@ rules:
   userGroups: ["system:serviceaccounts:drydock-bench"]
 - level: RequestResponse
   resources: [{group: "", resources: [nodes]}]
-  verbs: [create, update, patch, delete]
+  verbs: [create, update, patch, delete, deletecollection]
 - level: RequestResponse
   resources: [{group: "", resources: [pods]}]
   verbs: [delete, deletecollection]
@@ -122,6 +125,8 @@ rules:
 - level: None
 POLICY
 
+# Past 2000 MB the log is renamed to audit-<time>.log and a new one begun; every backup is kept (maxbackup and
+# maxage 0), and the checks read across the rotation.
 start kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" --client-ca-file "$pki/ca.crt" \
@@ -129,6 +134,7 @@ start kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --service-account-signing-key-file "$pki/sa.key" --authorization-mode RBAC \
   --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
   --audit-policy-file "$work/audit-policy.yaml" --audit-log-path "$logs/audit.log" --audit-log-maxsize 2000 \
+  --audit-log-maxbackup 0 --audit-log-maxage 0 \
   --profiling=false --cert-dir "$work/apiserver-certs"
 wait_for kube-apiserver 90 curl_api /readyz
 

@@ -2,20 +2,22 @@
 //! every test: what drydock's own identity did to pods and nodes, judged by the objects as the API server
 //! recorded them.
 //!
-//! - No DELETE of a pod that was not already finished (Succeeded or Failed).
+//! - No DELETE of a pod that was not already finished (Succeeded or Failed); no deletecollection of pods.
 //! - No eviction of a pod on a node drydock did not hold (held-by annotation) when the eviction was sent.
-//! - No node write that removed a taint drydock had not added, uncordoned a node someone else cordoned, or
-//!   deleted a node.
+//! - No node write that removed a taint drydock had not added or uncordoned a node someone else cordoned; no
+//!   DELETE or deletecollection of nodes.
+//!
+//! It fails closed: a log that is missing, shorter than where a test began, or garbled is an error, a node write
+//! logged without its object is a blind spot, and a test declares what the log must at least show
+//! ([`Expect`]), so "nothing seen" never passes for "nothing wrong".
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::{Read, Seek, SeekFrom},
-    path::PathBuf,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
 };
 
 use serde_json::Value;
-
-/// The user drydock runs as in the e2e tests: config/rbac's ServiceAccount (see [`crate::controller`]).
-pub const CONTROLLER_USER: &str = "system:serviceaccount:drydock-system:drydock";
 
 const HELD_BY: &str = "drydock.dev/held-by";
 
@@ -23,38 +25,245 @@ pub fn log_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs/audit.log")
 }
 
-/// Where the log ends now: a test checks the events written after this point.
-pub fn offset() -> u64 {
-    std::fs::metadata(log_path()).map_or(0, |m| m.len())
+/// The user the e2e controllers run as, asked of the API server with their own credentials
+/// ([`crate::controller::controller_kubeconfig`]) through a SelfSubjectReview, once per process: the checks
+/// follow the controller's real identity, whatever config/rbac names it.
+pub fn controller_user() -> String {
+    static USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        // Callers may be inside a runtime (a test) or in Drop: ask on a thread and runtime of our own.
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+                let client = crate::controller::controller_client().await;
+                let review = kube::Api::<SelfSubjectReview>::all(client)
+                    .create(&Default::default(), &SelfSubjectReview::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("SelfSubjectReview with the controller's credentials: {e}"));
+                review
+                    .status
+                    .and_then(|s| s.user_info)
+                    .and_then(|u| u.username)
+                    .filter(|u| !u.is_empty())
+                    .expect("the SelfSubjectReview names a user")
+            })
+        })
+        .join()
+        .expect("asking the API server who the controller is")
+    })
+    .clone()
 }
 
-/// The audit events written since `from`, in the order the API server wrote them.
-pub fn events_since(from: u64) -> Vec<Value> {
-    let Ok(mut f) = std::fs::File::open(log_path()) else {
-        return Vec::new();
-    };
-    let mut text = String::new();
-    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_string(&mut text).is_err() {
-        return Vec::new();
+/// Where the log stood at some moment: the file (by inode, so a rotation is followed) and the end of its last
+/// complete line.
+#[derive(Clone, Debug)]
+pub struct Mark {
+    inode: u64,
+    offset: u64,
+}
+
+/// Marks the end of the log now. Panics if there is no log: every check after it would read nothing.
+pub fn mark() -> Mark {
+    mark_at(&log_path()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn mark_at(path: &Path) -> Result<Mark, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| {
+        format!(
+            "no audit log at {} ({e}): the safety checks need the API server started by e2e/cluster/up.sh",
+            path.display()
+        )
+    })?;
+    let meta = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    // The API server may be half-way through a line (a write of several pages shows in the size page by page):
+    // start after the last complete one.
+    let mut end = meta.len();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let buf = &mut chunk[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))
+            .and_then(|_| f.read_exact(buf))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            return Ok(Mark {
+                inode: meta.ino(),
+                offset: start + i as u64 + 1,
+            });
+        }
+        end = start;
     }
-    // A line still being written is incomplete JSON: skipped.
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    Ok(Mark {
+        inode: meta.ino(),
+        offset: 0,
+    })
 }
 
-/// Which objects a check covers: pods in these namespaces, nodes whose name starts with `node_prefix`.
+/// The audit events written since `mark`, in the order the API server wrote them, across rotations of the log
+/// (kube-apiserver renames a full log to `audit-<time>.log` and starts a new one; up.sh keeps every backup).
+/// Errors, naming the cause: the log is gone, the marked file is gone, it is shorter than the mark, or a line
+/// other than the one being written does not parse.
+pub fn events_since(mark: &Mark) -> Result<Vec<Value>, String> {
+    events_in(&log_path(), mark)
+}
+
+fn events_in(path: &Path, mark: &Mark) -> Result<Vec<Value>, String> {
+    let current =
+        std::fs::metadata(path).map_err(|e| format!("the audit log {} cannot be read ({e})", path.display()))?;
+    let mut files = vec![path.to_path_buf()];
+    if current.ino() != mark.inode {
+        // Rotated since the mark: the marked file is a backup now; read it, the backups after it, then the log.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("audit");
+        let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{stem}-")) && n.ends_with(".log"))
+            })
+            .collect();
+        backups.sort(); // the names carry the rotation time (UTC), so they sort in order
+        let Some(first) = backups
+            .iter()
+            .position(|p| std::fs::metadata(p).is_ok_and(|m| m.ino() == mark.inode))
+        else {
+            return Err(format!(
+                "the audit log {} was replaced since the test began and the file it began in is gone \
+                 (cluster restarted, or a rotated log removed): nothing the test did can be checked",
+                path.display()
+            ));
+        };
+        files = backups.split_off(first);
+        files.push(path.to_path_buf());
+    }
+    let mut events = Vec::new();
+    let last = files.len() - 1;
+    for (i, file) in files.iter().enumerate() {
+        let from = if i == 0 { mark.offset } else { 0 };
+        read_lines(file, from, i == last, &mut events)?;
+    }
+    Ok(events)
+}
+
+/// Appends the events in `file` from byte `from`. Only the log being written (`live`) may end in a partial line.
+fn read_lines(file: &Path, from: u64, live: bool, out: &mut Vec<Value>) -> Result<(), String> {
+    let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let len = f.metadata().map_err(|e| format!("{}: {e}", file.display()))?.len();
+    if len < from {
+        return Err(format!(
+            "the audit log {} has {len} bytes, fewer than the {from} it had when the test began: it was \
+             truncated or replaced, so what the test did cannot be checked",
+            file.display()
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.seek(SeekFrom::Start(from))
+        .and_then(|_| f.read_to_end(&mut bytes))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut at = from;
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let Some(n) = rest.iter().position(|&b| b == b'\n') else {
+            if live {
+                return Ok(()); // the line the API server is writing now
+            }
+            return Err(format!(
+                "{} ends in an incomplete line at byte {at}: the rotated log lost part of an event",
+                file.display()
+            ));
+        };
+        let line = &rest[..n];
+        let event = serde_json::from_slice(line).map_err(|e| {
+            format!(
+                "{} has an unreadable line at byte {at} ({e}): {}",
+                file.display(),
+                String::from_utf8_lossy(&line[..line.len().min(200)])
+            )
+        })?;
+        out.push(event);
+        at += n as u64 + 1;
+        rest = &rest[n + 1..];
+    }
+    Ok(())
+}
+
+/// Which requests a check covers: pods in these namespaces, nodes whose name starts with `node_prefix`, and who
+/// drydock is.
 #[derive(Clone, Debug)]
 pub struct Scope {
     pub namespaces: Vec<String>,
     pub node_prefix: String,
+    /// drydock's user name in the audit log (from [`controller_user`] in the e2e tests).
+    pub controller_user: String,
+}
+
+/// What a test declares the audit log must at least show of drydock's requests in its scope: lower bounds
+/// derived from what the test itself makes drydock do. Declared with `TestEnv::expect_audit`, checked after the
+/// test with the safety promises. `Expect::default()` (all zero) says, explicitly, that drydock had nothing to do.
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    /// Evictions of the test's pods the API server accepted.
+    pub evictions: usize,
+    /// Finished pods drydock deleted.
+    pub pod_deletes: usize,
+    /// Successful writes to the test's nodes.
+    pub node_writes: usize,
+    /// Nodes drydock gave back: a write of its took its hold (the held-by annotation) away.
+    pub restored: Vec<String>,
 }
 
 /// What a check looked at and what it found.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Evictions by drydock the API server accepted (refused ones are judged too, not counted).
     pub evictions: usize,
+    /// Pods drydock deleted.
     pub pod_deletes: usize,
+    /// Successful node writes by drydock.
     pub node_writes: usize,
+    /// Nodes drydock restored (a write of its removed its held-by annotation).
+    pub restored: BTreeSet<String>,
+    /// Nodes whose creation is logged with the node as written (the harness's witnesses: see `TestEnv`).
+    pub nodes_created: BTreeSet<String>,
+    /// Pod creates in the scope's namespaces, by anyone.
+    pub pod_creates: usize,
+    /// deletecollection of pods in the scope's namespaces, by anyone.
+    pub pod_deletecollections: usize,
+    /// Request URIs of every deletecollection of nodes, by anyone.
+    pub node_deletecollections: Vec<String>,
+    /// Broken promises.
     pub violations: Vec<String>,
+    /// What the checks could not judge because the log lacks it (e.g. a node write without the node).
+    pub blind_spots: Vec<String>,
+}
+
+impl Report {
+    /// How the log falls short of `expect`; empty when it shows at least that much.
+    pub fn shortfalls(&self, expect: &Expect) -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, seen, want) in [
+            ("accepted evictions", self.evictions, expect.evictions),
+            ("pod deletes", self.pod_deletes, expect.pod_deletes),
+            ("node writes", self.node_writes, expect.node_writes),
+        ] {
+            if seen < want {
+                out.push(format!("{seen} {what} by drydock, the test expects at least {want}"));
+            }
+        }
+        for node in &expect.restored {
+            if !self.restored.contains(node) {
+                out.push(format!("no write by drydock that restored node {node}"));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -92,7 +301,6 @@ impl NodeState {
 #[derive(Default)]
 struct NodeHistory {
     writes: Vec<(u64, String, bool, NodeState)>, // (resourceVersion, completed at, by drydock, state after)
-    deleted_by_drydock: Vec<String>,
 }
 
 fn s(v: &Value) -> &str {
@@ -105,24 +313,39 @@ fn ok(e: &Value) -> bool {
         .is_some_and(|c| (200..300).contains(&c))
 }
 
+fn code(e: &Value) -> String {
+    e["responseStatus"]["code"]
+        .as_u64()
+        .map_or_else(|| "no response".into(), |c| format!("HTTP {c}"))
+}
+
 pub fn check(events: &[Value], scope: &Scope) -> Report {
     let mut report = Report::default();
     let in_ns = |e: &Value| scope.namespaces.iter().any(|n| n == s(&e["objectRef"]["namespace"]));
-    let by_drydock = |e: &Value| s(&e["user"]["username"]) == CONTROLLER_USER;
+    let by_drydock = |e: &Value| s(&e["user"]["username"]) == scope.controller_user;
     let mut nodes: BTreeMap<String, NodeHistory> = BTreeMap::new();
     // Pod -> node, from pod creates that name a node and from the scheduler's bindings.
     let mut placed: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new(); // -> [(when, node)]
     let mut evictions = Vec::new();
     for e in events {
-        // A dry run changes nothing (tests use them to see whether an admission policy is live yet).
-        if s(&e["requestURI"]).contains("dryRun=") {
-            continue;
-        }
         let r = &e["objectRef"];
         let (resource, sub, name) = (s(&r["resource"]), s(&r["subresource"]), s(&r["name"]).to_string());
         let verb = s(&e["verb"]);
         let when = s(&e["stageTimestamp"]).to_string();
+        // A dry run changes nothing: the harness's probes of the audit policy (TestEnv::new) are dry runs.
+        let dry_run = s(&e["requestURI"]).contains("dryRun=");
         match (resource, sub) {
+            // Any node may match a collection's selector: every scope judges these.
+            ("nodes", "") if verb == "deletecollection" => {
+                report.node_deletecollections.push(s(&e["requestURI"]).to_string());
+                if by_drydock(e) {
+                    report.violations.push(format!(
+                        "drydock sent a deletecollection of nodes ({}) at {when} ({})",
+                        s(&e["requestURI"]),
+                        code(e)
+                    ));
+                }
+            }
             ("nodes", "")
                 if name.starts_with(&scope.node_prefix)
                     || s(&e["responseObject"]["metadata"]["name"]).starts_with(&scope.node_prefix) =>
@@ -134,20 +357,41 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
                 } else {
                     name
                 };
-                let h = nodes.entry(name.clone()).or_default();
                 if verb == "delete" {
+                    // Refused or not: drydock has no business deleting a node.
                     if by_drydock(e) {
-                        h.deleted_by_drydock.push(when);
+                        report
+                            .violations
+                            .push(format!("drydock sent a DELETE of node {name} at {when} ({})", code(e)));
                     }
                     continue;
                 }
-                if !ok(e) || obj.is_null() {
+                if !ok(e) {
+                    continue;
+                }
+                if obj.is_null() {
+                    report.blind_spots.push(format!(
+                        "a {verb} of node {name} at {when} by {} is logged without the node: the audit policy no \
+                         longer records node bodies, so taints and cordons cannot be judged",
+                        s(&e["user"]["username"])
+                    ));
+                    continue;
+                }
+                if verb == "create" {
+                    report.nodes_created.insert(name.clone());
+                }
+                if dry_run {
                     continue;
                 }
                 let rv = s(&obj["metadata"]["resourceVersion"]).parse().unwrap_or(0);
-                h.writes.push((rv, when, by_drydock(e), NodeState::of(obj)));
+                nodes
+                    .entry(name)
+                    .or_default()
+                    .writes
+                    .push((rv, when, by_drydock(e), NodeState::of(obj)));
             }
             ("pods", "") if verb == "create" && in_ns(e) && ok(e) => {
+                report.pod_creates += 1;
                 let node = s(&e["requestObject"]["spec"]["nodeName"]);
                 if !node.is_empty() {
                     // A controller's pods are named by the server (generateName): the response has the name.
@@ -166,15 +410,27 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
                 placed.entry(key).or_default().push((when, node));
             }
             ("pods", "eviction") if in_ns(e) && by_drydock(e) => {
-                report.evictions += 1;
+                if ok(e) {
+                    report.evictions += 1;
+                }
                 let received = s(&e["requestReceivedTimestamp"]).to_string();
                 evictions.push((s(&r["namespace"]).to_string(), name, received));
             }
+            ("pods", "") if verb == "deletecollection" && in_ns(e) => {
+                report.pod_deletecollections += 1;
+                if by_drydock(e) {
+                    report.violations.push(format!(
+                        "drydock sent a deletecollection of pods in namespace {} at {when} ({})",
+                        s(&r["namespace"]),
+                        code(e)
+                    ));
+                }
+            }
             ("pods", "") if verb == "delete" && in_ns(e) && by_drydock(e) => {
-                report.pod_deletes += 1;
                 if !ok(e) {
                     continue; // 404/409: nothing was deleted
                 }
+                report.pod_deletes += 1;
                 let phase = s(&e["responseObject"]["status"]["phase"]);
                 if phase != "Succeeded" && phase != "Failed" {
                     report.violations.push(format!(
@@ -213,9 +469,6 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
 
     // Node writes, in etcd's order: what drydock took away, it had put there.
     for (name, mut h) in nodes {
-        for when in &h.deleted_by_drydock {
-            report.violations.push(format!("drydock deleted node {name} at {when}"));
-        }
         h.writes.sort_by_key(|w| w.0);
         let mut before = NodeState::default();
         let mut ours: BTreeSet<String> = BTreeSet::new();
@@ -234,6 +487,9 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
                     report.violations.push(format!(
                         "drydock uncordoned node {name} at {when}, which someone else had cordoned"
                     ));
+                }
+                if before.held && !after.held {
+                    report.restored.insert(name.clone());
                 }
                 ours.extend(after.taints.difference(&before.taints).cloned());
             }
@@ -257,7 +513,7 @@ pub fn evictions_by_pod(events: &[Value], namespace: &str, accepted: bool) -> BT
         let r = &e["objectRef"];
         if s(&r["subresource"]) == "eviction"
             && s(&r["namespace"]) == namespace
-            && s(&e["user"]["username"]) == CONTROLLER_USER
+            && s(&e["user"]["username"]) == controller_user()
             && (!accepted || ok(e))
         {
             *counts.entry(s(&r["name"]).to_string()).or_insert(0) += 1;
@@ -272,10 +528,14 @@ mod tests {
 
     use super::*;
 
+    /// Not the identity the e2e controllers have: the check must take whatever identity it is given.
+    const DRYDOCK: &str = "system:serviceaccount:ops:node-maintainer";
+
     fn scope() -> Scope {
         Scope {
             namespaces: vec!["t".into()],
             node_prefix: "t-".into(),
+            controller_user: DRYDOCK.into(),
         }
     }
     fn node_write(user: &str, rv: u64, at: &str, unschedulable: bool, taints: &[&str], held: bool) -> Value {
@@ -291,38 +551,62 @@ mod tests {
         })
     }
     fn created(at: &str) -> Value {
-        node_write("admin", 1, at, false, &["env"], false)
+        let mut e = node_write("admin", 1, at, false, &["env"], false);
+        e["verb"] = json!("create");
+        e
     }
     fn bind(pod: &str, at: &str) -> Value {
         json!({"verb": "create", "user": {"username": "scheduler"}, "stageTimestamp": at,
                "objectRef": {"resource": "pods", "subresource": "binding", "namespace": "t", "name": pod},
                "responseStatus": {"code": 201}, "requestObject": {"target": {"name": "t-a"}}})
     }
-    fn evict(pod: &str, at: &str) -> Value {
-        json!({"verb": "create", "user": {"username": CONTROLLER_USER}, "stageTimestamp": at,
+    fn evict_as(user: &str, pod: &str, at: &str, code: u16) -> Value {
+        json!({"verb": "create", "user": {"username": user}, "stageTimestamp": at,
                "requestReceivedTimestamp": at,
                "objectRef": {"resource": "pods", "subresource": "eviction", "namespace": "t", "name": pod},
-               "responseStatus": {"code": 201}})
+               "responseStatus": {"code": code}})
+    }
+    fn evict(pod: &str, at: &str) -> Value {
+        evict_as(DRYDOCK, pod, at, 201)
     }
     fn delete(pod: &str, phase: &str) -> Value {
-        json!({"verb": "delete", "user": {"username": CONTROLLER_USER}, "stageTimestamp": "5",
+        json!({"verb": "delete", "user": {"username": DRYDOCK}, "stageTimestamp": "5",
                "objectRef": {"resource": "pods", "namespace": "t", "name": pod},
                "responseStatus": {"code": 200}, "responseObject": {"status": {"phase": phase}}})
     }
+    fn collection(resource: &str, namespace: Option<&str>, user: &str, code: u16) -> Value {
+        let uri = match namespace {
+            Some(ns) => format!("/api/v1/namespaces/{ns}/{resource}?labelSelector=app%3Dx"),
+            None => format!("/api/v1/{resource}?labelSelector=app%3Dx"),
+        };
+        json!({"verb": "deletecollection", "user": {"username": user}, "stageTimestamp": "6", "requestURI": uri,
+               "objectRef": {"resource": resource, "namespace": namespace}, "responseStatus": {"code": code}})
+    }
 
     #[test]
-    fn a_clean_maintenance_passes() {
+    fn a_clean_maintenance_passes_and_is_counted() {
         let events = vec![
             created("1"),
             bind("web", "2"),
-            node_write(CONTROLLER_USER, 5, "3", true, &["env", "drydock"], true),
+            node_write(DRYDOCK, 5, "3", true, &["env", "drydock"], true),
             evict("web", "4"),
+            evict_as(DRYDOCK, "web", "4", 429), // refused by a PDB: judged, not counted
             delete("job", "Succeeded"),
-            node_write(CONTROLLER_USER, 7, "6", false, &["env"], false),
+            node_write(DRYDOCK, 7, "6", false, &["env"], false),
         ];
         let r = check(&events, &scope());
         assert_eq!(r.violations, Vec::<String>::new());
+        assert_eq!(r.blind_spots, Vec::<String>::new());
         assert_eq!((r.evictions, r.pod_deletes, r.node_writes), (1, 1, 2));
+        assert_eq!(r.restored, BTreeSet::from(["t-a".to_string()]));
+        assert_eq!(r.nodes_created, BTreeSet::from(["t-a".to_string()]));
+        let expect = Expect {
+            evictions: 1,
+            pod_deletes: 1,
+            node_writes: 2,
+            restored: vec!["t-a".into()],
+        };
+        assert_eq!(r.shortfalls(&expect), Vec::<String>::new());
     }
 
     #[test]
@@ -333,25 +617,142 @@ mod tests {
             evict("web", "3"),       // node not held yet
             delete("db", "Running"), // a running pod
             node_write("oncall", 4, "4", true, &["env"], false),
-            node_write(CONTROLLER_USER, 5, "5", false, &[], false), // someone's cordon and the env taint
+            node_write(DRYDOCK, 5, "5", false, &[], false), // someone's cordon and the env taint
+            collection("pods", Some("t"), DRYDOCK, 403),
+            collection("nodes", None, DRYDOCK, 403),
+            json!({"verb": "delete", "user": {"username": DRYDOCK}, "stageTimestamp": "7",
+                   "objectRef": {"resource": "nodes", "name": "t-a"}, "responseStatus": {"code": 403}}),
         ];
         let v = check(&events, &scope()).violations;
-        assert_eq!(v.len(), 4, "{v:#?}");
+        assert_eq!(v.len(), 7, "{v:#?}");
         assert!(v[0].contains("deleted pod t/db while it was \"Running\""));
-        assert!(v[1].contains("evicted pod t/web on node t-a"));
-        assert!(v[2].contains("removed taint env:NoSchedule"));
-        assert!(v[3].contains("uncordoned node t-a"));
+        assert!(v[1].contains("deletecollection of pods in namespace t"));
+        assert!(v[2].contains("deletecollection of nodes"));
+        assert!(v[3].contains("DELETE of node t-a") && v[3].contains("HTTP 403"));
+        assert!(v[4].contains("evicted pod t/web on node t-a"));
+        assert!(v[5].contains("removed taint env:NoSchedule"));
+        assert!(v[6].contains("uncordoned node t-a"));
+    }
+
+    #[test]
+    fn only_the_identity_given_is_drydock() {
+        // The same ServiceAccount name in another namespace, and a user whose name contains drydock's.
+        let others = [
+            "system:serviceaccount:drydock-system:node-maintainer",
+            "x-system:serviceaccount:ops:node-maintainer",
+        ];
+        let mut events = vec![created("1"), bind("web", "2")];
+        for (i, user) in others.iter().enumerate() {
+            events.push(evict_as(user, "web", "3", 201));
+            events.push(node_write(user, 4 + i as u64, "4", false, &[], false));
+        }
+        let r = check(&events, &scope());
+        assert_eq!(r.violations, Vec::<String>::new());
+        assert_eq!((r.evictions, r.node_writes), (0, 0));
+    }
+
+    #[test]
+    fn a_node_write_without_the_node_is_a_blind_spot() {
+        let mut write = node_write(DRYDOCK, 5, "3", true, &["env"], true);
+        write.as_object_mut().expect("object").remove("responseObject");
+        let r = check(&[created("1"), write], &scope());
+        assert_eq!(r.blind_spots.len(), 1, "{:?}", r.blind_spots);
+        assert!(r.blind_spots[0].contains("without the node"));
+    }
+
+    #[test]
+    fn less_than_expected_is_named() {
+        let r = check(&[created("1")], &scope());
+        let s = r.shortfalls(&Expect {
+            evictions: 3,
+            node_writes: 2,
+            restored: vec!["t-a".into()],
+            ..Expect::default()
+        });
+        assert_eq!(
+            s,
+            vec![
+                "0 accepted evictions by drydock, the test expects at least 3",
+                "0 node writes by drydock, the test expects at least 2",
+                "no write by drydock that restored node t-a",
+            ]
+        );
     }
 
     #[test]
     fn a_taint_drydock_put_back_after_someone_removed_it_is_drydocks() {
         let events = vec![
             created("1"),
-            node_write(CONTROLLER_USER, 2, "2", true, &["env", "drydock"], true),
+            node_write(DRYDOCK, 2, "2", true, &["env", "drydock"], true),
             node_write("oncall", 3, "3", false, &["env"], true),
-            node_write(CONTROLLER_USER, 4, "4", true, &["env", "drydock"], true),
-            node_write(CONTROLLER_USER, 5, "5", false, &["env"], false),
+            node_write(DRYDOCK, 4, "4", true, &["env", "drydock"], true),
+            node_write(DRYDOCK, 5, "5", false, &["env"], false),
         ];
         assert_eq!(check(&events, &scope()).violations, Vec::<String>::new());
+    }
+
+    /// A directory of its own for a test's log files.
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("drydock-audit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        d
+    }
+    fn line(n: u32) -> String {
+        format!("{{\"n\":{n}}}\n")
+    }
+    fn numbers(events: &[Value]) -> Vec<u64> {
+        events.iter().map(|e| e["n"].as_u64().unwrap_or(0)).collect()
+    }
+
+    #[test]
+    fn the_reader_starts_after_the_last_complete_line_and_leaves_the_one_being_written() {
+        let d = dir("partial");
+        let log = d.join("audit.log");
+        std::fs::write(&log, format!("{}{}{{\"n\":", line(1), line(2))).expect("write");
+        let mark = mark_at(&log).expect("mark");
+        assert_eq!(events_in(&log, &mark).expect("read"), Vec::<Value>::new());
+        std::fs::write(&log, format!("{}{}{}{}{{\"n\"", line(1), line(2), line(3), line(4))).expect("write");
+        assert_eq!(numbers(&events_in(&log, &mark).expect("read")), vec![3, 4]);
+    }
+
+    #[test]
+    fn the_reader_fails_on_a_missing_shortened_or_garbled_log() {
+        let d = dir("broken");
+        let log = d.join("audit.log");
+        assert!(mark_at(&log).unwrap_err().contains("no audit log"));
+        std::fs::write(&log, format!("{}{}", line(1), line(2))).expect("write");
+        let mark = mark_at(&log).expect("mark");
+        std::fs::write(&log, format!("{}{}{}", line(1), line(2), line(3))).expect("write");
+        assert_eq!(numbers(&events_in(&log, &mark).expect("read")), vec![3]);
+        // Same file, cut short.
+        std::fs::write(&log, line(1)).expect("write");
+        let e = events_in(&log, &mark).unwrap_err();
+        assert!(e.contains("fewer than"), "{e}");
+        // A broken line that is not the last.
+        std::fs::write(&log, format!("{}{}{{\"n\":3\n{}", line(1), line(2), line(4))).expect("write");
+        let e = events_in(&log, &mark).unwrap_err();
+        assert!(e.contains("unreadable line at byte 16"), "{e}");
+        std::fs::remove_file(&log).expect("remove");
+        assert!(events_in(&log, &mark).unwrap_err().contains("cannot be read"));
+    }
+
+    #[test]
+    fn the_reader_follows_rotations() {
+        let d = dir("rotate");
+        let log = d.join("audit.log");
+        std::fs::write(d.join("audit-2020-01-01T00-00-00.000.log"), line(0)).expect("an older backup");
+        std::fs::write(&log, line(1)).expect("write");
+        let mark = mark_at(&log).expect("mark");
+        std::fs::write(&log, format!("{}{}", line(1), line(2))).expect("write");
+        // Rotated twice, as kube-apiserver's log writer does: rename, then a new file.
+        std::fs::rename(&log, d.join("audit-2030-01-01T00-00-00.000.log")).expect("rotate");
+        std::fs::write(&log, line(3)).expect("write");
+        std::fs::rename(&log, d.join("audit-2030-01-01T00-00-05.000.log")).expect("rotate");
+        std::fs::write(&log, format!("{}{{\"n\":5", line(4))).expect("write");
+        assert_eq!(numbers(&events_in(&log, &mark).expect("read")), vec![2, 3, 4]);
+        // The marked file removed: nothing the test did can be read.
+        std::fs::remove_file(d.join("audit-2030-01-01T00-00-00.000.log")).expect("remove");
+        assert!(events_in(&log, &mark).unwrap_err().contains("is gone"));
     }
 }

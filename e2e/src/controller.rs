@@ -62,6 +62,19 @@ pub fn controller_kubeconfig() -> PathBuf {
     .clone()
 }
 
+/// A client with the controller's own credentials ([`controller_kubeconfig`]), for asking who it is and for
+/// tests that act as drydock on purpose.
+pub async fn controller_client() -> kube::Client {
+    let path = controller_kubeconfig();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("controller kubeconfig");
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("controller kubeconfig is valid");
+    // One answer per request, as drydock's eviction client: a refusal reaches the caller.
+    config.default_retry = false;
+    kube::Client::try_from(config).expect("client builds")
+}
+
 /// A running `drydock run` process; killed on drop.
 pub struct Drydock {
     child: Child,
@@ -287,6 +300,34 @@ impl TestEnv {
         })
         .await;
         got.unwrap_or_else(|_| panic!("NodeMaintenance {name} did not reach {phase:?}; last status: {last:#?}"))
+    }
+
+    /// Changes spec.reason (a spec change that alters nothing drydock does, but bumps metadata.generation) and
+    /// waits until the status reports that generation in `phase` with `extra` holding: proof that a controller is
+    /// running and has reconciled the object, deciding and acting, since this call. A test calls it before it
+    /// sleeps and asserts that something did not happen, so the assertion could have seen it happen.
+    pub async fn nudge_nm(
+        &self,
+        short: &str,
+        phase: Phase,
+        extra: impl Fn(&NodeMaintenance) -> bool,
+    ) -> NodeMaintenance {
+        let reason = format!("nudged at {}", jiff::Timestamp::now());
+        let nm = self
+            .nms()
+            .patch(
+                &self.nm_name(short),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"reason": reason}})),
+            )
+            .await
+            .expect("patch NodeMaintenance");
+        let generation = nm.metadata.generation;
+        assert!(generation.is_some(), "the API server keeps metadata.generation");
+        self.wait_nm(short, phase, |nm| {
+            nm.status.as_ref().and_then(|s| s.observed_generation) == generation && extra(nm)
+        })
+        .await
     }
 
     /// Deletes the NodeMaintenance and waits until it is gone (its finalizer released by the controller).

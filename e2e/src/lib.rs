@@ -15,9 +15,17 @@ pub mod workloads;
 /// The controller's own Ready check, so tests and drydock agree on what Ready means.
 pub use drydock::plan::node::is_ready;
 
-use std::{future::Future, path::PathBuf, time::Duration};
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::{
     Api, Client, Config, ResourceExt,
     api::{DeleteParams, ListParams, PostParams},
@@ -57,20 +65,37 @@ pub async fn client(retry: bool) -> Client {
 }
 
 /// One test's private corner of the cluster: a namespace and any number of kwok nodes, removed on drop.
+///
+/// On drop it also checks the API server's audit log since the environment was made ([`audit`]): drydock broke
+/// no safety promise, the log shows at least what the test declared with [`TestEnv::expect_audit`], and it
+/// shows the environment itself (the policy probes of [`TestEnv::new`], every node made, a pod create if the
+/// test made pods), so a log that was not read, or no longer records what the checks need, fails the test.
 pub struct TestEnv {
     pub client: Client,
     /// Unique id; also the namespace's name.
     pub id: String,
     nodes: Vec<String>,
-    /// The audit log's length when the environment was made: its safety checks read what came after.
-    audit_from: u64,
+    audit: AuditState,
+}
+
+/// What the after-test audit check needs to know about the environment.
+struct AuditState {
+    /// Where the log stood when the environment was made: the checks read what came after.
+    from: audit::Mark,
+    /// Every node the environment made (its create must be in the log).
+    made_nodes: Vec<String>,
+    /// Whether the environment made pods (then a pod create must be in the log).
+    made_pods: AtomicBool,
+    expect: Mutex<Option<audit::Expect>>,
+    /// The test judged the audit report itself ([`TestEnv::take_audit`]).
+    taken: AtomicBool,
 }
 
 impl TestEnv {
     /// Creates the namespace `<prefix>-<random>` (lowercase, ≤ 40 chars).
     pub async fn new(prefix: &str) -> Self {
         let client = client(true).await;
-        let audit_from = audit::offset();
+        let from = audit::mark();
         let id = format!("{prefix}-{:06x}", rand_suffix());
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": {"name": id, "labels": {ENV_LABEL: id}}
@@ -80,20 +105,45 @@ impl TestEnv {
             .create(&PostParams::default(), &ns)
             .await
             .expect("create namespace");
-        // Pods need the namespace's default service account (the ServiceAccount admission plugin).
+        // Pods need the namespace's default service account (the ServiceAccount admission plugin). Right after
+        // kube-apiserver restarts (the chaos test) the controller-manager's watches may take half a minute to
+        // come back: the limit allows for that.
         let sa = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &id);
         wait_until(
             &format!("service account default in {id}"),
-            Duration::from_secs(30),
+            Duration::from_secs(90),
             || async { sa.get_opt("default").await.ok().flatten().is_some() },
         )
         .await;
-        Self {
+        probe_audit_policy(&client, &id).await;
+        let env = Self {
             client,
             id,
             nodes: Vec::new(),
-            audit_from,
+            audit: AuditState {
+                from,
+                made_nodes: Vec::new(),
+                made_pods: AtomicBool::new(false),
+                expect: Mutex::new(None),
+                taken: AtomicBool::new(false),
+            },
+        };
+        // Fail at the start, not only after the test, when the log no longer records what the checks need.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let gaps = env.probe_gaps(&env.audit());
+            if gaps.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the API server's audit log cannot serve the safety checks of {}:\n{}",
+                env.id,
+                gaps.join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        env
     }
 
     pub fn ns(&self) -> &str {
@@ -125,6 +175,7 @@ impl TestEnv {
         let nodes = Api::<Node>::all(self.client.clone());
         nodes.create(&PostParams::default(), &node).await.expect("create node");
         self.nodes.push(name.clone());
+        self.audit.made_nodes.push(name.clone());
         wait_until(&format!("node {name} Ready"), Duration::from_secs(60), || async {
             nodes.get_opt(&name).await.ok().flatten().is_some_and(|n| is_ready(&n))
         })
@@ -154,6 +205,7 @@ impl TestEnv {
             .await
             .expect("create node");
         self.nodes.push(name.clone());
+        self.audit.made_nodes.push(name.clone());
         name
     }
 
@@ -201,38 +253,161 @@ impl Drop for TestEnv {
             })
         });
         let _ = cleanup.join();
-        // After the test (and its cleanup): did drydock keep its promises with this environment's pods and nodes?
-        if !std::thread::panicking() {
-            let report = self.audit();
-            assert!(
-                report.violations.is_empty(),
-                "drydock broke a safety promise in {} (from the API server's audit log):\n{}",
-                self.id,
-                report.violations.join("\n")
-            );
+        // After the test (and its cleanup): did drydock keep its promises with this environment's pods and nodes,
+        // and does the log show what the test made it do?
+        if std::thread::panicking() || self.audit.taken.load(Ordering::Relaxed) {
+            return;
         }
+        // An event is written as its request completes: give the last ones a moment before calling them missing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let (report, gaps) = loop {
+            let report = self.audit();
+            let gaps = self.audit_gaps(&report);
+            if gaps.is_empty() || std::time::Instant::now() > deadline {
+                break (report, gaps);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert!(
+            report.violations.is_empty(),
+            "drydock broke a safety promise in {} (from the API server's audit log):\n{}",
+            self.id,
+            report.violations.join("\n")
+        );
+        assert!(
+            gaps.is_empty(),
+            "the API server's audit log cannot vouch for {}:\n{}\n(counted: {} accepted evictions, {} pod \
+             deletes, {} node writes by drydock; restored: {:?})",
+            self.id,
+            gaps.join("\n"),
+            report.evictions,
+            report.pod_deletes,
+            report.node_writes,
+            report.restored
+        );
     }
 }
 
 impl TestEnv {
     /// Evictions by drydock the API server accepted, per pod of this namespace, since the environment was made.
     pub fn evictions_by_pod(&self) -> std::collections::BTreeMap<String, usize> {
-        audit::evictions_by_pod(&audit::events_since(self.audit_from), &self.id, true)
+        audit::evictions_by_pod(&self.audit_events(), &self.id, true)
     }
 
     /// Eviction requests by drydock, accepted or refused, per pod of this namespace.
     pub fn eviction_requests_by_pod(&self) -> std::collections::BTreeMap<String, usize> {
-        audit::evictions_by_pod(&audit::events_since(self.audit_from), &self.id, false)
+        audit::evictions_by_pod(&self.audit_events(), &self.id, false)
     }
 
-    /// Checks the audit log written since this environment was made against drydock's safety promises.
+    /// The audit events since this environment was made; panics, naming the cause, if the log cannot be read.
+    fn audit_events(&self) -> Vec<serde_json::Value> {
+        audit::events_since(&self.audit.from).unwrap_or_else(|e| panic!("{}: {e}", self.id))
+    }
+
+    /// Declares what the audit log must at least show of drydock's requests in this environment (lower bounds
+    /// derived from what the test makes drydock do); checked after the test, with the safety promises. A later
+    /// call replaces an earlier one. `audit::Expect::default()` says explicitly that drydock had nothing to do.
+    pub fn expect_audit(&self, expect: audit::Expect) {
+        *self.audit.expect.lock().unwrap_or_else(|p| p.into_inner()) = Some(expect);
+    }
+
+    /// Checks the audit log written since this environment was made against drydock's safety promises. Panics,
+    /// naming the cause, if the log cannot be read.
     pub fn audit(&self) -> audit::Report {
         let scope = audit::Scope {
             namespaces: vec![self.id.clone()],
             node_prefix: format!("{}-", self.id),
+            controller_user: audit::controller_user(),
         };
-        audit::check(&audit::events_since(self.audit_from), &scope)
+        audit::check(&self.audit_events(), &scope)
     }
+
+    /// [`TestEnv::audit`] for a test that judges the report itself (one that breaks a rule on purpose): the
+    /// environment will not check the audit log again when it is dropped.
+    pub fn take_audit(&self) -> audit::Report {
+        let report = self.audit();
+        self.audit.taken.store(true, Ordering::Relaxed);
+        report
+    }
+
+    /// What the log should show and does not: blind spots, the environment's own traces, the declared bounds.
+    fn audit_gaps(&self, report: &audit::Report) -> Vec<String> {
+        let mut gaps = report.blind_spots.clone();
+        gaps.extend(self.probe_gaps(report));
+        for n in &self.audit.made_nodes {
+            if !report.nodes_created.contains(n) {
+                gaps.push(format!("the create of node {n}, made by this test, is not in the log"));
+            }
+        }
+        if self.audit.made_pods.load(Ordering::Relaxed) && report.pod_creates == 0 {
+            gaps.push(format!(
+                "this test made pods, and no pod create in {} is in the log",
+                self.id
+            ));
+        }
+        if let Some(expect) = &*self.audit.expect.lock().unwrap_or_else(|p| p.into_inner()) {
+            gaps.extend(report.shortfalls(expect));
+        }
+        gaps
+    }
+
+    /// Which of the dry-run probes made by [`TestEnv::new`] the log does not show as the checks need them.
+    fn probe_gaps(&self, report: &audit::Report) -> Vec<String> {
+        let mut gaps = Vec::new();
+        let probe = probe_node(&self.id);
+        if !report.nodes_created.contains(&probe) {
+            gaps.push(format!(
+                "the probe node create of {probe} (made when the environment was) is not logged with its object: \
+                 node bodies are not being logged, or the log read is not this test's"
+            ));
+        }
+        if report.pod_deletecollections == 0 {
+            gaps.push("the probe deletecollection of pods is not logged".into());
+        }
+        if !report.node_deletecollections.iter().any(|uri| uri.contains(&probe)) {
+            gaps.push("the probe deletecollection of nodes is not logged".into());
+        }
+        gaps
+    }
+
+    /// Notes that the test made pods (the workload helpers call it).
+    pub(crate) fn made_pods(&self) {
+        self.audit.made_pods.store(true, Ordering::Relaxed);
+    }
+}
+
+fn probe_node(env_id: &str) -> String {
+    format!("{env_id}-audit-probe")
+}
+
+/// Dry runs (nothing changes) that the audit policy must log as the checks need them: a node create with the
+/// node in the response, and a deletecollection of pods and of nodes. The after-test check looks for all three.
+async fn probe_audit_policy(client: &Client, env_id: &str) {
+    let name = probe_node(env_id);
+    let node: Node =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {ENV_LABEL: env_id}}})).expect("node json");
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    Api::<Node>::all(client.clone())
+        .create(&dry, &node)
+        .await
+        .expect("dry-run create of the probe node");
+    let dry = DeleteParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    // Selectors that match nothing but the probe, and a dry run: these delete nothing.
+    let only_probe = ListParams::default().labels(&format!("kubernetes.io/hostname={name}"));
+    Api::<Pod>::namespaced(client.clone(), env_id)
+        .delete_collection(&dry, &only_probe)
+        .await
+        .expect("dry-run deletecollection of pods");
+    Api::<Node>::all(client.clone())
+        .delete_collection(&dry, &only_probe)
+        .await
+        .expect("dry-run deletecollection of nodes");
 }
 
 /// Removes what crashed test runs left behind (namespaces and nodes carrying [`ENV_LABEL`]).

@@ -49,6 +49,9 @@ impl TestEnv {
             }
         }))
         .expect("deployment json");
+        if replicas > 0 {
+            self.made_pods();
+        }
         Api::<Deployment>::namespaced(self.client.clone(), self.ns())
             .create(&PostParams::default(), &d)
             .await
@@ -96,6 +99,7 @@ impl TestEnv {
             }
         }))
         .expect("daemonset json");
+        self.made_pods();
         Api::<DaemonSet>::namespaced(self.client.clone(), self.ns())
             .create(&PostParams::default(), &ds)
             .await
@@ -112,6 +116,7 @@ impl TestEnv {
             "spec": pod_spec
         }))
         .expect("pod json");
+        self.made_pods();
         Api::<Pod>::namespaced(self.client.clone(), self.ns())
             .create(&PostParams::default(), &pod)
             .await

@@ -6,6 +6,7 @@ use std::time::Duration;
 use drydock::api::v1alpha1::Phase;
 use drydock_e2e::{
     TestEnv, addons,
+    audit::Expect,
     controller::{Drydock, drydock_annotations, taints, unschedulable},
     wait_for,
     workloads::{on_node, pod_ready},
@@ -89,6 +90,12 @@ async fn kubernetes_own_addons_and_an_operator_that_tolerates_everything_drain_c
         on_a.iter().map(|p| p.name_any()).collect::<Vec<_>>()
     );
 
+    env.expect_audit(Expect {
+        evictions: leaving.len(),
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let drydock = Drydock::start(&env, 0);
     // Like `kubectl drain --delete-emptydir-data`: several add-ons keep scratch data in emptyDir volumes.
     env.maintenance("zoo", &a, json!({"drain": {"deleteEmptyDirData": true}}))

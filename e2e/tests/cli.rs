@@ -5,6 +5,7 @@ use std::{path::PathBuf, process::Output};
 use drydock::api::v1alpha1::{NodeMaintenance, Phase};
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
+    audit::Expect,
     controller::{Drydock, unschedulable},
     kubeconfig_path,
 };
@@ -98,6 +99,7 @@ async fn nms_of(env: &TestEnv, node: &str) -> Vec<NodeMaintenance> {
 #[tokio::test]
 async fn preview_names_every_blocker_and_changes_nothing() {
     let mut env = TestEnv::new("cli-preview").await;
+    env.expect_audit(Expect::default()); // no controller: a preview changes nothing
     let a = env.node("a").await;
     // b is cordoned while the Deployment starts, so both pods land on a, then opened for replacements.
     let b = env.node_with("b", json!({"spec": {"unschedulable": true}})).await;
@@ -161,6 +163,7 @@ async fn preview_names_every_blocker_and_changes_nothing() {
 #[tokio::test]
 async fn hard_anti_affinity_needs_a_free_node() {
     let mut env = TestEnv::new("cli-anti").await;
+    env.expect_audit(Expect::default());
     let a = env.node("a").await;
     let _b = env.node("b").await;
     let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
@@ -191,6 +194,12 @@ async fn start_wait_status_end_with_exit_codes() {
     env.deployment("web", 1, env.placement(), json!({})).await;
     env.wait_ready_pods("web", 1).await;
     env.node("b").await; // somewhere for the evicted pod to go
+    env.expect_audit(Expect {
+        evictions: 1,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     let name = env.nm_name("cli");
@@ -296,6 +305,11 @@ async fn start_wait_times_out_on_a_drain_blocked_by_a_pdb() {
     env.pdb("web", "web", 1).await;
     env.pdb_settled("web", 0).await;
     env.node("b").await; // the replacement would have a place: only the PDB blocks
+    // Held; the budget never lets the pod go.
+    env.expect_audit(Expect {
+        node_writes: 1,
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     // No --name: the default is <node>-<UTC time>.
@@ -342,6 +356,7 @@ async fn start_wait_times_out_on_a_drain_blocked_by_a_pdb() {
 #[tokio::test]
 async fn bad_input_creates_nothing() {
     let mut env = TestEnv::new("cli-input").await;
+    env.expect_audit(Expect::default());
     let a = env.node("a").await;
     for args in [
         vec!["start", &a, "--reason", "r", "--duration", "2"],
@@ -368,6 +383,7 @@ async fn bad_input_creates_nothing() {
 #[tokio::test]
 async fn works_as_a_kubectl_plugin() {
     let env = TestEnv::new("cli-plugin").await;
+    env.expect_audit(Expect::default());
     let dir = std::env::temp_dir().join(format!("drydock-plugin-{}", env.id));
     std::fs::create_dir_all(&dir).expect("plugin dir");
     let link = dir.join("kubectl-drydock");

@@ -3,7 +3,7 @@
 //! refused with 429 when a budget forbids them, and DaemonSets cover every node.
 use std::time::Duration;
 
-use drydock_e2e::{TestEnv, client, is_ready, wait_until, workloads::on_node};
+use drydock_e2e::{TestEnv, audit::Expect, client, is_ready, wait_until, workloads::on_node};
 use k8s_openapi::api::{core::v1::Pod, policy::v1::Eviction};
 use kube::{Api, ResourceExt, api::PostParams};
 use serde_json::json;
@@ -11,6 +11,7 @@ use serde_json::json;
 #[tokio::test]
 async fn kwok_node_runs_a_deployment() {
     let mut env = TestEnv::new("cluster-deploy").await;
+    env.expect_audit(Expect::default()); // no drydock here
     let node = env.node("a").await;
     assert!(is_ready(&env.get_node(&node).await), "kwok reports the node Ready");
 
@@ -35,6 +36,7 @@ async fn evict(env: &TestEnv, pod: &Pod) -> Result<(), kube::Error> {
 #[tokio::test]
 async fn pdb_refuses_eviction_until_it_has_room() {
     let mut env = TestEnv::new("cluster-pdb").await;
+    env.expect_audit(Expect::default()); // no drydock here
     let node = env.node("a").await;
     env.deployment("web", 3, env.placement_on(&node), json!({})).await;
     let pods = env.wait_ready_pods("web", 3).await;
@@ -68,6 +70,7 @@ async fn pdb_refuses_eviction_until_it_has_room() {
 #[tokio::test]
 async fn daemonset_places_a_pod_on_every_node() {
     let mut env = TestEnv::new("cluster-ds").await;
+    env.expect_audit(Expect::default()); // no drydock here
     let a = env.node("a").await;
     let b = env.node("b").await;
     env.daemonset("agent").await;
@@ -80,6 +83,7 @@ async fn daemonset_places_a_pod_on_every_node() {
 #[tokio::test]
 async fn graceful_deletion_waits_for_the_grace_period() {
     let mut env = TestEnv::new("cluster-grace").await;
+    env.expect_audit(Expect::default()); // no drydock here
     let node = env.node("a").await;
     let pod = env
         .bare_pod("slow", &node, json!({"terminationGracePeriodSeconds": 3}))

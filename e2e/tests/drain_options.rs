@@ -4,6 +4,7 @@ use std::time::Duration;
 use drydock::api::v1alpha1::Phase;
 use drydock_e2e::{
     TestEnv,
+    audit::Expect,
     controller::{Drydock, taints, unschedulable},
     wait_for, wait_until,
     workloads::on_node,
@@ -28,6 +29,11 @@ async fn grace_period_reaches_the_evicted_pods() {
     )
     .await;
     env.wait_ready_pods("slow", 2).await;
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 1,
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     // Pinned to node a, the replacements wait Pending: evictUnplaceable lets them (the grace period is the point).
     env.maintenance(
@@ -60,6 +66,12 @@ async fn pod_selector_limits_the_drain() {
     env.deployment("db", 1, env.placement_on(&a), json!({})).await;
     let db = env.wait_ready_pods("db", 1).await;
     env.wait_ready_pods("web", 2).await;
+    // The two web pods only.
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 1,
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "s",
@@ -91,6 +103,12 @@ async fn timeout_with_abort_gives_the_node_back() {
     let a = env.node("a").await;
     env.bare_pod("pet", &a, json!({})).await;
     env.wait_ready_pods("pet", 1).await;
+    // Nothing evicted; held, then restored by the abort.
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("t", &a, json!({"drain": {"timeout": "3s", "onTimeout": "Abort"}}))
         .await;
@@ -130,10 +148,22 @@ async fn no_execute_taint_waits_for_the_drain() {
     env.pdb("web", "web", 2).await;
     env.pdb_settled("web", 0).await;
     let _b = env.node("b").await;
+    // Both pods evicted once the budget has room; held, NoExecute added after the drain, restored.
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 3,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     let spec = json!({"taints": [{"key": "example.com/reboot", "effect": "NoExecute"}]});
     env.maintenance("x", &a, spec).await;
     env.wait_nm("x", Phase::Draining, |nm| {
+        nm.status.as_ref().is_some_and(|s| !s.blocked_pods.is_empty())
+    })
+    .await;
+    // A NoExecute taint added too early would show: the controller has reconciled the object since.
+    env.nudge_nm("x", Phase::Draining, |nm| {
         nm.status.as_ref().is_some_and(|s| !s.blocked_pods.is_empty())
     })
     .await;
@@ -181,6 +211,11 @@ async fn skip_wait_for_delete_gives_up_on_stuck_pods() {
     .await
     .expect("add finalizer");
     env.wait_ready_pods("stuck", 1).await;
+    env.expect_audit(Expect {
+        evictions: 1,
+        node_writes: 1,
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "w",

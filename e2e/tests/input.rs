@@ -10,14 +10,18 @@ use std::time::Duration;
 
 use drydock::api::{
     lenient::Lenient,
-    v1alpha1::{MaintenanceSchedule, NodeMaintenance},
+    v1alpha1::{MaintenanceSchedule, NodeMaintenance, Phase},
 };
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
+    audit::Expect,
     controller::{Drydock, drydock_annotations, taints, unschedulable},
     kubeconfig_path, wait_until,
 };
-use kube::{Api, api::ListParams};
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
 use serde_json::{Value, json};
 
 /// Applies `doc` with the cluster's own kubectl and strict field validation; returns (success, output). A string
@@ -143,8 +147,70 @@ async fn controller(env: &TestEnv) -> Drydock {
     drydock
 }
 
+/// Which controller would act on a table's objects had one got through.
+#[derive(Clone, Copy)]
+enum Kind {
+    NodeMaintenance,
+    MaintenanceSchedule,
+}
+
+/// A valid object of `kind`, applied after the table, that the controller must visibly handle without touching a
+/// node: proof that it runs and sees this environment's objects, so one of the table's would have shown. Removed
+/// again before the checks.
+async fn controller_caught_up(env: &TestEnv, kind: Kind) {
+    let name = format!("{}-canary", env.id);
+    let labels = json!({ENV_LABEL: env.id});
+    match kind {
+        Kind::NodeMaintenance => {
+            // A node that does not exist: the controller fails it with a reason and touches nothing.
+            let nm: NodeMaintenance = serde_json::from_value(json!({
+                "apiVersion": "drydock.dev/v1alpha1", "kind": "NodeMaintenance",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"nodeName": format!("{}-no-such-node", env.id)}
+            }))
+            .expect("canary json");
+            env.nms()
+                .create(&PostParams::default(), &nm)
+                .await
+                .expect("create canary");
+            env.wait_nm("canary", Phase::Failed, |_| true).await;
+            env.delete_nm("canary").await;
+        }
+        Kind::MaintenanceSchedule => {
+            // A zone the controller does not know: reported in status, nothing started.
+            let ms: MaintenanceSchedule = serde_json::from_value(json!({
+                "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"schedule": "* * * * *", "timeZone": "Mars/Olympus_Mons", "duration": "1h",
+                         "nodeSelector": {"matchLabels": {ENV_LABEL: env.id}}}
+            }))
+            .expect("canary json");
+            let api = Api::<MaintenanceSchedule>::all(env.client.clone());
+            api.create(&PostParams::default(), &ms).await.expect("create canary");
+            wait_until(
+                "the canary schedule reported invalid",
+                Duration::from_secs(60),
+                || async {
+                    api.get(&name)
+                        .await
+                        .ok()
+                        .and_then(|m| m.status)
+                        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Valid" && c.status == "False"))
+                },
+            )
+            .await;
+            api.delete(&name, &Default::default()).await.expect("delete canary");
+            wait_until("the canary schedule gone", Duration::from_secs(60), || async {
+                api.get_opt(&name).await.is_ok_and(|m| m.is_none())
+            })
+            .await;
+        }
+    }
+}
+
 /// After a table: none of its objects exists, no NodeMaintenance points at the node, and the node is as it was.
-async fn assert_nothing_changed(env: &TestEnv, node: &str, spec_before: &str, names: &[String]) {
+async fn assert_nothing_changed(env: &TestEnv, kind: Kind, node: &str, spec_before: &str, names: &[String]) {
+    controller_caught_up(env, kind).await;
     // Time for a controller to act on anything that got through.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let nms = Api::<NodeMaintenance>::all(env.client.clone());
@@ -203,6 +269,7 @@ fn long(n: usize) -> String {
 #[tokio::test]
 async fn malformed_maintenances_are_rejected_naming_the_field() {
     let mut env = TestEnv::new("nm-input").await;
+    env.expect_audit(Expect::default()); // nothing gets through, so drydock has nothing to do
     let node = env.node("n1").await;
     let _drydock = controller(&env).await;
     let rv = serde_json::to_string(&env.get_node(&node).await.spec).expect("spec json");
@@ -572,12 +639,13 @@ async fn malformed_maintenances_are_rejected_naming_the_field() {
     assert!(cases.len() >= 30, "{} cases", cases.len());
     let (failures, names) = run_table(&cases, &env.id);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_nothing_changed(&env, &node, &rv, &names).await;
+    assert_nothing_changed(&env, Kind::NodeMaintenance, &node, &rv, &names).await;
 }
 
 #[tokio::test]
 async fn node_name_cannot_be_changed() {
     let env = TestEnv::new("nm-immutable").await;
+    env.expect_audit(Expect::default()); // no controller
     let name = format!("{}-fixed", env.id);
     let (ok, out) = kubectl_apply(&name, &env, json!({"nodeName": "node-1"}));
     assert!(ok, "{out}");
@@ -589,6 +657,7 @@ async fn node_name_cannot_be_changed() {
 #[tokio::test]
 async fn malformed_schedules_are_rejected_naming_the_field() {
     let mut env = TestEnv::new("ms-input").await;
+    env.expect_audit(Expect::default());
     let node = env.node("n1").await;
     let _drydock = controller(&env).await;
     let rv = serde_json::to_string(&env.get_node(&node).await.spec).expect("spec json");
@@ -818,5 +887,5 @@ async fn malformed_schedules_are_rejected_naming_the_field() {
     assert!(cases.len() >= 30, "{} cases", cases.len());
     let (failures, names) = run_table(&cases, &env.id);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_nothing_changed(&env, &node, &rv, &names).await;
+    assert_nothing_changed(&env, Kind::MaintenanceSchedule, &node, &rv, &names).await;
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use drydock::api::v1alpha1::{MAINTENANCE_TAINT, Phase};
 use drydock_e2e::{
     TestEnv,
+    audit::Expect,
     controller::{Drydock, drydock_annotations, taints, unschedulable},
     person::{kubectl, kubectl_ok},
     wait_until,
@@ -24,6 +25,12 @@ fn held(node: &k8s_openapi::api::core::v1::Node) -> bool {
 async fn uncordon_and_taint_removal_are_undone() {
     let mut env = TestEnv::new("intf-undo").await;
     let a = env.node("a").await;
+    // Held, cordoned again, tainted again, restored.
+    env.expect_audit(Expect {
+        node_writes: 4,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -75,6 +82,12 @@ async fn a_cordon_of_their_own_outlives_the_maintenance() {
     let mut env = TestEnv::new("intf-cordon").await;
     let a = env.node("a").await;
     let b = env.node("b").await;
+    // Each node held, then restored (taint and hold taken away, their cordon left).
+    env.expect_audit(Expect {
+        node_writes: 4,
+        restored: vec![a.clone(), b.clone()],
+        ..Expect::default()
+    });
     let args = ["--leader-elect=false", "--max-concurrent-maintenances", "5"];
     let mut drydock = Drydock::start_with(&env, 0, &args, None);
     let window = json!({"window": {"duration": "40s"}});
@@ -122,6 +135,12 @@ async fn a_hold_whose_finalizer_was_forced_off_is_restored_on_the_next_start() {
     let mut env = TestEnv::new("intf-orphan").await;
     let a = env.node("a").await;
     kubectl_ok(&["taint", "node", &a, "theirs=x:NoSchedule"]);
+    // Held by the first controller, restored as an orphan by the second.
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let mut drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use drydock::api::v1alpha1::{NodeMaintenance, Phase};
 use drydock_e2e::{
     TestEnv,
+    audit::Expect,
     controller::{Drydock, blocked_reasons, drydock_annotations, taints, unschedulable},
     wait_until,
     workloads::{names, on_node, uids},
@@ -69,6 +70,13 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
     env.wait_ready_pods("agent", 1).await;
     let b = env.node("b").await; // somewhere for the evicted pods to go
     let agents = env.wait_ready_pods("agent", 2).await;
+    // 5 nginx + cache + debug evicted from a; a cordoned, then restored.
+    env.expect_audit(Expect {
+        evictions: 7,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("kernel", &a, json!({"reason": "kernel 6.6.30"})).await;
@@ -109,6 +117,17 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
     assert_eq!(
         taints(&node),
         vec![format!("drydock.dev/maintenance={}:NoSchedule", env.nm_name("kernel"))]
+    );
+    // An eviction past a blocker would show: the controller has reconciled the object since, still blocked.
+    let nm = env
+        .nudge_nm("kernel", Phase::Draining, |nm| {
+            nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 2)
+        })
+        .await;
+    assert_eq!(
+        status(&nm).pods.as_ref().map(|p| p.evicted),
+        Some(0),
+        "no eviction counted"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -210,6 +229,12 @@ async fn pdb_blocks_until_another_node_has_capacity() {
     env.wait_ready_pods("web", 3).await;
     env.pdb("web", "web", 2).await;
     env.pdb_settled("web", 1).await;
+    // All three web pods leave a, one by one as the budget allows; the test ends with the node held.
+    env.expect_audit(Expect {
+        evictions: 3,
+        node_writes: 1,
+        ..Expect::default()
+    });
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("disk", &a, json!({"drain": {"evictUnplaceable": true}}))
@@ -263,6 +288,12 @@ async fn closing_window_restores_the_node() {
     let _b = env.node("b").await;
     env.deployment("web", 2, env.placement_on(&a), json!({})).await;
     env.wait_ready_pods("web", 2).await;
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     // Pinned to node a by hostname, the replacements stay Pending (evictUnplaceable allows it): the drain holds
     // the node empty.
     let _drydock = Drydock::start(&env, 0);
@@ -294,6 +325,12 @@ async fn deletion_mid_drain_restores_the_node() {
     let before = env.wait_ready_pods("web", 2).await;
     env.pdb("web", "web", 2).await;
     env.pdb_settled("web", 0).await;
+    // The budget never has room: no eviction; held, then restored.
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "oops",
@@ -329,6 +366,11 @@ async fn a_node_cordoned_before_stays_cordoned_after() {
         {"key": "example.com/broken-disk", "effect": "NoSchedule"}
     ]}});
     let a = env.node_with("a", spec).await;
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "m",
@@ -363,6 +405,12 @@ async fn controller_restart_mid_drain_resumes() {
     let _b = env.node("b").await;
     env.pdb("web", "web", 4).await;
     env.pdb_settled("web", 0).await;
+    env.expect_audit(Expect {
+        evictions: 4,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
 
     let mut first = Drydock::start(&env, 0);
     env.maintenance("crash", &a, json!({})).await;
@@ -390,6 +438,12 @@ async fn controller_restart_mid_drain_resumes() {
 async fn second_maintenance_waits_for_the_first() {
     let mut env = TestEnv::new("nm-queue").await;
     let a = env.node("a").await;
+    // Two holds of a, each restored.
+    env.expect_audit(Expect {
+        node_writes: 4,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("first", &a, json!({})).await;
     env.wait_nm("first", Phase::Drained, |_| true).await;
@@ -416,6 +470,7 @@ async fn second_maintenance_waits_for_the_first() {
 #[tokio::test]
 async fn missing_node_fails_with_a_reason() {
     let env = TestEnv::new("nm-missing").await;
+    env.expect_audit(Expect::default()); // no node: nothing for drydock to do
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("ghost", "no-such-node-drydock", json!({})).await;
     let nm = env.wait_nm("ghost", Phase::Failed, |_| true).await;
@@ -430,6 +485,13 @@ async fn missing_node_fails_with_a_reason() {
 async fn late_pods_are_drained_and_finished_pods_deleted() {
     let mut env = TestEnv::new("nm-late").await;
     let a = env.node("a").await;
+    // The finished Job pod deleted, the late bare pod evicted; a held, then restored.
+    env.expect_audit(Expect {
+        evictions: 1,
+        pod_deletes: 1,
+        node_writes: 2,
+        restored: vec![a.clone()],
+    });
     // A Job's pod on the node, finished (kwok completes Job pods): it must be deleted, not evicted.
     let mut pod_spec = json!({"containers": drydock_e2e::workloads::container(), "restartPolicy": "Never"});
     drydock_e2e::workloads::merge(&mut pod_spec, env.placement_on(&a));
@@ -476,6 +538,11 @@ async fn late_pods_are_drained_and_finished_pods_deleted() {
 async fn future_window_waits_then_starts() {
     let mut env = TestEnv::new("nm-future").await;
     let a = env.node("a").await;
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     // Whole seconds: metav1.Time keeps no fractions.
     let start = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 6).expect("timestamp");
@@ -503,6 +570,11 @@ async fn future_window_waits_then_starts() {
 async fn node_deleted_mid_maintenance_fails_clearly() {
     let mut env = TestEnv::new("nm-nodegone").await;
     let a = env.node("a").await;
+    // Held; the node is gone before any restore.
+    env.expect_audit(Expect {
+        node_writes: 1,
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -521,6 +593,11 @@ async fn node_deleted_mid_maintenance_fails_clearly() {
 async fn long_names_still_hold_the_node() {
     let mut env = TestEnv::new("nm-long").await;
     let a = env.node("a").await;
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     let short = "a-maintenance-name-much-longer-than-sixty-three-characters-for-a-taint";
     env.maintenance(short, &a, json!({})).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use drydock::api::v1alpha1::Phase;
 use drydock_e2e::{
     TestEnv,
+    audit::Expect,
     controller::{Drydock, taints, unschedulable},
     wait_for,
     workloads::on_node,
@@ -29,6 +30,12 @@ async fn leader_failover_mid_drain() {
     let _b = env.node("b").await;
     env.pdb("web", "web", 3).await;
     env.pdb_settled("web", 0).await;
+    env.expect_audit(Expect {
+        evictions: 3,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
 
     // config/rbac lets the controller hold Leases in drydock-system only; each test its own Lease there.
     let lease = format!("drydock-{}", env.id);
@@ -100,6 +107,12 @@ async fn metrics_match_what_happened() {
     env.pdb("web", "web", 3).await;
     env.pdb_settled("web", 0).await;
     let _b = env.node("b").await;
+    env.expect_audit(Expect {
+        evictions: 3,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let drydock = Drydock::start(&env, 0);
     let (code, _) = wait_for("/readyz", Duration::from_secs(30), || async { drydock.get("/readyz") }).await;
     assert_eq!(code, 200);
@@ -152,6 +165,13 @@ async fn rbac_from_config_is_sufficient() {
     env.pdb("web", "web", 1).await;
     env.pdb_settled("web", 1).await;
     let _b = env.node("b").await;
+    // Both web pods were on a (b came later).
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let lease = format!("drydock-{}", env.id);
     let args = [
         "--leader-elect=true",

@@ -5,6 +5,7 @@ use std::time::Duration;
 use drydock::api::v1alpha1::Phase;
 use drydock_e2e::{
     TestEnv,
+    audit::Expect,
     controller::{Drydock, taints, unschedulable},
     wait_until,
 };
@@ -26,6 +27,12 @@ async fn cluster_limit_keeps_one_node_at_a_time() {
     let mut env = TestEnv::new("pol-quota").await;
     let a = env.node("a").await;
     let b = env.node("b").await;
+    // Each node held, then restored.
+    env.expect_audit(Expect {
+        node_writes: 4,
+        restored: vec![a.clone(), b.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("one", &a, json!({})).await;
     env.wait_nm("one", Phase::Drained, |_| true).await;
@@ -57,6 +64,11 @@ async fn control_plane_guard() {
     let cp = json!({"labels": {"node-role.kubernetes.io/control-plane": ""}});
     let cp1 = env.node_with("cp1", cp.clone()).await;
     let cp2 = env.node_with("cp2", cp).await;
+    env.expect_audit(Expect {
+        node_writes: 4,
+        restored: vec![cp1.clone(), cp2.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start_with(
         &env,
         0,
@@ -87,6 +99,11 @@ async fn control_plane_guard() {
 async fn rebooted_node_completes_the_maintenance() {
     let mut env = TestEnv::new("pol-reboot").await;
     let a = env.node("a").await;
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("kernel", &a, json!({"completeWhen": {"rebooted": true}}))
         .await;
@@ -128,6 +145,12 @@ async fn rebooted_node_completes_the_maintenance() {
 async fn drain_order_groups_leave_one_after_another() {
     let mut env = TestEnv::new("pol-order").await;
     let a = env.node("a").await;
+    // Two batch pods, then two critical ones.
+    env.expect_audit(Expect {
+        evictions: 4,
+        node_writes: 1,
+        ..Expect::default()
+    });
     let first = json!({"terminationGracePeriodSeconds": 3});
     env.deployment("batch", 2, env.placement_on(&a), first).await;
     env.deployment("critical", 2, env.placement_on(&a), json!({})).await;
@@ -195,6 +218,11 @@ async fn drain_order_groups_leave_one_after_another() {
 async fn wait_completed_pods_are_waited_for() {
     let mut env = TestEnv::new("pol-wait").await;
     let a = env.node("a").await;
+    // Held; the pod waited for is never evicted (the test deletes it).
+    env.expect_audit(Expect {
+        node_writes: 1,
+        ..Expect::default()
+    });
     env.bare_pod("etl", &a, json!({})).await;
     let pods = Api::<Pod>::namespaced(env.client.clone(), env.ns());
     pods.patch(
@@ -213,6 +241,13 @@ async fn wait_completed_pods_are_waited_for() {
                 .iter()
                 .any(|p| p.name == "etl" && p.reason.contains("waiting for it to complete"))
         })
+    })
+    .await;
+    // An eviction would show: the controller has reconciled the object since, still waiting.
+    env.nudge_nm("w", Phase::Draining, |nm| {
+        nm.status
+            .as_ref()
+            .is_some_and(|s| s.blocked_pods.iter().any(|p| p.name == "etl"))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

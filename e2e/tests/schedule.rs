@@ -13,6 +13,7 @@ use std::{
 use drydock::api::v1alpha1::{MaintenanceSchedule, NodeMaintenance, Phase};
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
+    audit::Expect,
     controller::{Drydock, taints, unschedulable},
     wait_until,
 };
@@ -87,6 +88,12 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
                 .await,
         );
     }
+    // Each of the 4 nodes held, then restored.
+    env.expect_audit(Expect {
+        node_writes: 8,
+        restored: pool.clone(),
+        ..Expect::default()
+    });
     let (max, stop) = sample_max_cordoned(&env, pool.clone());
     let _drydock = Drydock::start(&env, 0);
     create_schedule(
@@ -174,6 +181,12 @@ async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
     // The first node's drain cannot finish (a pod without a controller), so the window closes on it.
     env.bare_pod("pet", &pool[0], json!({})).await;
     env.wait_ready_pods("pet", 1).await;
+    // The first node held, then restored when the window closes; the pod stays.
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![pool[0].clone()],
+        ..Expect::default()
+    });
     let (max, stop) = sample_max_cordoned(&env, pool.clone());
     let _drydock = Drydock::start(&env, 0);
     let (_, elapsed) = this_minute();
@@ -190,6 +203,24 @@ async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
             schedule_maintenances(&all, &schedule).iter().any(|nm| {
                 nm.status.as_ref().is_some_and(|s| {
                     s.phase == Phase::Completed && s.message.as_deref().unwrap_or("").contains("window closed")
+                })
+            })
+        },
+    )
+    .await;
+    // A wrong start would show: the schedule's controller has seen the window close since.
+    let schedules = Api::<MaintenanceSchedule>::all(env.client.clone());
+    wait_until(
+        "the schedule reports its window closed",
+        Duration::from_secs(30),
+        || async {
+            schedules.get(&schedule).await.is_ok_and(|ms| {
+                let generation = ms.metadata.generation;
+                ms.status.is_some_and(|s| {
+                    s.observed_generation == generation
+                        && s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "WindowOpen" && c.status == "False")
                 })
             })
         },
@@ -219,6 +250,7 @@ async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
 async fn an_unknown_time_zone_is_reported_and_nothing_happens() {
     let mut env = TestEnv::new("sch-tz").await;
     let n = env.node_with("n1", json!({"labels": {"pool": "tz"}})).await;
+    env.expect_audit(Expect::default()); // nothing may happen
     let _drydock = Drydock::start(&env, 0);
     let ms: MaintenanceSchedule = serde_json::from_value(json!({
         "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",

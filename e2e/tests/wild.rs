@@ -8,6 +8,7 @@ use std::{process::Output, time::Duration};
 use drydock::api::v1alpha1::{NodeMaintenance, Phase};
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
+    audit::Expect,
     controller::{Drydock, blocked_reasons, cli, drydock_annotations, taints, unschedulable},
     person::kubectl,
     wait_for, wait_until,
@@ -167,6 +168,12 @@ async fn an_operator_that_tolerates_every_taint_stays_instead_of_being_evicted_i
         assert!(row.2.contains("scheduled straight back"), "{}", output(&preview));
     }
 
+    env.expect_audit(Expect {
+        evictions: 3,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -221,6 +228,12 @@ async fn pods_a_controller_binds_back_to_the_node_are_evicted_once_then_reported
     assert!(refused.is_empty(), "{refused:?}");
     env.wait_ready_pods("bound", 2).await;
 
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "20s", "onTimeout": "Abort"}}))
         .await;
@@ -273,6 +286,12 @@ async fn a_node_whose_kubelet_died_is_explained_and_can_be_finished_out_of_servi
     })
     .await;
     env.node("b").await;
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 3,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     // The node-lifecycle controller marks it NotReady once its lease is stale (up to a minute and a half here).
@@ -374,6 +393,12 @@ async fn an_eviction_an_admission_policy_refuses_is_explained_retried_gently_and
     )
     .await;
 
+    env.expect_audit(Expect {
+        evictions: 2,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "15s", "onTimeout": "Abort"}}))
         .await;
@@ -422,6 +447,11 @@ async fn a_pdb_that_can_never_allow_a_disruption_is_named_and_the_timeout_applie
         env.ns()
     ));
     env.pdb_settled("frozen", 0).await;
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "10s", "onTimeout": "Abort"}}))
         .await;
@@ -467,6 +497,12 @@ async fn a_pod_stuck_on_a_finalizer_is_named_and_skip_wait_lets_the_drain_finish
     })
     .await;
     env.node("b").await;
+    env.expect_audit(Expect {
+        evictions: 1,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -563,6 +599,12 @@ async fn autoscaler_hints_are_asked_about_before_a_maintenance_evicts() {
         output(&preview)
     );
 
+    env.expect_audit(Expect {
+        evictions: 4,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -644,6 +686,12 @@ spec:
         output(&preview)
     );
 
+    env.expect_audit(Expect {
+        evictions: 1,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -692,6 +740,12 @@ async fn hard_anti_affinity_with_as_many_replicas_as_nodes_blocks_in_preview_and
     let why = rows[0].2.trim_end_matches(" (flag: --evict-unplaceable)").to_string();
     assert!(why.contains("hard anti-affinity"), "{why}");
 
+    env.expect_audit(Expect {
+        evictions: 1,
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -728,6 +782,7 @@ async fn a_node_write_the_api_server_refuses_ends_failed_in_its_words() {
     );
     let a = env.node("a").await;
     until_denied(&["taint", "node", &a, "example.com/kernel=:NoSchedule"], "kernel team").await;
+    env.expect_audit(Expect::default()); // the node write is refused: drydock changes nothing
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "m",
@@ -776,6 +831,11 @@ async fn a_refusal_that_can_heal_is_retried_with_phase_and_error_in_status() {
     );
     let a = env.node("a").await;
     until_denied(&["cordon", &a], "change freeze").await;
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -821,6 +881,11 @@ async fn an_object_drydock_cannot_read_is_reported_and_the_others_carry_on() {
         None,
     );
     assert!(ok, "the API server takes it: {out}");
+    env.expect_audit(Expect {
+        node_writes: 2,
+        restored: vec![a.clone()],
+        ..Expect::default()
+    });
     let drydock = Drydock::start(&env, 0);
     env.maintenance("good", &a, json!({})).await;
     env.wait_nm("good", Phase::Drained, |_| true).await;
