@@ -405,43 +405,8 @@ async fn reconcile_one(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
     // reconcile ends, errors included, so the bound on evictions per owner is never forgotten by accident.
     let mut memory = MemoryGuard::take(ctx, &name);
     let plan = if holds && !deleting && !matches!(status.phase, Phase::Completed | Phase::Failed) {
-        let pods = ctx.pods.pods(&node_name, &name).await?;
-        let on_node: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
-        let own = ctx.settings.own_pod.as_ref().map(|(ns, n)| (ns.as_str(), n.as_str()));
-        let taints = holding_taints(&name, &nm.spec.taints);
-        let all_nodes = if nm.spec.drain.evict_unplaceable {
-            Vec::new()
-        } else {
-            pod_watch::synced(&ctx.nodes, &node_name, "the node cache").await?;
-            if gather::needs_lookups(&on_node) {
-                gather::room(&ctx.client, &mut memory.room, &on_node)
-                    .await
-                    .map_err(|source| Error::ReadSurroundings {
-                        node: node_name.clone(),
-                        source,
-                    })?;
-            }
-            ctx.nodes.state()
-        };
-        let room = (!nm.spec.drain.evict_unplaceable).then(|| {
-            Room::new(
-                &node_name,
-                all_nodes.iter().map(|n| &**n),
-                memory.room.pods(),
-                memory.room.volumes(),
-            )
-        });
-        Some(plan_drain(
-            on_node.iter().copied(),
-            DrainInputs {
-                drain: &nm.spec.drain,
-                now,
-                own_pod: own,
-                holding_taints: &taints,
-                node_ready: view.as_ref().is_some_and(|v| v.ready),
-                room,
-            },
-        ))
+        let ready = view.as_ref().is_some_and(|v| v.ready);
+        Some(plan_now(ctx, nm, ready, &mut memory, now).await?)
     } else {
         None
     };
@@ -633,6 +598,54 @@ impl Drop for MemoryGuard<'_> {
                 .insert(std::mem::take(&mut self.name), std::mem::take(&mut self.memory));
         }
     }
+}
+
+/// The drain as planned from the pods on the node now: the drain's rules, the taints that hold the node (pods that
+/// tolerate them all would come straight back), and, unless drain.evictUnplaceable, where each evicted pod's
+/// replacement could go (the node cache, plus what `gather` reads for anti-affinity and volumes).
+async fn plan_now(
+    ctx: &Context,
+    nm: &NodeMaintenance,
+    node_ready: bool,
+    memory: &mut drain::Memory,
+    now: Timestamp,
+) -> Result<pods::DrainPlan> {
+    let (name, node_name) = (nm.name_any(), &nm.spec.node_name);
+    let pods = ctx.pods.pods(node_name, &name).await?;
+    let on_node: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
+    let look = !nm.spec.drain.evict_unplaceable;
+    if look {
+        pod_watch::synced(&ctx.nodes, node_name, "the node cache").await?;
+        if gather::needs_lookups(&on_node) {
+            gather::room(&ctx.client, &mut memory.room, &on_node)
+                .await
+                .map_err(|source| Error::ReadSurroundings {
+                    node: node_name.clone(),
+                    source,
+                })?;
+        }
+    }
+    let nodes = if look { ctx.nodes.state() } else { Vec::new() };
+    let taints = holding_taints(&name, &nm.spec.taints);
+    let room = look.then(|| {
+        Room::new(
+            node_name,
+            nodes.iter().map(|n| &**n),
+            memory.room.pods(),
+            memory.room.volumes(),
+        )
+    });
+    Ok(plan_drain(
+        on_node.iter().copied(),
+        DrainInputs {
+            drain: &nm.spec.drain,
+            now,
+            own_pod: ctx.settings.own_pod.as_ref().map(|(ns, n)| (ns.as_str(), n.as_str())),
+            holding_taints: &taints,
+            node_ready,
+            room,
+        },
+    ))
 }
 
 fn evicted_so_far(status: &NodeMaintenanceStatus) -> i32 {

@@ -929,4 +929,66 @@ mod tests {
         c.spec.drain.on_timeout = OnTimeout::Abort;
         assert!(matches!(c.decide(), Step::Restore { .. }));
     }
+
+    /// A held node whose kubelet is gone, pods still to leave.
+    fn dead_node(when: WhenNodeNotReady) -> Case {
+        let mut c = Case::new().holding();
+        c.spec.drain.when_node_not_ready = when;
+        c.status.started_at = Some(Time(ts("2026-01-01T00:10:00Z")));
+        c.drain = Some(DrainPlan {
+            terminating: vec![key("web")],
+            ..Default::default()
+        });
+        if let Some(n) = c.node.as_mut() {
+            n.ready = false;
+        }
+        c
+    }
+
+    #[test]
+    fn out_of_service_only_when_asked_and_only_while_the_node_is_not_ready() {
+        assert_eq!(
+            dead_node(WhenNodeNotReady::Wait).decide(),
+            Step::Drain,
+            "waiting is the default"
+        );
+        let Step::Hold(change) = dead_node(WhenNodeNotReady::OutOfService).decide() else {
+            panic!("the out-of-service taint is added");
+        };
+        assert!(
+            change
+                .taints
+                .iter()
+                .any(|t| t.key == node::OUT_OF_SERVICE_TAINT && t.effect == "NoExecute")
+        );
+        assert!(
+            change.prior.as_ref().is_some_and(|p| p
+                .added_taints
+                .contains(&node::taint_id(node::OUT_OF_SERVICE_TAINT, "NoExecute"))),
+            "recorded as drydock's, so restore takes it away"
+        );
+
+        // The node is back: the taint goes at once, before anything else.
+        let mut back = dead_node(WhenNodeNotReady::OutOfService);
+        let tainted = NodeView {
+            taints: change.taints.clone(),
+            prior: change.prior.clone(),
+            ready: true,
+            ..back.node.clone().expect("node")
+        };
+        back.node = Some(tainted);
+        let Step::Hold(undo) = back.decide() else {
+            panic!("the out-of-service taint is removed");
+        };
+        assert!(!undo.taints.iter().any(|t| t.key == node::OUT_OF_SERVICE_TAINT));
+        assert!(
+            undo.unschedulable && undo.held_by.as_deref() == Some("nm1"),
+            "still held"
+        );
+
+        // Nothing left to drain: not added.
+        let mut drained = dead_node(WhenNodeNotReady::OutOfService);
+        drained.drain = Some(DrainPlan::default());
+        assert!(!matches!(drained.decide(), Step::Hold(_)));
+    }
 }
