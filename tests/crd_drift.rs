@@ -6,7 +6,7 @@ fn crd_yaml_in_crds_matches_the_rust_types() {
         let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}: run `make crds`"));
         assert!(
             committed == yaml,
-            "crds/{file} is out of date with src/api: run `make crds` and commit the result"
+            "crds/{file} is out of date with crates/api: run `make crds` and commit the result"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! State-machine property tests of the pure planner (src/plan), driven the way the controller drives it.
+//! State-machine property tests of the pure planner (crates/plan), driven the way the controller drives it.
 //!
 //! A generated scenario is a node (cordoned or not, with other people's taints, labels and annotations), one or
 //! two NodeMaintenances of it (windows, extra taints, drain options, completeWhen), pods, and a sequence of

@@ -274,7 +274,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    use crate::plan::place::tests::node;
+    use crate::plan::fixtures::node;
 
     fn plain(name: &str) -> Node {
         node(name, json!({}), json!({}))

@@ -12,12 +12,9 @@ use std::{collections::BTreeMap, fmt};
 use k8s_openapi::api::core::v1::{
     Node, NodeSelector, NodeSelectorRequirement, Pod, PodAffinityTerm, Taint, Toleration,
 };
-use kube::{
-    ResourceExt,
-    core::{Selector, SelectorExt},
-};
+use kube_core::{ResourceExt, Selector, SelectorExt};
 
-use crate::plan::node::is_ready;
+use crate::node::is_ready;
 
 /// Why a replacement cannot run on a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -410,22 +407,10 @@ fn requirement_holds(e: &NodeSelectorRequirement, value: Option<&String>) -> boo
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
+    use crate::fixtures::node;
     use serde_json::{Value, json};
-
-    pub fn node(name: &str, labels: Value, spec: Value) -> Node {
-        let mut l = json!({"kubernetes.io/hostname": name});
-        for (k, v) in labels.as_object().expect("labels") {
-            l[k] = v.clone();
-        }
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": l},
-            "spec": spec,
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
-        }))
-        .expect("node")
-    }
 
     fn pod(spec: Value) -> Pod {
         let mut s = json!({"containers": [{"name": "c", "image": "i"}]});

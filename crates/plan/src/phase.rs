@@ -7,7 +7,7 @@ use super::{
     pods::DrainPlan,
     window::{Resolved, WindowState},
 };
-use crate::api::v1alpha1::{
+use drydock_api::v1alpha1::{
     NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady,
 };
 
@@ -314,7 +314,7 @@ fn admission(o: &Observed, node: &NodeView) -> Option<Step> {
 
 /// A message when `complete_when` says the work is done; the node must be Ready in every case.
 fn work_done(
-    c: &crate::api::v1alpha1::CompleteWhen,
+    c: &drydock_api::v1alpha1::CompleteWhen,
     node: &NodeView,
     status: &NodeMaintenanceStatus,
 ) -> Option<String> {
@@ -396,8 +396,8 @@ pub fn still_blocked(plan: &DrainPlan, pdb_blocked: usize, progressed: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1alpha1::{DrainSpec, MaintenanceTaint, TaintEffect};
-    use crate::plan::pods::{PodKey, Refusal};
+    use crate::pods::{PodKey, Refusal};
+    use drydock_api::v1alpha1::{DrainSpec, MaintenanceTaint, TaintEffect};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn ts(s: &str) -> Timestamp {
@@ -855,7 +855,7 @@ mod tests {
     #[test]
     fn complete_when_rebooted_ends_the_maintenance_once_the_boot_id_changes() {
         let mut c = Case::new().holding();
-        c.spec.complete_when = Some(crate::api::v1alpha1::CompleteWhen {
+        c.spec.complete_when = Some(drydock_api::v1alpha1::CompleteWhen {
             rebooted: true,
             node_info: None,
         });
@@ -886,9 +886,9 @@ mod tests {
     #[test]
     fn complete_when_node_info_matches_patterns() {
         let mut c = Case::new().holding();
-        c.spec.complete_when = Some(crate::api::v1alpha1::CompleteWhen {
+        c.spec.complete_when = Some(drydock_api::v1alpha1::CompleteWhen {
             rebooted: false,
-            node_info: Some(crate::api::v1alpha1::NodeInfoMatch {
+            node_info: Some(drydock_api::v1alpha1::NodeInfoMatch {
                 kernel_version: Some("6.6.*".into()),
                 ..Default::default()
             }),

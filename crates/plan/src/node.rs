@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Node, Taint};
 use serde::{Deserialize, Serialize};
 
 use super::names;
-use crate::api::v1alpha1::{MAINTENANCE_TAINT, MaintenanceTaint, PriorState, TaintEffect};
+use drydock_api::v1alpha1::{MAINTENANCE_TAINT, MaintenanceTaint, PriorState, TaintEffect};
 
 /// Node annotation naming the NodeMaintenance that holds the node. Drydock's own; removed on restore.
 pub const HELD_BY_ANNOTATION: &str = "drydock.dev/held-by";

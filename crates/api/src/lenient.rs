@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
+use kube_core::Resource;
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
 /// An object of kind `K` as the API server sent it: decoded, or the reason it could not be.
@@ -69,7 +69,7 @@ impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1alpha1::NodeMaintenance;
+    use crate::v1alpha1::NodeMaintenance;
     use serde_json::json;
 
     #[test]

@@ -9,10 +9,10 @@ use std::fmt;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::core::{Selector, SelectorExt};
+use kube_core::{Selector, SelectorExt};
 
 use super::place::{Room, tolerates};
-use crate::api::v1alpha1::{DrainSpec, MaintenanceTaint};
+use drydock_api::v1alpha1::{DrainSpec, MaintenanceTaint};
 
 /// Annotation the kubelet puts on the API's copy of a static pod.
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
@@ -1352,7 +1352,7 @@ mod tests {
         let extra = [MaintenanceTaint {
             key: "example.com/kernel".into(),
             value: None,
-            effect: crate::api::v1alpha1::TaintEffect::NoSchedule,
+            effect: drydock_api::v1alpha1::TaintEffect::NoSchedule,
         }];
         let taints = holding_taints("nm-1", &extra);
         let inputs = DrainInputs {

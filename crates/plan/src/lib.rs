@@ -2,6 +2,8 @@
 //! time is always a parameter, so every decision is unit-tested exactly.
 pub mod comeback;
 pub mod conditions;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod fleet;
 pub mod names;
 pub mod node;

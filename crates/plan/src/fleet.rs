@@ -2,7 +2,7 @@
 //! `drydock.dev/upcoming` taint, and the counts for status. Pure; the schedule controller gathers the inputs.
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::v1alpha1::{NodeCounts, Phase};
+use drydock_api::v1alpha1::{NodeCounts, Phase};
 
 /// One selected node as the schedule sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

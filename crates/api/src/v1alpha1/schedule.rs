@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::{
     apis::meta::v1::{Condition, LabelSelector, Time},
     util::intstr::IntOrString,
 };
-use kube::{CustomResource, KubeSchema};
+use kube_derive::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{CompleteWhen, DrainSpec, MaintenanceTaint};
@@ -22,7 +22,9 @@ pub const UPCOMING_TAINT: &str = "drydock.dev/upcoming";
 
 #[allow(clippy::duplicated_attributes)] // several printcolumn(...) attributes are how kube-derive takes columns
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "drydock.dev",
     version = "v1alpha1",
     kind = "MaintenanceSchedule",
@@ -89,6 +91,7 @@ fn utc() -> String {
 
 /// The NodeMaintenance fields a schedule stamps on each node's maintenance (the window comes from the schedule).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceTemplate {
     /// As NodeMaintenance spec.reason (the same limits: the template is copied into NodeMaintenances).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::api::v1alpha1::Window;
+use drydock_api::v1alpha1::Window;
 
 /// The resolved window of one maintenance: start and optional end, both absolute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

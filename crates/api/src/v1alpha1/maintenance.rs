@@ -3,7 +3,7 @@
 //! Doc comments on fields become the CRD's descriptions, so `kubectl explain nodemaintenance.spec.drain` reads
 //! them. Validation that the API server can do (OpenAPI + CEL) lives here so bad input is refused at apply.
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
-use kube::{CustomResource, KubeSchema};
+use kube_derive::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// API group of every drydock kind.
@@ -17,7 +17,9 @@ pub const MAINTENANCE_TAINT: &str = "drydock.dev/maintenance";
 /// PodDisruptionBudgets), hold it while the window is open, then put it back exactly as it was.
 #[allow(clippy::duplicated_attributes)] // several printcolumn(...) attributes are how kube-derive takes columns
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "drydock.dev",
     version = "v1alpha1",
     kind = "NodeMaintenance",
@@ -91,6 +93,7 @@ pub struct NodeMaintenanceSpec {
 
 /// When the work is done. Checked only after the drain finished; any condition given must hold.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.rebooted || has(self.nodeInfo)").message("completeWhen: set rebooted: true or nodeInfo"))]
 pub struct CompleteWhen {
@@ -122,6 +125,7 @@ pub struct NodeInfoMatch {
 
 /// The maintenance window. `end` and `duration` are alternatives; give at most one.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.end) && has(self.duration))").message("window: give either end or duration, not both"))]
 #[x_kube(validation = Rule::new("!has(self.start) || !has(self.end) || timestamp(string(self.end)) > timestamp(string(self.start))").message("window.end must be after window.start"))]
@@ -162,6 +166,7 @@ pub(crate) const UNIQUE_TAINTS_MESSAGE: &str =
 
 /// A taint drydock adds while it holds the node, and removes on restore (unless the node already had it).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.key != 'drydock.dev/maintenance'").message("taints: drydock.dev/maintenance is drydock's own taint and is always added"))]
 #[x_kube(validation = Rule::new("!self.key.startsWith('node.kubernetes.io/')").message("taints: node.kubernetes.io/ keys belong to Kubernetes (its node controllers add and remove them); for node.kubernetes.io/out-of-service set spec.drain.whenNodeNotReady: OutOfService"))]
@@ -194,6 +199,7 @@ pub enum TaintEffect {
 
 /// How the node is drained. The defaults are the safe ones: nothing is lost that the user did not allow.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct DrainSpec {
     /// Which pods on the node to evict. Omitted: every pod drydock may evict. Pods outside the selector stay.

@@ -29,7 +29,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone, TimeZoneDatabase};
 use jiff::{SignedDuration, Timestamp, Zoned};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::plan::window::{WindowError, parse_duration};
+use crate::window::{WindowError, parse_duration};
 
 /// The time zone database compiled into the binary, never the host's `/usr/share/zoneinfo`: the controller's
 /// image may have none, and a schedule must open at the same instants on every machine and in every test.
