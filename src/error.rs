@@ -8,6 +8,8 @@ use thiserror::Error;
 pub enum Error {
     #[error("failed to read node {node}: {}; check that the controller may get nodes", words(.source))]
     ReadNode { node: String, source: kube::Error },
+    #[error("failed to list the {which}: {}; check that the controller may list nodes", words(.source))]
+    ListNodes { which: String, source: kube::Error },
     #[error("failed to patch node {node}: {}; drydock retries (a 409 means someone edited the node meanwhile)", words(.source))]
     PatchNode { node: String, source: kube::Error },
     #[error("failed to delete finished pod {pod}: {}", words(.source))]
@@ -48,7 +50,7 @@ impl Error {
     /// Stable category for Events and logs.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::ReadNode { .. } => "ReadNodeFailed",
+            Error::ReadNode { .. } | Error::ListNodes { .. } => "ReadNodeFailed",
             Error::PatchNode { .. } => "PatchNodeFailed",
             Error::DeletePod { .. } => "DeletePodFailed",
             Error::WriteObject { .. } => "WriteObjectFailed",
@@ -89,6 +91,7 @@ impl Error {
     fn api_status(&self) -> Option<&kube::core::Status> {
         match self {
             Error::ReadNode { source, .. }
+            | Error::ListNodes { source, .. }
             | Error::PatchNode { source, .. }
             | Error::DeletePod { source, .. }
             | Error::WriteObject { source, .. }

@@ -6,7 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::{
+    core::v1::{PersistentVolume, PersistentVolumeClaim, Pod},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{Api, Client, ResourceExt, api::ListParams, core::Selector};
 
 use crate::plan::place::{BoundVolume, Volumes, claims, required_anti_affinity};
@@ -115,6 +118,16 @@ pub fn needs_lookups(on_node: &[&Pod]) -> bool {
     on_node
         .iter()
         .any(|p| !required_anti_affinity(p).is_empty() || claims(p).next().is_some())
+}
+
+/// The PodDisruptionBudget an eviction was refused by, to say what would let it allow one. Best effort: the
+/// refusal is reported either way, so a budget that cannot be read is None.
+pub async fn budget(client: &Client, namespace: &str, name: &str) -> Option<PodDisruptionBudget> {
+    Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

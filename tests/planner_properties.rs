@@ -44,7 +44,10 @@ use drydock::{
         },
         phase::{Observed, Quota, Step, decide},
         pods::{self, DrainInputs, DrainPlan, PodKey, plan_drain},
-        window::{self, Resolved, WindowState},
+        retry::{Retries, Tried},
+        spec::{self, Checked, SpecError},
+        status::{self, Outcome},
+        window::{self, WindowState},
     },
 };
 use jiff::{SignedDuration, Timestamp};
@@ -460,36 +463,6 @@ struct Shadow {
     annotations: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default)]
-struct Memory {
-    evicted: BTreeSet<String>,
-    refused: BTreeSet<String>,
-}
-
-impl Memory {
-    /// `drain::Memory::blocked`: refused at the last attempt and still to go.
-    fn blocked(&self, plan: &DrainPlan) -> usize {
-        plan.evict
-            .iter()
-            .chain(&plan.delete)
-            .filter(|k| self.refused.contains(&k.uid))
-            .count()
-    }
-
-    fn retain(&mut self, plan: &DrainPlan) {
-        let live: BTreeSet<&str> = plan
-            .evict
-            .iter()
-            .chain(&plan.delete)
-            .chain(&plan.terminating)
-            .chain(&plan.held_back)
-            .map(|k| k.uid.as_str())
-            .collect();
-        self.evicted.retain(|u| live.contains(u.as_str()));
-        self.refused.retain(|u| live.contains(u.as_str()));
-    }
-}
-
 #[derive(Clone, Debug)]
 struct Nm {
     name: String,
@@ -498,9 +471,8 @@ struct Nm {
     deleting: bool,
     has_finalizer: bool,
     gone: bool,
-    memory: Memory,
-    /// pods.remaining + pods.terminating at the last status write of a drain.
-    last_left: Option<usize>,
+    /// The controller's per-pod retry memory of this maintenance's drain.
+    retries: Retries,
 }
 
 struct World {
@@ -627,8 +599,7 @@ impl World {
                 deleting: false,
                 has_finalizer: false,
                 gone: false,
-                memory: Memory::default(),
-                last_left: None,
+                retries: Retries::default(),
             })
             .collect();
         let mut w = World {
@@ -759,7 +730,7 @@ impl World {
         let nm = self.nms[i].clone();
         let view = self.view();
         let holds = view.held_by.as_deref() == Some(nm.name.as_str());
-        let checked = check_spec(&nm.spec, ts(CREATED));
+        let checked = spec::check(&nm.spec, ts(CREATED));
         let ended = matches!(nm.status.phase, Phase::Completed | Phase::Failed);
         let plan = (holds && !nm.deleting && !ended).then(|| self.plan(&nm.name, &nm.spec));
         let quota = Quota {
@@ -771,7 +742,7 @@ impl World {
                 .filter(|o| matches!(o.status.phase, Phase::Cordoned | Phase::Draining | Phase::Drained))
                 .count(),
         };
-        let pdb_blocked = plan.as_ref().map_or(0, |p| nm.memory.blocked(p));
+        let pdb_blocked = plan.as_ref().map_or(0, |p| nm.retries.blocked(p).len());
         let step = decide(&Observed {
             name: &nm.name,
             spec: &nm.spec,
@@ -779,8 +750,7 @@ impl World {
             now: self.now,
             deleting: nm.deleting,
             has_finalizer: nm.has_finalizer,
-            window: checked.as_ref().map(|(w, _)| *w).map_err(Clone::clone),
-            drain_timeout: checked.as_ref().ok().and_then(|(_, t)| *t),
+            checked: checked.clone(),
             node: Some(&view),
             drain: plan.as_ref(),
             pdb_blocked,
@@ -800,7 +770,7 @@ impl World {
             step_name(&step)
         ));
         self.check_step(i, &nm, &view, holds, &checked, plan.as_ref(), &step)?;
-        self.carry_out(i, &view, holds, plan, step, fault);
+        self.carry_out(i, &view, plan, step, fault);
         Ok(())
     }
 
@@ -812,7 +782,7 @@ impl World {
         nm: &Nm,
         view: &NodeView,
         holds: bool,
-        checked: &Result<(Resolved, Option<std::time::Duration>), String>,
+        checked: &Result<Checked, SpecError>,
         plan: Option<&DrainPlan>,
         step: &Step,
     ) -> Result<(), TestCaseError> {
@@ -946,7 +916,7 @@ impl World {
         if holds {
             let closed = checked
                 .as_ref()
-                .is_ok_and(|(w, _)| w.state(self.now) == WindowState::Closed);
+                .is_ok_and(|c| c.window.state(self.now) == WindowState::Closed);
             let ended = matches!(nm.status.phase, Phase::Completed | Phase::Failed);
             if closed || nm.deleting || ended || checked.is_err() {
                 prop_assert!(
@@ -977,100 +947,104 @@ impl World {
         Ok(())
     }
 
-    fn carry_out(&mut self, i: usize, view: &NodeView, holds: bool, plan: Option<DrainPlan>, step: Step, fault: Fault) {
-        let now = Time(self.now);
+    /// Carries `step` out as `controller::reconcile` does: the node written as the controller writes it,
+    /// evictions through the controller's own retry memory ([`Retries`]), and the status it would write,
+    /// computed by [`status::report`].
+    fn carry_out(&mut self, i: usize, view: &NodeView, plan: Option<DrainPlan>, step: Step, fault: Fault) {
         let conflict = matches!(fault, Fault::Conflict);
         let write_status = !matches!(fault, Fault::StatusLost);
-        let keep_memory = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));
-        // Report::new(..).with_hold(view): status mirrors the node's record while held.
-        let mut status = self.nms[i].status.clone();
-        if holds {
-            if view.prior.is_some() {
-                status.prior = view.prior.clone();
-            }
-            status.started_at.get_or_insert(now.clone());
+        // The drain memory goes back to the controller only while the drain is under way, whatever the outcome.
+        if !matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_)) {
+            self.nms[i].retries = Retries::default();
         }
-        match step {
+        let nm = self.nms[i].clone();
+        let facts = status::Seen {
+            name: &nm.name,
+            node_name: &view.name,
+            generation: None,
+            node: Some(view),
+            window_end: spec::check(&nm.spec, ts(CREATED)).ok().and_then(|c| c.window.end),
+        };
+        let now = self.now;
+        let report = match step {
             Step::AddFinalizer => {
                 if !conflict {
                     self.nms[i].has_finalizer = true;
                 }
                 return;
             }
-            Step::Wait { phase, .. } => {
-                status.phase = phase;
+            Step::Wait {
+                phase, reason, message, ..
+            } => {
+                let outcome = Outcome::Waiting {
+                    phase,
+                    reason,
+                    message: &message,
+                };
+                status::report(&nm.status, &facts, outcome, now)
             }
             Step::Hold(change) => {
                 if conflict {
                     return;
                 }
-                let recorded = self.nms[i].status.started_at.is_some() && self.nms[i].status.prior.is_some();
+                let recorded = nm.status.started_at.is_some() && nm.status.prior.is_some();
                 if view.held_by.is_none() && !recorded {
                     // Taking the node: whether it is cordoned now is what drydock must give back. (Not when this
                     // maintenance already holds it and only drydock's annotations were removed: its status knows.)
                     self.sticky_cordon = view.unschedulable;
                 }
                 self.write_node(&change);
-                status.prior = change.prior.clone();
-                if self.nms[i].status.started_at.is_none() {
-                    status.phase = Phase::Cordoned;
-                    status.started_at = Some(now.clone());
-                }
+                status::report(&nm.status, &facts, Outcome::Held { change: &change }, now)
             }
             Step::Drain => {
                 let plan = plan.unwrap_or_default();
-                let memory = &mut self.nms[i].memory;
-                memory.retain(&plan);
+                let mut retries = std::mem::take(&mut self.nms[i].retries);
+                let due = retries.due(&plan, now);
                 let mut done = 0;
-                for key in plan.evict.iter().chain(&plan.delete) {
-                    if memory.evicted.contains(&key.uid) {
-                        continue;
-                    }
-                    let finished = plan.delete.contains(key);
-                    if !finished && self.pdb_refuses {
-                        memory.refused.insert(key.uid.clone());
-                        continue;
-                    }
-                    memory.refused.remove(&key.uid);
-                    memory.evicted.insert(key.uid.clone());
+                for key in due.delete {
+                    self.pods.retain(|p| p.uid != key.uid);
+                    retries.record(&plan, key, Tried::Evicted, now);
                     done += 1;
-                    if finished {
-                        self.pods.retain(|p| p.uid != key.uid);
-                    } else if let Some(p) = self.pods.iter_mut().find(|p| p.uid == key.uid) {
-                        p.deleted_at = Some(self.now);
+                }
+                for key in due.evict {
+                    if self.pdb_refuses {
+                        let why = "PDB shop/web allows 0 disruptions (needs 1 healthy pods and has 1)";
+                        retries.record(&plan, key, Tried::Refused(why.into()), now);
+                        continue;
                     }
+                    if let Some(p) = self.pods.iter_mut().find(|p| p.uid == key.uid) {
+                        p.deleted_at = Some(now);
+                    }
+                    retries.record(&plan, key, Tried::Evicted, now);
+                    done += 1;
                 }
-                let pdb = self.nms[i].memory.blocked(&plan);
-                let progressed = done > 0 || self.nms[i].last_left.is_some_and(|r| plan.remaining() < r);
-                let still = drydock::plan::phase::still_blocked(&plan, pdb, progressed);
-                status.blocked_since = still.then(|| status.blocked_since.clone().unwrap_or(now.clone()));
-                status.phase = Phase::Draining;
-                if write_status {
-                    self.nms[i].last_left = Some(plan.remaining());
-                }
+                let outcome = Outcome::Draining {
+                    plan: &plan,
+                    done,
+                    errors: &[],
+                    refused: retries.blocked(&plan),
+                };
+                self.nms[i].retries = retries;
+                status::report(&nm.status, &facts, outcome, now)
             }
             Step::Drained { .. } => {
-                status.phase = Phase::Drained;
-                status.blocked_since = None;
-                if status.drained_at.is_none() {
-                    status.drained_at = Some(now.clone());
-                    status.boot_id_at_drain = self.node["status"]["nodeInfo"]["bootID"].as_str().map(String::from);
-                }
-                if write_status {
-                    self.nms[i].last_left = plan.map(|p| p.remaining());
-                }
+                let plan = plan.unwrap_or_default();
+                status::report(&nm.status, &facts, Outcome::Drained { plan: &plan }, now)
             }
             Step::Restore { change, ending } => {
-                if let Some(change) = change {
+                if let Some(change) = &change {
                     if conflict {
                         return;
                     }
-                    self.write_node(&change);
+                    self.write_node(change);
                     // Given back uncordoned: no cordon of before is left to keep.
                     self.sticky_cordon &= self.unschedulable();
                 }
-                status.phase = ending.phase;
-                status.blocked_since = None;
+                let outcome = Outcome::Ended {
+                    ending: &ending,
+                    restored: change.is_some(),
+                };
+                status::report(&nm.status, &facts, outcome, now)
             }
             Step::ReleaseFinalizer => {
                 if !conflict {
@@ -1085,12 +1059,9 @@ impl World {
                 }
                 return;
             }
-        }
-        if !keep_memory {
-            self.nms[i].memory = Memory::default();
-        }
-        if write_status && !conflict {
-            self.nms[i].status = status;
+        };
+        if write_status {
+            self.nms[i].status = report.status;
         }
     }
 
@@ -1205,7 +1176,7 @@ impl World {
             }
             Event::Restart => {
                 for nm in &mut self.nms {
-                    nm.memory = Memory::default();
+                    nm.retries = Retries::default();
                 }
             }
             Event::Tamper(key) => {
@@ -1239,7 +1210,9 @@ impl World {
             }
             if round == 4 {
                 for i in 0..self.nms.len() {
-                    let end = check_spec(&self.nms[i].spec, ts(CREATED)).ok().and_then(|(w, _)| w.end);
+                    let end = spec::check(&self.nms[i].spec, ts(CREATED))
+                        .ok()
+                        .and_then(|c| c.window.end);
                     match end {
                         Some(end) if close_windows => self.now = self.now.max(end),
                         _ => self.apply(&Event::Delete(i))?,
@@ -1308,20 +1281,6 @@ impl World {
         }
         Ok(())
     }
-}
-
-/// `controller::check_spec`: the window, the selector and the timeout, or what is wrong with them.
-fn check_spec(
-    spec: &NodeMaintenanceSpec,
-    created: Timestamp,
-) -> Result<(Resolved, Option<std::time::Duration>), String> {
-    let window = window::resolve(spec.window.as_ref(), created).map_err(|e| e.to_string())?;
-    pods::selector(&spec.drain)?;
-    let timeout = match &spec.drain.timeout {
-        Some(t) => Some(window::parse_duration("drain.timeout", t).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    Ok((window, timeout))
 }
 
 fn nm_spec(m: &MaintenanceSpec) -> NodeMaintenanceSpec {

@@ -4,11 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
-use kube::{
-    Api,
-    api::ListParams,
-    runtime::events::{Event, EventType},
-};
+use kube::{Api, api::ListParams};
 use tracing::{info, warn};
 
 use super::Context;
@@ -16,7 +12,10 @@ use crate::{
     act,
     api::{lenient::Lenient, v1alpha1::NodeMaintenance},
     error::{Error, Result},
-    plan::node::{NodeView, release_orphan},
+    plan::{
+        node::{NodeView, release_orphan},
+        status::Note,
+    },
 };
 
 const EVERY: Duration = Duration::from_secs(300);
@@ -43,8 +42,8 @@ async fn sweep(ctx: &Context) -> Result<usize> {
     let list = nodes
         .list(&ListParams::default())
         .await
-        .map_err(|source| Error::ReadNode {
-            node: "(all nodes, looking for orphaned holds)".into(),
+        .map_err(|source| Error::ListNodes {
+            which: "nodes, looking for orphaned holds".into(),
             source,
         })?;
     let mut restored = 0;
@@ -79,16 +78,13 @@ async fn sweep(ctx: &Context) -> Result<usize> {
             }
         );
         info!(node = %view.name, nm = %holder, "{note}");
-        let ev = Event {
-            type_: EventType::Warning,
+        let note = Note {
+            warning: true,
             reason: "OrphanedHoldRestored".into(),
-            note: Some(note),
-            action: "Restore".into(),
-            secondary: None,
+            text: note,
+            on_node: true,
         };
-        if let Err(e) = ctx.recorder.publish(&ev, &super::report::node_ref(&node)).await {
-            warn!(error = %e, "could not publish an Event on the Node");
-        }
+        act::events::publish(&ctx.recorder, &note, "Restore", &[act::events::node_reference(&node)]).await;
     }
     Ok(restored)
 }

@@ -1,38 +1,27 @@
 //! The MaintenanceSchedule controller: while a schedule's window is open it creates one NodeMaintenance per
 //! selected node, at most maxUnavailable at once, named after the window so a restart never creates
 //! duplicates; the NodeMaintenances carry the window's end, so they restore their nodes when it closes.
+//! Observe (the pool, the schedule's NodeMaintenances), decide (`plan::fleet`, `plan::rollout`), act (`act`).
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use k8s_openapi::{
     api::core::v1::{Node, Taint},
-    apimachinery::pkg::{
-        apis::meta::v1::{Condition, Time},
-        util::intstr::IntOrString,
-    },
+    apimachinery::pkg::util::intstr::IntOrString,
 };
-use kube::{
-    Api, Resource, ResourceExt,
-    api::{ListParams, Patch, PatchParams, PostParams},
-    core::Selector,
-    runtime::controller::Action,
-};
+use kube::{Api, ResourceExt, api::ListParams, core::Selector, runtime::controller::Action};
 use tracing::{info, instrument};
 
 use super::Context;
 use crate::{
     act,
-    api::v1alpha1::{
-        EXCLUDE_ANNOTATION, MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec,
-        SCHEDULE_LABEL, UPCOMING_TAINT, WINDOW_LABEL, Window, WindowTimes,
-    },
+    api::v1alpha1::{EXCLUDE_ANNOTATION, MaintenanceSchedule, NodeMaintenance, UPCOMING_TAINT, WINDOW_LABEL},
     error::{Error, Result},
     plan::{
-        conditions,
         fleet::{self, PoolNode},
-        names,
         node::{HELD_BY_ANNOTATION, is_ready},
-        schedule::{self, Occurrence, Schedule},
+        rollout,
+        schedule::{self, Schedule},
     },
 };
 
@@ -42,7 +31,7 @@ const OPEN_RESYNC: Duration = Duration::from_secs(15);
 const CLOSED_RESYNC: Duration = Duration::from_secs(300);
 
 #[instrument(skip_all, fields(ms = %ms.name_any()))]
-pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Result<Action> {
+pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result<Action> {
     let now = Timestamp::now();
     let name = ms.name_any();
     let spec = &ms.spec;
@@ -54,16 +43,16 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
         .map_err(|e: kube::core::ParseExpressionError| e.0);
     let (sched, selector) = match (parsed, selector) {
         (Ok(s), Ok(sel)) => (s, sel),
-        (Err(e), _) => return invalid(&ctx, &ms, &e.to_string()).await,
-        (_, Err(e)) => return invalid(&ctx, &ms, &format!("nodeSelector is invalid: {e}")).await,
+        (Err(e), _) => return invalid(ctx, ms, &e.to_string(), now).await,
+        (_, Err(e)) => return invalid(ctx, ms, &format!("nodeSelector is invalid: {e}"), now).await,
     };
     let selector: Selector = selector;
     let nodes_api = Api::<Node>::all(ctx.client.clone());
     let nodes = nodes_api
         .list(&ListParams::default().labels_from(&selector))
         .await
-        .map_err(|source| Error::ReadNode {
-            node: format!("(nodes of schedule {name})"),
+        .map_err(|source| Error::ListNodes {
+            which: format!("nodes of schedule {name}"),
             source,
         })?
         .items;
@@ -73,7 +62,7 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
     );
     let budget = match budget {
         Ok(b) => b,
-        Err(e) => return invalid(&ctx, &ms, &e.to_string()).await,
+        Err(e) => return invalid(ctx, ms, &e.to_string(), now).await,
     };
     // Overlapping windows would start every node again in each new window. Refused like an invalid spec (no
     // window opens), but the schedule still counts what its earlier windows hold and clears its taints.
@@ -132,10 +121,14 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
     }
     if let Some(window) = open {
         for node in &plan.start {
-            create_maintenance(&ctx, &ms, &window, node).await?;
+            let nm = rollout::maintenance(ms, &window, node);
+            if act::maintenance::create(&ctx.client, &nm).await? {
+                info!(nm = %nm.name_any(), node, "schedule started a maintenance");
+            }
         }
     }
-    write_status(&ctx, &ms, &sched, open, plan, refused.as_deref(), now).await?;
+    let report = rollout::status(ms, &sched, open, &plan, refused.as_deref(), now);
+    write(ctx, ms, report).await?;
     Ok(Action::requeue(match open {
         Some(_) => OPEN_RESYNC,
         None => sched
@@ -150,197 +143,20 @@ pub async fn reconcile(ms: Arc<MaintenanceSchedule>, ctx: Arc<Context>) -> Resul
     }))
 }
 
-async fn create_maintenance(ctx: &Context, ms: &MaintenanceSchedule, window: &Occurrence, node: &str) -> Result<()> {
-    let t = &ms.spec.template;
-    let name = names::scheduled_maintenance(&ms.name_any(), node, &window.id());
-    let mut nm = NodeMaintenance::new(
-        &name,
-        NodeMaintenanceSpec {
-            node_name: node.into(),
-            reason: t
-                .reason
-                .clone()
-                .or_else(|| Some(format!("MaintenanceSchedule {}", ms.name_any()))),
-            window: Some(Window {
-                start: Some(Time(window.start)),
-                end: Some(Time(window.end)),
-                duration: None,
-            }),
-            taints: t.taints.clone(),
-            drain: t.drain.clone(),
-            complete_when: t.complete_when.clone(),
-            allow_sole_control_plane: false,
-        },
-    );
-    let mut labels = ms.labels().clone();
-    // Label values stop at 63 characters; the owner reference is what ties them, the labels are for people.
-    if ms.name_any().len() <= 63 {
-        labels.insert(SCHEDULE_LABEL.into(), ms.name_any());
-    }
-    labels.insert(WINDOW_LABEL.into(), window.id());
-    nm.metadata.labels = Some(labels);
-    nm.metadata.owner_references = ms.controller_owner_ref(&()).map(|o| vec![o]);
-    let api = Api::<NodeMaintenance>::all(ctx.client.clone());
-    match api.create(&PostParams::default(), &nm).await {
-        Ok(_) => {
-            info!(nm = %name, node, "schedule started a maintenance");
-            Ok(())
-        }
-        // Created before (a restart, or a stale cache): the deterministic name is what makes this safe.
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(source) => Err(Error::WriteObject { name, source }),
-    }
-}
-
-fn times(w: &Occurrence, sched: &Schedule) -> WindowTimes {
-    WindowTimes {
-        start: Time(w.start),
-        end: Time(w.end),
-        start_local: w.start_in(sched.time_zone()).to_string(),
-    }
-}
-
-/// `refused`: why no window may open (the spec is usable, but its windows overlap).
-async fn write_status(
-    ctx: &Context,
-    ms: &MaintenanceSchedule,
-    sched: &Schedule,
-    open: Option<Occurrence>,
-    plan: fleet::FleetPlan,
-    refused: Option<&str>,
-    now: Timestamp,
-) -> Result<()> {
-    let old = ms.status.clone().unwrap_or_default();
-    let mut new = MaintenanceScheduleStatus {
-        last_window: open.map(|w| times(&w, sched)).or(old.last_window.clone()),
-        next_window: sched.next_window(now).map(|w| times(&w, sched)),
-        nodes: Some(plan.counts.clone()),
-        excluded_nodes: plan.excluded.clone(),
-        conditions: old.conditions.clone(),
-        observed_generation: ms.metadata.generation,
-        message: None,
-    };
-    let message = match (&open, ms.spec.suspend) {
-        _ if refused.is_some() => format!(
-            "{} ({} in progress)",
-            refused.unwrap_or_default(),
-            plan.counts.in_progress
-        ),
-        (_, true) => "suspended: no window starts".to_string(),
-        (Some(w), _) => format!(
-            "window open until {}: {} done, {} in progress, {} remaining, {} failed",
-            w.end_in(sched.time_zone()),
-            plan.counts.done,
-            plan.counts.in_progress,
-            plan.counts.remaining,
-            plan.counts.failed
-        ),
-        (None, _) => match sched.next_window(now) {
-            Some(w) => format!("next window opens {}", w.start_in(sched.time_zone())),
-            None => "no future window".into(),
-        },
-    };
-    new.message = Some(message.clone());
-    let was_refused = is_refused(&old.conditions, ms.metadata.generation);
-    match refused {
-        Some(why) => conditions::set(
-            &mut new.conditions,
-            "Valid",
-            false,
-            OVERLAPPING,
-            why,
-            now,
-            ms.metadata.generation,
-        ),
-        None => conditions::set(
-            &mut new.conditions,
-            "Valid",
-            true,
-            "Valid",
-            "",
-            now,
-            ms.metadata.generation,
-        ),
-    }
-    conditions::set(
-        &mut new.conditions,
-        "WindowOpen",
-        open.is_some(),
-        if open.is_some() { "Open" } else { "Closed" },
-        &message,
-        now,
-        ms.metadata.generation,
-    );
-    if new == old {
+/// Writes the schedule's status when it changed, then the Events that go with it.
+async fn write(ctx: &Context, ms: &MaintenanceSchedule, report: rollout::Report) -> Result<()> {
+    if ms.status.as_ref() == Some(&report.status) {
         return Ok(());
     }
-    patch_status(ctx, ms, &new).await?;
-    if let Some(why) = refused
-        && !was_refused
-    {
-        warn_event(ctx, ms, OVERLAPPING, why).await;
+    act::status::schedule(&ctx.client, &ms.name_any(), &report.status).await?;
+    for note in &report.events {
+        act::events::publish(&ctx.recorder, note, "Validate", &[act::events::reference(ms)]).await;
     }
     Ok(())
 }
 
-/// The Valid condition's reason for a schedule whose windows overlap.
-const OVERLAPPING: &str = "OverlappingWindows";
-
-/// Whether `conditions` already say this generation's windows overlap (so its Event was sent).
-fn is_refused(conditions: &[Condition], generation: Option<i64>) -> bool {
-    conditions.iter().any(|c| {
-        c.type_ == "Valid" && c.status == "False" && c.reason == OVERLAPPING && c.observed_generation == generation
-    })
-}
-
-async fn warn_event(ctx: &Context, ms: &MaintenanceSchedule, reason: &str, message: &str) {
-    let ev = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
-        reason: reason.into(),
-        note: Some(message.chars().take(1000).collect()),
-        action: "Validate".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &ms.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish an Event on the MaintenanceSchedule");
-    }
-}
-
-async fn patch_status(ctx: &Context, ms: &MaintenanceSchedule, status: &MaintenanceScheduleStatus) -> Result<()> {
-    let body =
-        serde_json::json!({"apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule", "status": status});
-    Api::<MaintenanceSchedule>::all(ctx.client.clone())
-        .patch_status(
-            &ms.name_any(),
-            &PatchParams::apply("drydock").force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|source| Error::WriteObject {
-            name: ms.name_any(),
-            source,
-        })
-}
-
-/// A schedule the API server accepted but drydock cannot use (e.g. a CRD older than this controller): say so
-/// in status and an Event, create nothing, look again later.
-async fn invalid(ctx: &Context, ms: &MaintenanceSchedule, message: &str) -> Result<Action> {
-    let now = Timestamp::now();
-    let mut status = ms.status.clone().unwrap_or_default();
-    status.message = Some(message.into());
-    conditions::set(
-        &mut status.conditions,
-        "Valid",
-        false,
-        "InvalidSpec",
-        message,
-        now,
-        ms.metadata.generation,
-    );
-    if Some(&status) != ms.status.as_ref() {
-        patch_status(ctx, ms, &status).await?;
-        warn_event(ctx, ms, "InvalidSpec", message).await;
-    }
+/// A schedule drydock cannot use: say so, create nothing, look again later.
+async fn invalid(ctx: &Context, ms: &MaintenanceSchedule, message: &str, now: Timestamp) -> Result<Action> {
+    write(ctx, ms, rollout::invalid(ms, message, now)).await?;
     Ok(Action::requeue(CLOSED_RESYNC))
 }

@@ -35,8 +35,33 @@ pub struct ObjectLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CategoryLabel {
+pub struct ErrorLabel {
+    pub controller: String,
     pub category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabel {
+    pub controller: String,
+}
+
+/// Which controller a reconcile metric is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    NodeMaintenance,
+    MaintenanceSchedule,
+}
+
+impl Which {
+    fn label(self) -> ControllerLabel {
+        ControllerLabel {
+            controller: match self {
+                Which::NodeMaintenance => "nodemaintenance",
+                Which::MaintenanceSchedule => "maintenanceschedule",
+            }
+            .into(),
+        }
+    }
 }
 
 /// Outcome of one eviction attempt, for `drydock_evictions_total{result}`.
@@ -66,7 +91,9 @@ pub struct Metrics {
     blocked: Family<ReasonLabel, Gauge>,
     evictions: Family<ResultLabel, Counter>,
     drain_seconds: Histogram,
-    reconcile_errors: Family<CategoryLabel, Counter>,
+    reconciles: Family<ControllerLabel, Counter>,
+    reconcile_seconds: Family<ControllerLabel, Histogram>,
+    reconcile_errors: Family<ErrorLabel, Counter>,
     /// Whether this process leads (1) or stands by (0).
     leader: Gauge,
     blocked_seconds: Family<ObjectLabel, Gauge>,
@@ -104,10 +131,21 @@ impl Default for Metrics {
             "Time from cordon to drained",
             drain_seconds.clone(),
         );
-        let reconcile_errors = Family::<CategoryLabel, Counter>::default();
+        let reconciles = Family::<ControllerLabel, Counter>::default();
+        registry.register("reconciles", "Reconciles run, by controller", reconciles.clone());
+        // A reconcile is a few API calls: milliseconds, up to seconds when the API server is slow.
+        let reconcile_seconds = Family::<ControllerLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long reconciles take, by controller",
+            reconcile_seconds.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabel, Counter>::default();
         registry.register(
             "reconcile_errors",
-            "Failed reconciles by error category",
+            "Failed reconciles by controller and error category",
             reconcile_errors.clone(),
         );
         let leader = Gauge::default();
@@ -144,6 +182,8 @@ impl Default for Metrics {
             blocked,
             evictions,
             drain_seconds,
+            reconciles,
+            reconcile_seconds,
             reconcile_errors,
             leader,
             blocked_seconds,
@@ -167,9 +207,18 @@ impl Metrics {
         self.drain_seconds.observe(seconds.max(0.0));
     }
 
-    pub fn reconcile_error(&self, category: &str) {
+    /// A reconcile of `which` ran for `took` (failed or not).
+    pub fn reconciled(&self, which: Which, took: std::time::Duration) {
+        self.reconciles.get_or_create(&which.label()).inc();
+        self.reconcile_seconds
+            .get_or_create(&which.label())
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn reconcile_error(&self, which: Which, category: &str) {
         self.reconcile_errors
-            .get_or_create(&CategoryLabel {
+            .get_or_create(&ErrorLabel {
+                controller: which.label().controller,
                 category: category.into(),
             })
             .inc();

@@ -2,6 +2,7 @@
 //! time is always a parameter, so every decision is unit-tested exactly.
 pub mod comeback;
 pub mod conditions;
+pub mod eviction;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod fleet;
@@ -10,5 +11,9 @@ pub mod node;
 pub mod phase;
 pub mod place;
 pub mod pods;
+pub mod retry;
+pub mod rollout;
 pub mod schedule;
+pub mod spec;
+pub mod status;
 pub mod window;

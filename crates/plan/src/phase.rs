@@ -5,7 +5,8 @@ use jiff::Timestamp;
 use super::{
     node::{self, NodeChange, NodeView},
     pods::DrainPlan,
-    window::{Resolved, WindowState},
+    spec::{Checked, SpecError},
+    window::WindowState,
 };
 use drydock_api::v1alpha1::{
     NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady,
@@ -19,10 +20,8 @@ pub struct Observed<'a> {
     pub now: Timestamp,
     pub deleting: bool,
     pub has_finalizer: bool,
-    /// The resolved window, or what is wrong with the spec (window, selector, timeout) in a user's words.
-    pub window: Result<Resolved, String>,
-    /// drain.timeout, parsed.
-    pub drain_timeout: Option<std::time::Duration>,
+    /// The resolved window and drain timeout, or what is wrong with the spec.
+    pub checked: Result<Checked, SpecError>,
     /// None: the node does not exist.
     pub node: Option<&'a NodeView>,
     /// The drain as planned from the pods now on the node; None when the node is not held yet.
@@ -104,6 +103,36 @@ fn ending(phase: Phase, reason: &'static str, message: String) -> Ending {
 
 /// The next step for one NodeMaintenance.
 pub fn decide(o: &Observed) -> Step {
+    match next(o) {
+        Step::Restore {
+            change: Some(change),
+            mut ending,
+        } => {
+            if let Some(note) = o.node.and_then(|n| kept_cordon(n, o.status, &change)) {
+                ending.message = format!("{}; {note}", ending.message);
+            }
+            Step::Restore {
+                change: Some(change),
+                ending,
+            }
+        }
+        step => step,
+    }
+}
+
+/// A restore that leaves the node cordoned because someone else cordoned it during the maintenance says so.
+fn kept_cordon(node: &NodeView, status: &NodeMaintenanceStatus, change: &NodeChange) -> Option<String> {
+    let who = node.cordoned_by.as_deref()?;
+    let was_cordoned = node
+        .prior
+        .as_ref()
+        .or(status.prior.as_ref())
+        .is_some_and(|p| p.was_unschedulable);
+    (change.unschedulable && !was_cordoned)
+        .then(|| format!("left cordoned: {who} cordoned it during the maintenance (uncordon it when it is ready)"))
+}
+
+fn next(o: &Observed) -> Step {
     // While it holds the node, the maintenance's status keeps the node's prior state too: if someone removes
     // drydock's annotations from the node, the hold (and what to give back) is known from there.
     let recorded = o
@@ -147,9 +176,9 @@ pub fn decide(o: &Observed) -> Step {
     if !o.has_finalizer {
         return Step::AddFinalizer;
     }
-    let window = match &o.window {
-        Ok(w) => w,
-        Err(e) => return restore(ending(Phase::Failed, "InvalidSpec", e.clone())),
+    let window = match &o.checked {
+        Ok(c) => &c.window,
+        Err(e) => return restore(ending(Phase::Failed, "InvalidSpec", e.to_string())),
     };
     let Some(node) = o.node else {
         let message = if o.status.started_at.is_some() {
@@ -238,7 +267,11 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
         return Step::Drained { until: closes };
     }
     let blocked = plan.stuck() > 0 || o.pdb_blocked > 0;
-    if let (true, Some(limit), Some(since)) = (blocked, o.drain_timeout, o.status.blocked_since.as_ref()) {
+    if let (true, Some(limit), Some(since)) = (
+        blocked,
+        o.checked.as_ref().ok().and_then(|c| c.drain_timeout),
+        o.status.blocked_since.as_ref(),
+    ) {
         let waited = o.now.duration_since(since.0);
         if waited.unsigned_abs() >= limit && o.spec.drain.on_timeout == OnTimeout::Abort {
             return restore_now(
@@ -397,6 +430,7 @@ pub fn still_blocked(plan: &DrainPlan, pdb_blocked: usize, progressed: bool) -> 
 mod tests {
     use super::*;
     use crate::pods::{PodKey, Refusal};
+    use crate::window::{Resolved, WindowError};
     use drydock_api::v1alpha1::{DrainSpec, MaintenanceTaint, TaintEffect};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -435,7 +469,7 @@ mod tests {
             ..Default::default()
         }
     }
-    fn open_window() -> Result<Resolved, String> {
+    fn open_window() -> Result<Resolved, SpecError> {
         Ok(Resolved {
             start: ts("2026-01-01T00:00:00Z"),
             end: Some(ts("2026-01-01T02:00:00Z")),
@@ -447,7 +481,7 @@ mod tests {
         now: Timestamp,
         deleting: bool,
         has_finalizer: bool,
-        window: Result<Resolved, String>,
+        window: Result<Resolved, SpecError>,
         timeout: Option<std::time::Duration>,
         node: Option<NodeView>,
         drain: Option<DrainPlan>,
@@ -480,8 +514,10 @@ mod tests {
                 now: self.now,
                 deleting: self.deleting,
                 has_finalizer: self.has_finalizer,
-                window: self.window.clone(),
-                drain_timeout: self.timeout,
+                checked: self.window.clone().map(|window| Checked {
+                    window,
+                    drain_timeout: self.timeout,
+                }),
                 node: self.node.as_ref(),
                 drain: self.drain.as_ref(),
                 pdb_blocked: self.pdb_blocked,
@@ -715,7 +751,10 @@ mod tests {
     #[test]
     fn invalid_spec_fails_and_gives_a_held_node_back() {
         let c = Case {
-            window: Err("window.duration \"2x\" is not a duration".into()),
+            window: Err(SpecError::Window(WindowError::NotADuration {
+                field: "window.duration".into(),
+                text: "2x".into(),
+            })),
             ..Case::new().holding()
         };
         match c.decide() {

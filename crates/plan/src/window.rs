@@ -16,7 +16,7 @@ pub struct Resolved {
 
 /// A window the spec describes but that cannot be resolved. The API server's validation refuses most of these
 /// at apply; they are checked again because the CRD installed in a cluster may be older than this controller.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WindowError {
     #[error("{field} {text:?} is not a duration: write it like 2h or 90m")]
     NotADuration { field: String, text: String },

@@ -1,0 +1,180 @@
+//! What a MaintenanceSchedule writes: the NodeMaintenance it starts for a node in a window, and its own status
+//! with the Events that go with it. Pure: the controller reads, calls these, and writes the result.
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube_core::{Resource, ResourceExt};
+
+use crate::{
+    conditions,
+    fleet::FleetPlan,
+    names,
+    schedule::{Occurrence, Schedule},
+    status::Note,
+};
+use drydock_api::v1alpha1::{
+    MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec, SCHEDULE_LABEL, WINDOW_LABEL,
+    Window, WindowTimes,
+};
+
+/// The Valid condition's reason for a schedule whose windows overlap.
+pub const OVERLAPPING: &str = "OverlappingWindows";
+/// The Valid condition's reason for a spec drydock cannot use.
+pub const INVALID_SPEC: &str = "InvalidSpec";
+
+/// The NodeMaintenance `ms` starts for `node` in `window`: named after the window, so a restart never creates
+/// a second one, owned by the schedule, and ending when the window closes.
+pub fn maintenance(ms: &MaintenanceSchedule, window: &Occurrence, node: &str) -> NodeMaintenance {
+    let t = &ms.spec.template;
+    let name = names::scheduled_maintenance(&ms.name_any(), node, &window.id());
+    let mut nm = NodeMaintenance::new(
+        &name,
+        NodeMaintenanceSpec {
+            node_name: node.into(),
+            reason: t
+                .reason
+                .clone()
+                .or_else(|| Some(format!("MaintenanceSchedule {}", ms.name_any()))),
+            window: Some(Window {
+                start: Some(Time(window.start)),
+                end: Some(Time(window.end)),
+                duration: None,
+            }),
+            taints: t.taints.clone(),
+            drain: t.drain.clone(),
+            complete_when: t.complete_when.clone(),
+            allow_sole_control_plane: false,
+        },
+    );
+    let mut labels = ms.labels().clone();
+    // Label values stop at 63 characters; the owner reference is what ties them, the labels are for people.
+    if ms.name_any().len() <= names::MAX_LABEL_VALUE {
+        labels.insert(SCHEDULE_LABEL.into(), ms.name_any());
+    }
+    labels.insert(WINDOW_LABEL.into(), window.id());
+    nm.metadata.labels = Some(labels);
+    nm.metadata.owner_references = ms.controller_owner_ref(&()).map(|o| vec![o]);
+    nm
+}
+
+/// The schedule's status and Events, to be written (and published) only when the status changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub status: MaintenanceScheduleStatus,
+    pub events: Vec<Note>,
+}
+
+/// What a usable schedule's status says: its windows, what the rollout did, and whether its windows overlap
+/// (`refused`: why no window may open).
+pub fn status(
+    ms: &MaintenanceSchedule,
+    sched: &Schedule,
+    open: Option<Occurrence>,
+    plan: &FleetPlan,
+    refused: Option<&str>,
+    now: Timestamp,
+) -> Report {
+    let old = ms.status.clone().unwrap_or_default();
+    let generation = ms.metadata.generation;
+    let mut new = MaintenanceScheduleStatus {
+        last_window: open.map(|w| times(&w, sched)).or(old.last_window.clone()),
+        next_window: sched.next_window(now).map(|w| times(&w, sched)),
+        nodes: Some(plan.counts.clone()),
+        excluded_nodes: plan.excluded.clone(),
+        conditions: old.conditions.clone(),
+        observed_generation: generation,
+        message: None,
+    };
+    let counts = &plan.counts;
+    let message = match (&open, ms.spec.suspend, refused) {
+        (_, _, Some(why)) => format!("{why} ({} in progress)", counts.in_progress),
+        (_, true, None) => "suspended: no window starts".to_string(),
+        (Some(w), false, None) => format!(
+            "window open until {}: {} done, {} in progress, {} remaining, {} failed",
+            w.end_in(sched.time_zone()),
+            counts.done,
+            counts.in_progress,
+            counts.remaining,
+            counts.failed
+        ),
+        (None, false, None) => match sched.next_window(now) {
+            Some(w) => format!("next window opens {}", w.start_in(sched.time_zone())),
+            None => "no future window".into(),
+        },
+    };
+    new.message = Some(message.clone());
+    let was_refused = is_refused(&old.conditions, generation);
+    let (valid, reason, why) = match refused {
+        Some(why) => (false, OVERLAPPING, why),
+        None => (true, "Valid", ""),
+    };
+    conditions::set(&mut new.conditions, "Valid", valid, reason, why, now, generation);
+    let (open_reason, is_open) = if open.is_some() {
+        ("Open", true)
+    } else {
+        ("Closed", false)
+    };
+    conditions::set(
+        &mut new.conditions,
+        "WindowOpen",
+        is_open,
+        open_reason,
+        &message,
+        now,
+        generation,
+    );
+    let events = match refused {
+        Some(why) if !was_refused => vec![warning(OVERLAPPING, why)],
+        _ => Vec::new(),
+    };
+    Report { status: new, events }
+}
+
+/// A schedule the API server accepted but drydock cannot use (e.g. a CRD older than this controller): status
+/// and an Event say why; nothing is created.
+pub fn invalid(ms: &MaintenanceSchedule, message: &str, now: Timestamp) -> Report {
+    let mut status = ms.status.clone().unwrap_or_default();
+    status.message = Some(message.into());
+    let generation = ms.metadata.generation;
+    conditions::set(
+        &mut status.conditions,
+        "Valid",
+        false,
+        INVALID_SPEC,
+        message,
+        now,
+        generation,
+    );
+    let changed = Some(&status) != ms.status.as_ref();
+    Report {
+        status,
+        events: if changed {
+            vec![warning(INVALID_SPEC, message)]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn times(w: &Occurrence, sched: &Schedule) -> WindowTimes {
+    WindowTimes {
+        start: Time(w.start),
+        end: Time(w.end),
+        start_local: w.start_in(sched.time_zone()).to_string(),
+    }
+}
+
+/// Whether `conditions` already say this generation's windows overlap (so its Event was sent).
+fn is_refused(conditions: &[Condition], generation: Option<i64>) -> bool {
+    conditions.iter().any(|c| {
+        c.type_ == "Valid" && c.status == "False" && c.reason == OVERLAPPING && c.observed_generation == generation
+    })
+}
+
+fn warning(reason: &str, text: &str) -> Note {
+    Note {
+        warning: true,
+        reason: reason.into(),
+        text: text.chars().take(1000).collect(),
+        on_node: false,
+    }
+}

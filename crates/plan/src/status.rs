@@ -1,0 +1,414 @@
+//! What a NodeMaintenance's status says after a reconcile, and which Events tell people: a pure function of the
+//! old status, what was observed, the step taken and how it went, and one `now`. The controller writes the
+//! result (only when it changed) and publishes the Events; it adds nothing of its own.
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::{api::core::v1::Taint, apimachinery::pkg::apis::meta::v1::Time};
+
+use crate::{
+    conditions::{self, BLOCKED, COMPLETED, CORDONED, DRAINED},
+    node::{NodeChange, NodeView, OUT_OF_SERVICE_TAINT},
+    phase::{Ending, still_blocked},
+    pods::DrainPlan,
+};
+use drydock_api::v1alpha1::{MAINTENANCE_TAINT, NodeMaintenanceStatus, Phase, PodCounts, PodNote};
+
+/// How a pod the drain waits for (drain.waitForPods) is listed.
+pub const WAITING_REASON: &str = "waiting for it to complete (drain.waitForPods or drydock.dev/drain: wait-completed)";
+
+/// Lists in status stay readable and far below the object size limit: the first this many pods are named.
+pub const MAX_LISTED_PODS: usize = 50;
+
+/// Events are cut to what the API server keeps readable.
+const MAX_NOTE: usize = 1000;
+
+/// What the status is computed from besides the old status and the step's outcome.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    /// The NodeMaintenance's name, its node's, and its generation.
+    pub name: &'a str,
+    pub node_name: &'a str,
+    pub generation: Option<i64>,
+    /// The node as read at the start of the reconcile; None: it does not exist.
+    pub node: Option<&'a NodeView>,
+    /// When the window closes, as resolved from the spec (None: no end, or the spec is unusable).
+    pub window_end: Option<Timestamp>,
+}
+
+/// The step carried out, and how it went.
+#[derive(Clone, Debug)]
+pub enum Outcome<'a> {
+    /// Nothing done to the node: not started, or not yet.
+    Waiting {
+        phase: Phase,
+        reason: &'a str,
+        message: &'a str,
+    },
+    /// The node change was written.
+    Held {
+        change: &'a NodeChange,
+    },
+    /// A round of evictions ran: `done` pods left, `errors` for lastError, `refused` pods refused at their last
+    /// attempt (a PodDisruptionBudget, a webhook) and still to go.
+    Draining {
+        plan: &'a DrainPlan,
+        done: usize,
+        errors: &'a [String],
+        refused: Vec<PodNote>,
+    },
+    Drained {
+        plan: &'a DrainPlan,
+    },
+    /// The maintenance ended; `restored`: the node was given back by this reconcile.
+    Ended {
+        ending: &'a Ending,
+        restored: bool,
+    },
+}
+
+/// An Event to publish on the NodeMaintenance (and its Node too, when `on_node`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: String,
+    pub text: String,
+    pub on_node: bool,
+}
+
+/// The status to write and the Events to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub status: NodeMaintenanceStatus,
+    pub events: Vec<Note>,
+    /// From the start of the maintenance to the end of its drain, once, when the drain has just finished.
+    pub drained_after: Option<SignedDuration>,
+}
+
+/// The new status and Events after a reconcile that carried out `outcome`.
+pub fn report(old: &NodeMaintenanceStatus, seen: &Seen, outcome: Outcome, now: Timestamp) -> Report {
+    let mut r = Draft::new(old, seen.generation, now);
+    r.new.window_end = seen.window_end.map(Time);
+    // While drydock holds the node, status mirrors the node's own record of its prior state (and a start time),
+    // so a status write lost at the moment of the cordon is made good by the next one.
+    if let Some(v) = seen.node.filter(|v| v.held_by.as_deref() == Some(seen.name)) {
+        if v.prior.is_some() {
+            r.new.prior = v.prior.clone();
+        }
+        r.new.started_at.get_or_insert(Time(now));
+    }
+    match outcome {
+        Outcome::Waiting { phase, reason, message } => r.waiting(phase, reason, message),
+        Outcome::Held { change } => r.held(seen, change),
+        Outcome::Draining {
+            plan,
+            done,
+            errors,
+            refused,
+        } => r.draining(seen, plan, done, errors, refused),
+        Outcome::Drained { plan } => r.drained(seen, plan),
+        Outcome::Ended { ending, restored } => r.ended(ending, restored),
+    }
+    r.finish()
+}
+
+/// A reconcile failed and is retried after `delay`: status keeps its phase and says so, with the error.
+pub fn retrying(
+    old: &NodeMaintenanceStatus,
+    generation: Option<i64>,
+    reason: &str,
+    error: &str,
+    delay: Duration,
+    now: Timestamp,
+) -> Report {
+    let mut r = Draft::new(old, generation, now);
+    r.new.last_error = Some(error.into());
+    r.new.message = Some(format!("retrying in {}s after an error: {error}", delay.as_secs()));
+    r.event(true, reason, error, false);
+    r.finish()
+}
+
+/// The status being written, beside the one it replaces.
+struct Draft<'a> {
+    old: &'a NodeMaintenanceStatus,
+    new: NodeMaintenanceStatus,
+    events: Vec<Note>,
+    now: Timestamp,
+}
+
+impl<'a> Draft<'a> {
+    fn new(old: &'a NodeMaintenanceStatus, generation: Option<i64>, now: Timestamp) -> Self {
+        let mut new = old.clone();
+        new.observed_generation = generation;
+        Self {
+            old,
+            new,
+            events: Vec::new(),
+            now,
+        }
+    }
+
+    fn finish(self) -> Report {
+        let drained_after = match (&self.old.drained_at, &self.new.drained_at, &self.old.started_at) {
+            (None, Some(_), Some(started)) => Some(self.now.duration_since(started.0)),
+            _ => None,
+        };
+        Report {
+            status: self.new,
+            events: self.events,
+            drained_after,
+        }
+    }
+
+    fn waiting(&mut self, phase: Phase, reason: &str, message: &str) {
+        self.new.phase = phase;
+        self.new.message = Some(message.into());
+        self.new.last_error = None;
+        self.condition(CORDONED, false, reason, message);
+        if self.old.phase != phase || self.old.message.as_deref() != Some(message) {
+            self.event(false, reason, message, false);
+        }
+    }
+
+    fn held(&mut self, seen: &Seen, change: &NodeChange) {
+        let node = seen.node_name;
+        let before = seen.node;
+        let first = self.old.started_at.is_none();
+        let recordon =
+            !first && before.is_some_and(|b| !b.unschedulable || !b.has_taint(MAINTENANCE_TAINT, "NoSchedule"));
+        self.new.prior = change.prior.clone();
+        if first {
+            self.new.phase = Phase::Cordoned;
+            self.new.started_at = Some(Time(self.now));
+            let message = format!(
+                "node {node} tainted {MAINTENANCE_TAINT}={}:NoSchedule and cordoned",
+                seen.name
+            );
+            self.new.message = Some(message.clone());
+            self.condition(CORDONED, true, "Cordoned", &message);
+            self.event(false, "Cordoned", &message, true);
+        } else if recordon {
+            let message = format!(
+                "node {node} was uncordoned or lost drydock's taint while under maintenance: cordoned and tainted again"
+            );
+            self.event(true, "Recordoned", &message, true);
+        } else if !out_of_service(before) && change.taints.iter().any(is_out_of_service) {
+            let message = format!(
+                "node {node} is NotReady with pods that cannot finish: tainted {OUT_OF_SERVICE_TAINT}=nodeshutdown:NoExecute \
+                 (spec.drain.whenNodeNotReady: OutOfService), so Kubernetes deletes its pods by force and detaches \
+                 their volumes"
+            );
+            self.new.message = Some(message.clone());
+            self.event(true, "OutOfService", &message, true);
+        } else if out_of_service(before) && !change.taints.iter().any(is_out_of_service) {
+            let message = format!("node {node} is Ready again: the out-of-service taint drydock added is removed");
+            self.event(false, "BackInService", &message, true);
+        } else {
+            let message = format!("drain finished: NoExecute taints from spec.taints applied to node {node}");
+            self.event(false, "DeferredTaintsApplied", &message, true);
+        }
+    }
+
+    fn draining(&mut self, seen: &Seen, plan: &DrainPlan, done: usize, errors: &[String], refused: Vec<PodNote>) {
+        let mut blocked: Vec<PodNote> = plan
+            .refused
+            .iter()
+            .map(|(k, r)| note(&k.namespace, &k.name, r.reason()))
+            .collect();
+        let refused_by_server = refused.len();
+        blocked.extend(refused);
+        blocked.extend(plan.waiting.iter().map(|k| note(&k.namespace, &k.name, WAITING_REASON)));
+        blocked.extend(
+            plan.nowhere
+                .iter()
+                .chain(&plan.overdue)
+                .map(|(k, why)| note(&k.namespace, &k.name, why)),
+        );
+        let old_left = self.old.pods.as_ref().map(|p| p.remaining + p.terminating);
+        let progressed = done > 0 || old_left.is_some_and(|r| (plan.remaining() as i32) < r);
+        // The drain.timeout clock runs while pods are blocked and nothing leaves; any progress restarts it.
+        self.new.blocked_since = still_blocked(plan, refused_by_server, progressed)
+            .then(|| self.old.blocked_since.clone().unwrap_or(Time(self.now)));
+        self.new.phase = Phase::Draining;
+        let evicted = evicted_before(self.old) + done as i32;
+        self.new.pods = Some(counts(plan, evicted, blocked.len()));
+        let message = match blocked.first() {
+            None => format!("draining: {} pods still to leave", plan.remaining()),
+            Some(first) => format!(
+                "drain blocked: {} of {} pods cannot leave now; first: {}/{}: {}",
+                blocked.len(),
+                plan.remaining(),
+                first.namespace,
+                first.name,
+                first.reason
+            ),
+        };
+        self.new.message = Some(message.clone());
+        self.condition(DRAINED, false, "Draining", &message);
+        let (reason, text) = blocked_condition(&blocked);
+        self.condition(BLOCKED, !blocked.is_empty(), reason, &text);
+        self.new.blocked_pods = blocked.into_iter().take(MAX_LISTED_PODS).collect();
+        self.new.skipped_pods = skipped(plan);
+        self.new.last_error = errors.first().cloned();
+        if self.old.phase != Phase::Draining {
+            let note = format!("evicting {} pods from node {}", plan.remaining(), seen.node_name);
+            self.event(false, "Draining", &note, true);
+        }
+        if !self.new.blocked_pods.is_empty() && self.new.blocked_pods != self.old.blocked_pods {
+            self.event(true, "DrainBlocked", &text, false);
+        }
+    }
+
+    fn drained(&mut self, seen: &Seen, plan: &DrainPlan) {
+        let evicted = evicted_before(self.old);
+        self.new.phase = Phase::Drained;
+        self.new.pods = Some(counts(plan, evicted, 0));
+        self.new.blocked_pods.clear();
+        self.new.blocked_since = None;
+        self.new.skipped_pods = skipped(plan);
+        self.new.last_error = None;
+        let until = match &self.new.window_end {
+            Some(t) => format!("until the window closes at {}", t.0),
+            None => "until this NodeMaintenance is deleted".into(),
+        };
+        let message = format!("node {} drained ({evicted} pods evicted); held {until}", seen.node_name);
+        self.new.message = Some(message.clone());
+        self.condition(DRAINED, true, "Drained", &message);
+        self.condition(BLOCKED, false, "NotBlocked", "");
+        if self.old.drained_at.is_none() {
+            self.new.drained_at = Some(Time(self.now));
+            // For completeWhen.rebooted: a different bootID later means the node restarted after the drain.
+            self.new.boot_id_at_drain = seen.node.and_then(|n| n.boot_id.clone());
+            self.event(false, "Drained", &message, true);
+        }
+    }
+
+    fn ended(&mut self, ending: &Ending, restored: bool) {
+        let first = self.old.phase != ending.phase || self.old.completed_at.is_none();
+        self.new.phase = ending.phase;
+        self.new.message = Some(ending.message.clone());
+        self.new.blocked_pods.clear();
+        self.new.blocked_since = None;
+        if first {
+            self.new.completed_at = Some(Time(self.now));
+        }
+        if ending.phase == Phase::Failed {
+            self.new.last_error = Some(ending.message.clone());
+        }
+        if restored || self.old.started_at.is_some() {
+            self.condition(CORDONED, false, ending.reason, &ending.message);
+        }
+        self.condition(BLOCKED, false, "NotBlocked", "");
+        self.condition(COMPLETED, true, ending.reason, &ending.message);
+        if first || restored {
+            self.event(ending.phase == Phase::Failed, ending.reason, &ending.message, restored);
+        }
+    }
+
+    fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
+        let generation = self.new.observed_generation;
+        conditions::set(
+            &mut self.new.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            self.now,
+            generation,
+        );
+    }
+
+    fn event(&mut self, warning: bool, reason: &str, text: &str, on_node: bool) {
+        self.events.push(Note {
+            warning,
+            reason: reason.into(),
+            text: text.chars().take(MAX_NOTE).collect(),
+            on_node,
+        });
+    }
+}
+
+fn note(namespace: &str, name: &str, reason: &str) -> PodNote {
+    PodNote {
+        namespace: namespace.into(),
+        name: name.into(),
+        reason: reason.into(),
+    }
+}
+
+fn evicted_before(status: &NodeMaintenanceStatus) -> i32 {
+    status.pods.as_ref().map_or(0, |p| p.evicted)
+}
+
+fn counts(plan: &DrainPlan, evicted: i32, blocked: usize) -> PodCounts {
+    // Terminating pods were evicted already (by drydock, or deleted by someone): counted apart, not twice.
+    let terminating = plan.terminating.len() as i32;
+    let remaining = plan.remaining() as i32 - terminating;
+    let total = evicted + remaining;
+    PodCounts {
+        total,
+        evicted,
+        remaining,
+        terminating,
+        blocked: blocked as i32,
+        skipped: (plan.skipped.len() + plan.abandoned.len()) as i32,
+        progress: format!("{evicted}/{total}"),
+    }
+}
+
+fn skipped(plan: &DrainPlan) -> Vec<PodNote> {
+    const ABANDONED: &str = "terminating past spec.drain.skipWaitForDeleteSeconds: no longer waited for";
+    plan.skipped
+        .iter()
+        .map(|(k, r)| (k, r.reason()))
+        .chain(plan.abandoned.iter().map(|k| (k, ABANDONED)))
+        .take(MAX_LISTED_PODS)
+        .map(|(k, reason)| note(&k.namespace, &k.name, reason))
+        .collect()
+}
+
+/// The Blocked condition: reason from the first blocker's kind, message naming up to five pods.
+fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
+    let Some(first) = blocked.first() else {
+        return ("NotBlocked", String::new());
+    };
+    let r = first.reason.as_str();
+    let reason = if r.starts_with("PDB ") || r.contains("PodDisruptionBudget") {
+        "PodDisruptionBudget"
+    } else if r.starts_with("Pods with local storage") {
+        "LocalStorage"
+    } else if r.starts_with("Pods that declare no controller") {
+        "Unmanaged"
+    } else if r.starts_with("annotated karpenter.sh/") || r.starts_with("annotated cluster-autoscaler") {
+        "DoNotDisrupt"
+    } else if r == WAITING_REASON {
+        "WaitingForPods"
+    } else if r.starts_with("its replacement") {
+        "NowhereToGo"
+    } else if r.starts_with("keeps coming back") {
+        "KeepsComingBack"
+    } else if r.starts_with("terminating ") {
+        "StuckTerminating"
+    } else {
+        "EvictionRefused"
+    };
+    let listed: Vec<String> = blocked
+        .iter()
+        .take(5)
+        .map(|p| format!("{}/{}: {}", p.namespace, p.name, p.reason))
+        .collect();
+    let more = if blocked.len() > 5 {
+        format!(" (and {} more)", blocked.len() - 5)
+    } else {
+        String::new()
+    };
+    (reason, format!("{}{more}", listed.join("; ")))
+}
+
+fn is_out_of_service(t: &Taint) -> bool {
+    t.key == OUT_OF_SERVICE_TAINT && t.effect == "NoExecute"
+}
+
+fn out_of_service(node: Option<&NodeView>) -> bool {
+    node.is_some_and(|n| n.taints.iter().any(is_out_of_service))
+}

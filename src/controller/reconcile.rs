@@ -1,0 +1,353 @@
+//! One reconcile of a NodeMaintenance: observe (its node, the pods on it, its freshest status), decide
+//! (`plan::phase::decide`), act (through `act`), and record what happened (`plan::status::report`, written
+//! through `act`). The clock is read once, at the start. Reconcile never blocks waiting for pods: it is woken
+//! by watches on the node and on its pods.
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::{Api, ResourceExt, api::ListParams, runtime::controller::Action};
+use tracing::instrument;
+
+use super::{
+    context::{Context, MemoryGuard},
+    drain, pod_watch,
+};
+use crate::{
+    act,
+    api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceStatus, Phase},
+    error::{Error, Result},
+    gather,
+    plan::{
+        node::{CONTROL_PLANE_LABEL, NodeView},
+        phase::{self, Ending, Observed, Peers, Quota, Step},
+        place::Room,
+        pods::{DrainInputs, DrainPlan, holding_taints, plan_drain},
+        spec::{self, Checked, SpecError},
+        status::{self, Outcome},
+    },
+};
+
+/// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
+const RESYNC: Duration = Duration::from_secs(60);
+
+/// What one reconcile read before deciding.
+struct Seen {
+    node: Option<Node>,
+    view: Option<NodeView>,
+    /// The node's annotations name this maintenance as its holder.
+    holds: bool,
+    status: NodeMaintenanceStatus,
+    checked: Result<Checked, SpecError>,
+    /// The drain as planned from the pods on the node now, while this maintenance holds it.
+    plan: Option<DrainPlan>,
+}
+
+#[instrument(skip_all, fields(nm = %nm.name_any(), node = %nm.spec.node_name))]
+pub(super) async fn reconcile(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
+    let now = Timestamp::now();
+    let mut memory = MemoryGuard::take(ctx, &nm.name_any());
+    let seen = observe(ctx, nm, &mut memory.memory, now).await?;
+    // Deciding to take a node is serialized, so the limit and the control-plane guard see each other's starts.
+    let _admission = if seen.holds {
+        None
+    } else {
+        Some(ctx.admission.lock().await)
+    };
+    let quota = Quota {
+        limit: ctx.settings.max_concurrent,
+        held_elsewhere: ctx.held_elsewhere(&nm.name_any()),
+    };
+    let peers = match &seen.view {
+        Some(v) if v.control_plane && !seen.holds => Some(control_plane_peers(ctx, &v.name).await?),
+        _ => None,
+    };
+    let refused = seen.plan.as_ref().map_or(0, |p| memory.memory.retries.blocked(p).len());
+    let step = phase::decide(&Observed {
+        name: &nm.name_any(),
+        spec: &nm.spec,
+        status: &seen.status,
+        now,
+        deleting: nm.metadata.deletion_timestamp.is_some(),
+        has_finalizer: nm.finalizers().iter().any(|f| f == FINALIZER),
+        checked: seen.checked.clone(),
+        node: seen.view.as_ref(),
+        drain: seen.plan.as_ref(),
+        pdb_blocked: refused,
+        exclude_remediation: ctx.settings.exclude_remediation,
+        quota,
+        control_plane_peers: peers,
+    });
+    tracing::debug!(?step, "decided");
+    memory.keep = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));
+    carry_out(ctx, nm, &seen, &mut memory.memory, step, now).await
+}
+
+async fn observe(ctx: &Context, nm: &NodeMaintenance, memory: &mut drain::Memory, now: Timestamp) -> Result<Seen> {
+    let name = nm.name_any();
+    let node_name = &nm.spec.node_name;
+    let node = Api::<Node>::all(ctx.client.clone())
+        .get_opt(node_name)
+        .await
+        .map_err(|source| Error::ReadNode {
+            node: node_name.clone(),
+            source,
+        })?;
+    let view = node.as_ref().map(NodeView::of);
+    let holds = view
+        .as_ref()
+        .is_some_and(|v| v.held_by.as_deref() == Some(name.as_str()));
+    let status = ctx.status_of(nm);
+    let created = nm.creation_timestamp().map_or(now, |t| t.0);
+    let deleting = nm.metadata.deletion_timestamp.is_some();
+    let plan = if holds && !deleting && !matches!(status.phase, Phase::Completed | Phase::Failed) {
+        let ready = view.as_ref().is_some_and(|v| v.ready);
+        Some(plan_now(ctx, nm, ready, memory, now).await?)
+    } else {
+        None
+    };
+    Ok(Seen {
+        node,
+        view,
+        holds,
+        status,
+        checked: spec::check(&nm.spec, created),
+        plan,
+    })
+}
+
+async fn carry_out(
+    ctx: &Context,
+    nm: &NodeMaintenance,
+    seen: &Seen,
+    memory: &mut drain::Memory,
+    step: Step,
+    now: Timestamp,
+) -> Result<Action> {
+    let (name, node_name) = (nm.name_any(), &nm.spec.node_name);
+    let nodes = Api::<Node>::all(ctx.client.clone());
+    Ok(match step {
+        Step::AddFinalizer => {
+            act::finalizer::add(&ctx.client, nm).await?;
+            Action::await_change()
+        }
+        Step::Wait {
+            phase,
+            reason,
+            message,
+            until,
+        } => {
+            let outcome = Outcome::Waiting {
+                phase,
+                reason,
+                message: &message,
+            };
+            record(ctx, nm, seen, outcome, now).await?;
+            Action::requeue(until.map_or(RESYNC, |t| until_then(now, t)))
+        }
+        Step::Hold(change) => {
+            let Some(node) = seen.node.as_ref() else {
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            };
+            match act::node::apply(&nodes, node, &change).await {
+                Ok(_) => record(ctx, nm, seen, Outcome::Held { change: &change }, now).await?,
+                // Retrying the same write cannot heal: end here, and give back what an earlier write took.
+                Err(e) if e.is_permanent() => {
+                    let ending = Ending {
+                        phase: Phase::Failed,
+                        reason: "NodeRefused",
+                        message: format!(
+                            "the API server refused to change node {node_name}: {}; fix the spec and create a new \
+                             NodeMaintenance",
+                            e.api_message()
+                        ),
+                    };
+                    let outcome = Outcome::Ended {
+                        ending: &ending,
+                        restored: false,
+                    };
+                    record(ctx, nm, seen, outcome, now).await?;
+                    ctx.wake_pending();
+                }
+                Err(e) => return Err(e),
+            }
+            Action::requeue(Duration::from_millis(50))
+        }
+        Step::Drain => {
+            let plan = seen.plan.clone().unwrap_or_default();
+            let round = drain::round(
+                &ctx.metrics,
+                &ctx.evict_client,
+                &mut memory.retries,
+                &plan,
+                nm.spec.drain.grace_period_seconds,
+                ctx.settings.eviction_concurrency,
+                now,
+            )
+            .await;
+            let outcome = Outcome::Draining {
+                plan: &plan,
+                done: round.done,
+                errors: &round.errors,
+                refused: memory.retries.blocked(&plan),
+            };
+            record(ctx, nm, seen, outcome, now).await?;
+            let next = memory.retries.next_retry(Timestamp::now());
+            Action::requeue(next.map_or(RESYNC, |d| d.max(Duration::from_millis(500))))
+        }
+        Step::Drained { until } => {
+            let plan = seen.plan.clone().unwrap_or_default();
+            record(ctx, nm, seen, Outcome::Drained { plan: &plan }, now).await?;
+            Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
+        }
+        Step::Restore { change, ending } => {
+            if let (Some(change), Some(node)) = (change.as_ref(), seen.node.as_ref()) {
+                act::node::apply(&nodes, node, change).await?;
+            }
+            ctx.pods.stop(node_name, &name);
+            let outcome = Outcome::Ended {
+                ending: &ending,
+                restored: change.is_some(),
+            };
+            record(ctx, nm, seen, outcome, now).await?;
+            ctx.wake_pending();
+            Action::requeue(Duration::from_millis(50))
+        }
+        Step::ReleaseFinalizer => {
+            ctx.pods.stop(node_name, &name);
+            ctx.forget(nm);
+            act::finalizer::remove(&ctx.client, nm).await?;
+            Action::await_change()
+        }
+        Step::Done => {
+            ctx.pods.stop(node_name, &name);
+            ctx.forget(nm);
+            Action::await_change()
+        }
+    })
+}
+
+/// Tells people what happened: the Events `plan::status` chose, and the status it computed, written only when
+/// it changed.
+async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outcome<'_>, now: Timestamp) -> Result<()> {
+    let name = nm.name_any();
+    let facts = status::Seen {
+        name: &name,
+        node_name: &nm.spec.node_name,
+        generation: nm.metadata.generation,
+        node: seen.view.as_ref(),
+        window_end: seen.checked.as_ref().ok().and_then(|c| c.window.end),
+    };
+    let report = status::report(&seen.status, &facts, outcome, now);
+    if let Some(d) = report.drained_after {
+        ctx.metrics.drained_after(d.as_secs_f64());
+    }
+    publish(ctx, nm, seen.node.as_ref(), &report.events).await;
+    write_status(ctx, nm, &seen.status, report.status).await
+}
+
+/// Publishes Events on the NodeMaintenance, and on its Node where the note says so.
+pub(super) async fn publish(ctx: &Context, nm: &NodeMaintenance, node: Option<&Node>, notes: &[status::Note]) {
+    for note in notes {
+        let mut on = vec![act::events::reference(nm)];
+        if let (true, Some(node)) = (note.on_node, node) {
+            on.push(act::events::node_reference(node));
+        }
+        act::events::publish(&ctx.recorder, note, &note.reason, &on).await;
+    }
+}
+
+/// Writes `new` when it differs from `old`, and remembers it as the freshest status of `nm`.
+pub(super) async fn write_status(
+    ctx: &Context,
+    nm: &NodeMaintenance,
+    old: &NodeMaintenanceStatus,
+    new: NodeMaintenanceStatus,
+) -> Result<()> {
+    if new == *old {
+        return Ok(());
+    }
+    act::status::maintenance(&ctx.client, &nm.name_any(), &new).await?;
+    ctx.remember(nm, new);
+    Ok(())
+}
+
+/// The drain as planned from the pods on the node now: the drain's rules, the taints that hold the node (pods that
+/// tolerate them all would come straight back), and, unless drain.evictUnplaceable, where each evicted pod's
+/// replacement could go (the node cache, plus what `gather` reads for anti-affinity and volumes).
+async fn plan_now(
+    ctx: &Context,
+    nm: &NodeMaintenance,
+    node_ready: bool,
+    memory: &mut drain::Memory,
+    now: Timestamp,
+) -> Result<DrainPlan> {
+    let (name, node_name) = (nm.name_any(), &nm.spec.node_name);
+    let pods = ctx.pods.pods(node_name, &name).await?;
+    let on_node: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
+    let look = !nm.spec.drain.evict_unplaceable;
+    if look {
+        pod_watch::synced(&ctx.nodes, node_name, "the node cache").await?;
+        if gather::needs_lookups(&on_node) {
+            gather::room(&ctx.client, &mut memory.room, &on_node)
+                .await
+                .map_err(|source| Error::ReadSurroundings {
+                    node: node_name.clone(),
+                    source,
+                })?;
+        }
+    }
+    let nodes = if look { ctx.nodes.state() } else { Vec::new() };
+    let taints = holding_taints(&name, &nm.spec.taints);
+    let room = look.then(|| {
+        Room::new(
+            node_name,
+            nodes.iter().map(|n| &**n),
+            memory.room.pods(),
+            memory.room.volumes(),
+        )
+    });
+    Ok(plan_drain(
+        on_node.iter().copied(),
+        DrainInputs {
+            drain: &nm.spec.drain,
+            now,
+            own_pod: ctx.settings.own_pod.as_ref().map(|(ns, n)| (ns.as_str(), n.as_str())),
+            holding_taints: &taints,
+            node_ready,
+            room,
+        },
+    ))
+}
+
+/// The control-plane nodes other than `target`: how many, how many Ready, which are held by drydock.
+async fn control_plane_peers(ctx: &Context, target: &str) -> Result<Peers> {
+    let list = Api::<Node>::all(ctx.client.clone())
+        .list(&ListParams::default().labels(CONTROL_PLANE_LABEL))
+        .await
+        .map_err(|source| Error::ListNodes {
+            which: format!("control-plane nodes, for {target}"),
+            source,
+        })?;
+    let others: Vec<NodeView> = list
+        .items
+        .iter()
+        .map(NodeView::of)
+        .filter(|v| v.name != target)
+        .collect();
+    Ok(Peers {
+        total: others.len(),
+        ready: others.iter().filter(|v| v.ready).count(),
+        held: others
+            .iter()
+            .filter(|v| v.held_by.is_some())
+            .map(|v| v.name.clone())
+            .collect(),
+    })
+}
+
+/// Sleep until `t`, at least a second (clocks differ) and at most [`RESYNC`].
+fn until_then(now: Timestamp, t: Timestamp) -> Duration {
+    let d = t.duration_since(now).unsigned_abs();
+    d.clamp(Duration::from_secs(1), RESYNC)
+}
