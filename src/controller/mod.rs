@@ -5,7 +5,11 @@ mod drain;
 mod orphans;
 mod pod_watch;
 mod reconcile;
+#[cfg(test)]
+mod reconcile_tests;
 mod schedule;
+#[cfg(test)]
+mod scripted;
 
 use std::{sync::Arc, time::Duration};
 

@@ -412,3 +412,141 @@ fn is_out_of_service(t: &Taint) -> bool {
 fn out_of_service(node: Option<&NodeView>) -> bool {
     node.is_some_and(|n| n.taints.iter().any(is_out_of_service))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pods::PodKey;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + s).expect("timestamp")
+    }
+
+    fn key(name: &str) -> PodKey {
+        PodKey {
+            namespace: "shop".into(),
+            name: name.into(),
+            uid: name.into(),
+        }
+    }
+
+    fn seen() -> Seen<'static> {
+        Seen {
+            name: "kernel",
+            node_name: "worker-1",
+            generation: Some(1),
+            node: None,
+            window_end: None,
+        }
+    }
+
+    fn refused(name: &str) -> Vec<PodNote> {
+        vec![note(
+            "shop",
+            name,
+            "PDB shop/web allows 0 disruptions (needs 3 healthy pods and has 3)",
+        )]
+    }
+
+    #[test]
+    fn a_drain_blocked_by_a_budget_says_which_pod_and_why_and_warns_once() {
+        let plan = DrainPlan {
+            evict: vec![key("web-0")],
+            ..Default::default()
+        };
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            ..Default::default()
+        };
+        let draining = |old: &NodeMaintenanceStatus, now| {
+            let outcome = Outcome::Draining {
+                plan: &plan,
+                done: 0,
+                errors: &[],
+                refused: refused("web-0"),
+            };
+            report(old, &seen(), outcome, now)
+        };
+        let first = draining(&old, at(0));
+        let s = &first.status;
+        assert_eq!(s.blocked_pods, refused("web-0"));
+        assert!(conditions::is_true(&s.conditions, BLOCKED));
+        let blocked = s.conditions.iter().find(|c| c.type_ == BLOCKED).expect("Blocked");
+        assert_eq!(blocked.reason, "PodDisruptionBudget");
+        assert!(
+            s.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("drain blocked: 1 of 1 pods"))
+        );
+        assert_eq!(s.blocked_since, Some(Time(at(0))), "the drain.timeout clock starts");
+        let warned: Vec<_> = first.events.iter().filter(|e| e.reason == "DrainBlocked").collect();
+        assert_eq!(warned.len(), 1);
+        // The same blocker a minute later: the clock keeps its start, and nobody is told again.
+        let later = draining(s, at(60));
+        assert_eq!(later.status.blocked_since, Some(Time(at(0))));
+        assert!(later.events.is_empty(), "{:?}", later.events);
+    }
+
+    #[test]
+    fn any_progress_restarts_the_drain_timeout_clock() {
+        let plan = DrainPlan {
+            evict: vec![key("web-1")],
+            ..Default::default()
+        };
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            blocked_since: Some(Time(at(0))),
+            ..Default::default()
+        };
+        let outcome = Outcome::Draining {
+            plan: &plan,
+            done: 1,
+            errors: &[],
+            refused: refused("web-1"),
+        };
+        let r = report(&old, &seen(), outcome, at(120));
+        assert_eq!(r.status.blocked_since, None);
+        assert_eq!(r.status.pods.as_ref().map(|p| p.evicted), Some(1));
+    }
+
+    #[test]
+    fn the_drain_finishing_is_recorded_once_with_how_long_it_took() {
+        let plan = DrainPlan::default();
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            started_at: Some(Time(at(0))),
+            ..Default::default()
+        };
+        let first = report(&old, &seen(), Outcome::Drained { plan: &plan }, at(90));
+        assert_eq!(first.status.drained_at, Some(Time(at(90))));
+        assert_eq!(first.drained_after, Some(SignedDuration::from_secs(90)));
+        assert_eq!(first.events.len(), 1);
+        assert!(first.events[0].on_node);
+        let again = report(&first.status, &seen(), Outcome::Drained { plan: &plan }, at(150));
+        assert_eq!(again.status, first.status, "nothing to write: status is unchanged");
+        assert_eq!((again.drained_after, again.events.len()), (None, 0));
+    }
+
+    #[test]
+    fn a_retry_keeps_the_phase_and_says_when_and_why() {
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            ..Default::default()
+        };
+        let r = retrying(
+            &old,
+            Some(2),
+            "PatchNodeFailed",
+            "the API server is unreachable",
+            Duration::from_secs(8),
+            at(0),
+        );
+        assert_eq!(r.status.phase, Phase::Draining);
+        assert_eq!(
+            r.status.message.as_deref(),
+            Some("retrying in 8s after an error: the API server is unreachable")
+        );
+        assert_eq!(r.status.observed_generation, Some(2));
+        assert!(r.events[0].warning);
+    }
+}

@@ -1,0 +1,193 @@
+//! Reconcile's requests, pinned against a scripted API server: the order of its writes, what it does on a
+//! conflict and on a permanent refusal, and that status is written only when it changed.
+use std::{sync::Arc, time::Duration};
+
+use kube::runtime::{controller::Action, reflector};
+use serde_json::{Value, json};
+
+use super::{
+    Context, Parts, Settings, error_policy,
+    reconcile::reconcile,
+    scripted::{Expect, Script},
+};
+use crate::{
+    api::{
+        lenient::Lenient,
+        v1alpha1::{FINALIZER, MAINTENANCE_TAINT, NodeMaintenance},
+    },
+    plan::retry::AFTER_CONFLICT,
+    telemetry::metrics::Metrics,
+};
+
+const NODE: &str = "/api/v1/nodes/worker-1";
+const NM: &str = "/apis/drydock.dev/v1alpha1/nodemaintenances/kernel";
+const NM_STATUS: &str = "/apis/drydock.dev/v1alpha1/nodemaintenances/kernel/status";
+
+fn node() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "worker-1", "uid": "node-uid", "resourceVersion": "5",
+                     "labels": {"kubernetes.io/hostname": "worker-1"}},
+        "spec": {},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+    })
+}
+
+/// A NodeMaintenance of worker-1 (with drydock's finalizer when `finalized`), `spec` merged into its spec.
+fn maintenance(finalized: bool, spec: Value) -> Value {
+    let mut s = json!({"nodeName": "worker-1"});
+    for (k, v) in spec.as_object().into_iter().flatten() {
+        s[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "drydock.dev/v1alpha1", "kind": "NodeMaintenance",
+        "metadata": {"name": "kernel", "uid": "nm-uid", "resourceVersion": "7", "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "finalizers": if finalized { json!([FINALIZER]) } else { json!([]) }},
+        "spec": s
+    })
+}
+
+fn decode(nm: &Value) -> NodeMaintenance {
+    serde_json::from_value(nm.clone()).expect("a NodeMaintenance")
+}
+
+fn context(script: &Arc<Script>) -> Arc<Context> {
+    let client = script.client();
+    let settings = Settings {
+        max_concurrent: 10,
+        eviction_concurrency: 4,
+        ..Default::default()
+    };
+    Arc::new(Context::new(
+        Parts {
+            evict_client: client.clone(),
+            client,
+            metrics: Arc::new(Metrics::default()),
+            store: reflector::store().0,
+            nodes: reflector::store().0,
+            wake: futures::channel::mpsc::unbounded().0,
+        },
+        settings,
+    ))
+}
+
+#[tokio::test]
+async fn the_finalizer_comes_before_anything_touches_the_node() {
+    let nm = maintenance(false, json!({}));
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::patch(NM, nm.clone()).with_body("adds drydock's finalizer, guarded by resourceVersion", |b| {
+            b["metadata"]["finalizers"] == json!([FINALIZER]) && b["metadata"]["resourceVersion"] == "7"
+        }),
+    ]);
+    let action = reconcile(&decode(&nm), &context(&script)).await.expect("reconcile");
+    assert_eq!(
+        action,
+        Action::await_change(),
+        "the finalizer's own watch event wakes the next step"
+    );
+    script.verify();
+}
+
+#[tokio::test]
+async fn taking_the_node_writes_the_node_then_tells_people_then_writes_status() {
+    let nm = maintenance(true, json!({}));
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::patch(NODE, node()).with_body("cordons and taints, guarded by resourceVersion", |b| {
+            b["metadata"]["resourceVersion"] == "5"
+                && b["spec"]["unschedulable"] == true
+                && b["spec"]["taints"][0]["key"] == MAINTENANCE_TAINT
+        }),
+        Expect::event(), // on the NodeMaintenance
+        Expect::event(), // on the Node
+        Expect::patch(NM_STATUS, nm.clone()).with_body("says Cordoned", |b| b["status"]["phase"] == "Cordoned"),
+    ]);
+    reconcile(&decode(&nm), &context(&script)).await.expect("reconcile");
+    script.verify();
+    let bodies = script.bodies();
+    assert_eq!(bodies[2]["reason"], "Cordoned");
+    assert_eq!(bodies[3]["regarding"]["kind"], "Node");
+}
+
+#[tokio::test]
+async fn a_conflict_on_the_node_patch_writes_nothing_more_and_is_retried_at_once() {
+    let nm = maintenance(true, json!({}));
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::refuse(
+            "PATCH",
+            NODE,
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled on nodes \"worker-1\": the object has been modified",
+        ),
+    ]);
+    let ctx = context(&script);
+    let error = reconcile(&decode(&nm), &ctx)
+        .await
+        .expect_err("the conflict comes back");
+    assert!(error.is_conflict(), "{error}");
+    let obj = Arc::new(Lenient::from(decode(&nm)));
+    assert_eq!(error_policy(obj, &error, ctx), Action::requeue(AFTER_CONFLICT));
+    // Nothing else: no status saying "retrying" for a conflict, no Event.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    script.verify();
+}
+
+#[tokio::test]
+async fn a_node_the_api_server_refuses_to_change_fails_the_maintenance_once() {
+    let nm = maintenance(
+        true,
+        json!({"taints": [{"key": "example.com/disk", "effect": "NoSchedule"}]}),
+    );
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::refuse(
+            "PATCH",
+            NODE,
+            422,
+            "Invalid",
+            "Node \"worker-1\" is invalid: spec.taints[1].value: Invalid value",
+        ),
+        Expect::event(),
+        Expect::patch(NM_STATUS, nm.clone()).with_body("says Failed, in the API server's words", |b| {
+            b["status"]["phase"] == "Failed"
+                && b["status"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("spec.taints[1].value: Invalid value"))
+        }),
+    ]);
+    let action = reconcile(&decode(&nm), &context(&script))
+        .await
+        .expect("a permanent refusal ends it");
+    assert_eq!(action, Action::requeue(Duration::from_millis(50)));
+    script.verify();
+}
+
+#[tokio::test]
+async fn status_is_written_only_when_it_changed() {
+    let nm = maintenance(
+        true,
+        json!({"window": {"start": "2099-01-01T00:00:00Z", "duration": "2h"}}),
+    );
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::event(),
+        Expect::patch(NM_STATUS, nm.clone()).with_body("says Waiting", |b| b["status"]["phase"] == "Waiting"),
+    ]);
+    let ctx = context(&script);
+    let nm = decode(&nm);
+    let action = reconcile(&nm, &ctx).await.expect("first reconcile");
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(60)),
+        "looks again at the resync, not in a loop"
+    );
+    script.verify();
+    // The same object again (the watch has not caught up with the write): nothing changed, nothing written.
+    script.then([Expect::get(NODE, node())]);
+    reconcile(&nm, &ctx).await.expect("second reconcile");
+    script.verify();
+}
