@@ -11,12 +11,14 @@ use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
 
+/// A check of a request's body, and what it checks (for the failure message).
+type BodyCheck = (&'static str, Box<dyn Fn(&Value) -> bool + Send>);
+
 /// One request the test expects, and the answer it gets.
 pub struct Expect {
     method: &'static str,
     path: String,
-    /// What the request body must satisfy, and why (for the failure message).
-    body: Option<(&'static str, Box<dyn Fn(&Value) -> bool + Send>)>,
+    body: Option<BodyCheck>,
     status: u16,
     /// None: answer with the request's own body (what a create or an Event post returns).
     reply: Option<Value>,
