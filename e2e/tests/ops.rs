@@ -149,6 +149,17 @@ async fn metrics_match_what_happened() {
         None,
         "no longer blocked"
     );
+    // Reconciles are counted and timed per controller: a cordon, a drain of several rounds, the hold.
+    let runs = metric(&text, "drydock_reconciles_total{controller=\"nodemaintenance\"} ").unwrap_or(0.0);
+    assert!(runs >= 4.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "drydock_reconcile_duration_seconds_count{controller=\"nodemaintenance\"} "
+        ),
+        Some(runs),
+        "{text}"
+    );
     env.delete_nm("m").await;
     let (_, text) = drydock.get("/metrics").expect("metrics");
     assert_eq!(metric(&text, "drydock_nodes_held "), Some(0.0));
