@@ -13,6 +13,8 @@
 //!   so a schema change is checked too.
 //!
 //! Failing cases are saved in proptest-regressions/input_properties.txt and replayed first on every run.
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
@@ -38,36 +40,17 @@ use kube::{
     core::{Selector, SelectorExt},
 };
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use regex::Regex;
 use serde_json::Value;
 
 /// Cases per property: enough to find the bugs these found, fast enough for `make unit` (a debug build).
 const CASES: u32 = 512;
 
-/// The same cases on every run, so `make unit` is reproducible; `PROPTEST_RNG_SEED=<n>` (or `random`) and
-/// `PROPTEST_CASES=<n>` explore further, e.g. `PROPTEST_CASES=20000 cargo test --test input_properties`.
-const SEED: u64 = 0x0064_7279_646f_636b;
-
 fn config(cases: u32) -> ProptestConfig {
-    let env = ProptestConfig::default(); // the PROPTEST_* variables, applied
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            env.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            env.rng_seed
-        } else {
-            RngSeed::Fixed(SEED)
-        },
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/input_properties.txt"
-        )))),
-        ..env
-    }
+    common::config(
+        cases,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/input_properties.txt"),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@
 //! drydock took it).
 //!
 //! Failing cases are saved in proptest-regressions/planner_properties.txt and replayed first on every run.
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use drydock::{
@@ -57,35 +59,19 @@ use k8s_openapi::{
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use serde_json::{Value, json};
 
 /// Scenarios per property: each runs up to 80 events and a settle of up to 60 reconciles.
 const CASES: u32 = 384;
 
-/// The same scenarios on every run, so `make unit` is reproducible; `PROPTEST_RNG_SEED=<n>` (or `random`) and
-/// `PROPTEST_CASES=<n>` explore further, e.g. `PROPTEST_CASES=20000 cargo test --test planner_properties`.
-const SEED: u64 = 0x0064_7279_646f_636b;
-
 fn config(cases: u32) -> ProptestConfig {
-    let env = ProptestConfig::default(); // the PROPTEST_* variables, applied
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            env.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            env.rng_seed
-        } else {
-            RngSeed::Fixed(SEED)
-        },
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+    common::config(
+        cases,
+        concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/proptest-regressions/planner_properties.txt"
-        )))),
-        ..env
-    }
+        ),
+    )
 }
 
 const CREATED: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -1514,7 +1500,7 @@ fn scenarios_reach_every_step() {
     use proptest::strategy::ValueTree;
     // Always the fixed seed: this checks the generator, whatever PROPTEST_RNG_SEED says.
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        rng_seed: RngSeed::Fixed(SEED),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(common::SEED),
         ..config(CASES)
     });
     let mut seen = BTreeSet::new();

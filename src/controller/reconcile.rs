@@ -192,7 +192,7 @@ async fn carry_out(
                 refused: memory.retries.blocked(&plan),
             };
             record(ctx, nm, seen, outcome, now).await?;
-            let next = memory.retries.next_retry(Timestamp::now());
+            let next = memory.retries.next_retry(now);
             Action::requeue(next.map_or(RESYNC, |d| d.max(Duration::from_millis(500))))
         }
         Step::Drained { until } => {
