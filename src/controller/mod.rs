@@ -34,15 +34,13 @@ use crate::{
     act,
     api::{
         lenient::Lenient,
-        v1alpha1::{
-            FINALIZER, MaintenanceSchedule, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase,
-        },
+        names::{CONTROL_PLANE_LABEL, FINALIZER, HELD_BY_ANNOTATION},
+        v1alpha1::{MaintenanceSchedule, NodeMaintenance, NodeMaintenanceSpec, NodeMaintenanceStatus, Phase},
     },
     error::{Error, Result},
     gather,
     plan::{
         node::NodeView,
-        node::{CONTROL_PLANE_LABEL, HELD_BY_ANNOTATION},
         phase::{self, Ending, Observed, Peers, Quota, Step},
         place::Room,
         pods::{self, DrainInputs, holding_taints, plan_drain},

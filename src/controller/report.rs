@@ -14,11 +14,14 @@ use tracing::{info, warn};
 
 use super::{Context, drain::Round};
 use crate::{
-    api::v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, PodCounts, PodNote},
+    api::{
+        names::{BLOCKED, COMPLETED, CORDONED, DRAINED, OUT_OF_SERVICE_TAINT},
+        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, PodCounts, PodNote},
+    },
     error::{Error, Result},
     plan::{
-        conditions::{self, BLOCKED, COMPLETED, CORDONED, DRAINED},
-        node::{NodeChange, NodeView, OUT_OF_SERVICE_TAINT},
+        conditions,
+        node::{NodeChange, NodeView},
         phase::Ending,
         pods::DrainPlan,
     },
@@ -91,16 +94,15 @@ impl<'a> Report<'a> {
         let node = self.nm.spec.node_name.clone();
         let first = self.old.started_at.is_none();
         let recordon = !first
-            && before.is_some_and(|b| {
-                !b.unschedulable || !b.has_taint(crate::api::v1alpha1::MAINTENANCE_TAINT, "NoSchedule")
-            });
+            && before
+                .is_some_and(|b| !b.unschedulable || !b.has_taint(crate::api::names::MAINTENANCE_TAINT, "NoSchedule"));
         self.new.prior = change.prior.clone();
         if first {
             self.new.phase = Phase::Cordoned;
             self.new.started_at = Some(Time(self.now));
             let message = format!(
                 "node {node} tainted {}={}:NoSchedule and cordoned",
-                crate::api::v1alpha1::MAINTENANCE_TAINT,
+                crate::api::names::MAINTENANCE_TAINT,
                 self.nm.name_any()
             );
             self.new.message = Some(message.clone());

@@ -22,16 +22,21 @@ use tracing::{info, instrument};
 use super::Context;
 use crate::{
     act,
-    api::v1alpha1::{
-        EXCLUDE_ANNOTATION, MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec,
-        SCHEDULE_LABEL, UPCOMING_TAINT, WINDOW_LABEL, Window, WindowTimes,
+    api::{
+        names::{
+            EXCLUDE_ANNOTATION, FIELD_MANAGER, HELD_BY_ANNOTATION, INVALID_SPEC, OVERLAPPING_WINDOWS, SCHEDULE_LABEL,
+            UPCOMING_TAINT, VALID, WINDOW_LABEL, WINDOW_OPEN,
+        },
+        v1alpha1::{
+            MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec, Window, WindowTimes,
+        },
     },
     error::{Error, Result},
     plan::{
         conditions,
         fleet::{self, PoolNode},
         names,
-        node::{HELD_BY_ANNOTATION, is_ready},
+        node::is_ready,
         schedule::{self, Occurrence, Schedule},
     },
 };
@@ -245,16 +250,16 @@ async fn write_status(
     match refused {
         Some(why) => conditions::set(
             &mut new.conditions,
-            "Valid",
+            VALID,
             false,
-            OVERLAPPING,
+            OVERLAPPING_WINDOWS,
             why,
             now,
             ms.metadata.generation,
         ),
         None => conditions::set(
             &mut new.conditions,
-            "Valid",
+            VALID,
             true,
             "Valid",
             "",
@@ -264,7 +269,7 @@ async fn write_status(
     }
     conditions::set(
         &mut new.conditions,
-        "WindowOpen",
+        WINDOW_OPEN,
         open.is_some(),
         if open.is_some() { "Open" } else { "Closed" },
         &message,
@@ -278,18 +283,18 @@ async fn write_status(
     if let Some(why) = refused
         && !was_refused
     {
-        warn_event(ctx, ms, OVERLAPPING, why).await;
+        warn_event(ctx, ms, OVERLAPPING_WINDOWS, why).await;
     }
     Ok(())
 }
 
-/// The Valid condition's reason for a schedule whose windows overlap.
-const OVERLAPPING: &str = "OverlappingWindows";
-
 /// Whether `conditions` already say this generation's windows overlap (so its Event was sent).
 fn is_refused(conditions: &[Condition], generation: Option<i64>) -> bool {
     conditions.iter().any(|c| {
-        c.type_ == "Valid" && c.status == "False" && c.reason == OVERLAPPING && c.observed_generation == generation
+        c.type_ == VALID
+            && c.status == "False"
+            && c.reason == OVERLAPPING_WINDOWS
+            && c.observed_generation == generation
     })
 }
 
@@ -312,7 +317,7 @@ async fn patch_status(ctx: &Context, ms: &MaintenanceSchedule, status: &Maintena
     Api::<MaintenanceSchedule>::all(ctx.client.clone())
         .patch_status(
             &ms.name_any(),
-            &PatchParams::apply("drydock").force(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(body),
         )
         .await
@@ -331,16 +336,16 @@ async fn invalid(ctx: &Context, ms: &MaintenanceSchedule, message: &str) -> Resu
     status.message = Some(message.into());
     conditions::set(
         &mut status.conditions,
-        "Valid",
+        VALID,
         false,
-        "InvalidSpec",
+        INVALID_SPEC,
         message,
         now,
         ms.metadata.generation,
     );
     if Some(&status) != ms.status.as_ref() {
         patch_status(ctx, ms, &status).await?;
-        warn_event(ctx, ms, "InvalidSpec", message).await;
+        warn_event(ctx, ms, INVALID_SPEC, message).await;
     }
     Ok(Action::requeue(CLOSED_RESYNC))
 }

@@ -263,7 +263,7 @@ pub fn blocked_reason(status: &crate::api::v1alpha1::NodeMaintenanceStatus) -> O
     let blocked = status
         .conditions
         .iter()
-        .find(|c| c.type_ == crate::plan::conditions::BLOCKED && c.status == "True")?;
+        .find(|c| c.type_ == crate::api::names::BLOCKED && c.status == "True")?;
     Some(match blocked.reason.as_str() {
         "PodDisruptionBudget" => "pdb",
         "LocalStorage" => "local_storage",
@@ -291,7 +291,7 @@ mod tests {
         if let Some(reason) = blocked {
             crate::plan::conditions::set(
                 &mut status.conditions,
-                crate::plan::conditions::BLOCKED,
+                crate::api::names::BLOCKED,
                 true,
                 reason,
                 "x",

@@ -6,20 +6,11 @@ use k8s_openapi::api::core::v1::{Node, Taint};
 use serde::{Deserialize, Serialize};
 
 use super::names;
-use drydock_api::v1alpha1::{MAINTENANCE_TAINT, MaintenanceTaint, PriorState, TaintEffect};
-
-/// Node annotation naming the NodeMaintenance that holds the node. Drydock's own; removed on restore.
-pub const HELD_BY_ANNOTATION: &str = "drydock.dev/held-by";
-/// Node annotation with the node's prior state (JSON of [`PriorState`]): restore works from the node alone,
-/// even if the NodeMaintenance object is gone.
-pub const PRIOR_STATE_ANNOTATION: &str = "drydock.dev/prior-state";
-/// The field manager of drydock's node writes: whoever else owns spec.unschedulable cordoned the node too.
-pub const FIELD_MANAGER: &str = "drydock";
-/// medik8s NodeHealthCheck skips nodes with this label: a node down on purpose must not be "remediated"
-/// (rebooted or deleted) while drydock holds it.
-pub const MEDIK8S_EXCLUDE_LABEL: &str = "remediation.medik8s.io/exclude-from-remediation";
-/// cluster-autoscaler never scales down a node with this annotation: a node down on purpose is not idle.
-pub const AUTOSCALER_SCALE_DOWN_DISABLED: &str = "cluster-autoscaler.kubernetes.io/scale-down-disabled";
+use drydock_api::names::{
+    AUTOSCALER_SCALE_DOWN_DISABLED, CONTROL_PLANE_LABEL, FIELD_MANAGER, HELD_BY_ANNOTATION, MAINTENANCE_TAINT,
+    MEDIK8S_EXCLUDE_LABEL, OUT_OF_SERVICE_TAINT, PRIOR_STATE_ANNOTATION,
+};
+use drydock_api::v1alpha1::{MaintenanceTaint, PriorState, TaintEffect};
 
 /// What drydock sees of a node.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -47,9 +38,6 @@ pub struct NodeView {
     /// someone who cordoned the node themselves, or re-applied the cordon, after drydock's.
     pub cordoned_by: Option<String>,
 }
-
-/// The label that marks control-plane nodes (etcd members in kubeadm clusters).
-pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 
 impl NodeView {
     pub fn of(node: &Node) -> Self {
@@ -191,10 +179,6 @@ pub fn wanted_taints(nm_name: &str, extra: &[MaintenanceTaint], drained: bool) -
 pub fn taint_value(nm_name: &str) -> String {
     names::shorten(nm_name, names::MAX_LABEL_VALUE)
 }
-
-/// Kubernetes' taint for non-graceful node shutdown (GA in 1.28): on a NotReady node, the pod garbage collector
-/// deletes the node's terminating pods by force and the attach-detach controller releases their volumes.
-pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
 
 /// `node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`, as Kubernetes' documentation applies it.
 pub fn out_of_service_taint() -> Taint {

@@ -7,6 +7,10 @@ use super::{
     pods::DrainPlan,
     window::{Resolved, WindowState},
 };
+use drydock_api::names::{
+    CONTROL_PLANE_GUARD, DRAIN_TIMEOUT, INVALID_SPEC, NODE_HELD, NODE_NOT_FOUND, QUOTA_EXCEEDED, RESTORED,
+    WINDOW_CLOSED, WINDOW_NOT_OPEN, WORK_DONE,
+};
 use drydock_api::v1alpha1::{
     NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady,
 };
@@ -123,7 +127,7 @@ pub fn decide(o: &Observed) -> Step {
         return if holds {
             restore(ending(
                 Phase::Completed,
-                "Restored",
+                RESTORED,
                 "NodeMaintenance deleted: node restored".into(),
             ))
         } else if o.has_finalizer {
@@ -137,7 +141,7 @@ pub fn decide(o: &Observed) -> Step {
         return if holds {
             restore(ending(
                 o.status.phase,
-                "Restored",
+                RESTORED,
                 o.status.message.clone().unwrap_or_default(),
             ))
         } else {
@@ -149,7 +153,7 @@ pub fn decide(o: &Observed) -> Step {
     }
     let window = match &o.window {
         Ok(w) => w,
-        Err(e) => return restore(ending(Phase::Failed, "InvalidSpec", e.clone())),
+        Err(e) => return restore(ending(Phase::Failed, INVALID_SPEC, e.clone())),
     };
     let Some(node) = o.node else {
         let message = if o.status.started_at.is_some() {
@@ -162,14 +166,14 @@ pub fn decide(o: &Observed) -> Step {
         };
         return Step::Restore {
             change: None,
-            ending: ending(Phase::Failed, "NodeNotFound", message),
+            ending: ending(Phase::Failed, NODE_NOT_FOUND, message),
         };
     };
 
     match window.state(o.now) {
         WindowState::NotYetOpen { opens } if !holds => Step::Wait {
             phase: Phase::Waiting,
-            reason: "WindowNotOpen",
+            reason: WINDOW_NOT_OPEN,
             message: format!("the window opens at {opens}; the node is untouched until then"),
             until: Some(opens),
         },
@@ -182,7 +186,7 @@ pub fn decide(o: &Observed) -> Step {
                 _ if holds => "window closed: node restored".to_string(),
                 _ => "window closed before the maintenance could start: node untouched".to_string(),
             };
-            restore(ending(Phase::Completed, "WindowClosed", message))
+            restore(ending(Phase::Completed, WINDOW_CLOSED, message))
         }
         WindowState::NotYetOpen { .. } | WindowState::Open { .. } => open(o, node, window.end, holds, recorded),
     }
@@ -192,7 +196,7 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
     if let Some(other) = node.held_by.as_deref().filter(|h| *h != o.name) {
         return Step::Wait {
             phase: Phase::Pending,
-            reason: "NodeHeld",
+            reason: NODE_HELD,
             message: format!(
                 "node {} is held by NodeMaintenance {other}; waiting for it to complete",
                 node.name
@@ -233,7 +237,7 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
     };
     if plan.is_drained() {
         if let Some(done) = o.spec.complete_when.as_ref().and_then(|c| work_done(c, node, o.status)) {
-            return restore_now(node, o.status, ending(Phase::Completed, "WorkDone", done));
+            return restore_now(node, o.status, ending(Phase::Completed, WORK_DONE, done));
         }
         return Step::Drained { until: closes };
     }
@@ -246,7 +250,7 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
                 o.status,
                 ending(
                     Phase::Failed,
-                    "DrainTimeout",
+                    DRAIN_TIMEOUT,
                     format!(
                         "drain blocked for longer than drain.timeout ({}s) with {} pods left: node restored (onTimeout: Abort)",
                         limit.as_secs(),
@@ -273,7 +277,7 @@ fn admission(o: &Observed, node: &NodeView) -> Option<Step> {
     };
     if o.quota.held_elsewhere >= o.quota.limit {
         return pending(
-            "QuotaExceeded",
+            QUOTA_EXCEEDED,
             format!(
                 "{} nodes are under maintenance, the limit is {} (drydock run --max-concurrent-maintenances): waiting for one to finish",
                 o.quota.held_elsewhere, o.quota.limit
@@ -283,7 +287,7 @@ fn admission(o: &Observed, node: &NodeView) -> Option<Step> {
     let peers = o.control_plane_peers.as_ref().filter(|_| node.control_plane)?;
     if let Some(other) = peers.held.first() {
         return pending(
-            "ControlPlaneGuard",
+            CONTROL_PLANE_GUARD,
             format!(
                 "control-plane node {other} is under maintenance: control-plane nodes are taken one at a time (etcd quorum)"
             ),
@@ -291,7 +295,7 @@ fn admission(o: &Observed, node: &NodeView) -> Option<Step> {
     }
     if peers.ready < peers.total {
         return pending(
-            "ControlPlaneGuard",
+            CONTROL_PLANE_GUARD,
             format!(
                 "{} of the {} other control-plane nodes are not Ready: waiting, so etcd keeps its quorum",
                 peers.total - peers.ready,
@@ -301,7 +305,7 @@ fn admission(o: &Observed, node: &NodeView) -> Option<Step> {
     }
     if peers.total == 0 && !o.spec.allow_sole_control_plane {
         return pending(
-            "ControlPlaneGuard",
+            CONTROL_PLANE_GUARD,
             format!(
                 "{} is the cluster's only control-plane node: its restart takes the API server down (drydock's watch \
                  included); set spec.allowSoleControlPlane: true to go ahead",
@@ -397,6 +401,7 @@ pub fn still_blocked(plan: &DrainPlan, pdb_blocked: usize, progressed: bool) -> 
 mod tests {
     use super::*;
     use crate::pods::{PodKey, Refusal};
+    use drydock_api::names::OUT_OF_SERVICE_TAINT;
     use drydock_api::v1alpha1::{DrainSpec, MaintenanceTaint, TaintEffect};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -959,12 +964,12 @@ mod tests {
             change
                 .taints
                 .iter()
-                .any(|t| t.key == node::OUT_OF_SERVICE_TAINT && t.effect == "NoExecute")
+                .any(|t| t.key == OUT_OF_SERVICE_TAINT && t.effect == "NoExecute")
         );
         assert!(
             change.prior.as_ref().is_some_and(|p| p
                 .added_taints
-                .contains(&node::taint_id(node::OUT_OF_SERVICE_TAINT, "NoExecute"))),
+                .contains(&node::taint_id(OUT_OF_SERVICE_TAINT, "NoExecute"))),
             "recorded as drydock's, so restore takes it away"
         );
 
@@ -980,7 +985,7 @@ mod tests {
         let Step::Hold(undo) = back.decide() else {
             panic!("the out-of-service taint is removed");
         };
-        assert!(!undo.taints.iter().any(|t| t.key == node::OUT_OF_SERVICE_TAINT));
+        assert!(!undo.taints.iter().any(|t| t.key == OUT_OF_SERVICE_TAINT));
         assert!(
             undo.unschedulable && undo.held_by.as_deref() == Some("nm1"),
             "still held"

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{
 use kube_core::{ResourceExt, Selector, SelectorExt};
 
 use crate::node::is_ready;
+use drydock_api::names::HOSTNAME_LABEL;
 
 /// Why a replacement cannot run on a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,7 +200,7 @@ impl<'a> Room<'a> {
         let namespace = pod.namespace().unwrap_or_default();
         let term = required_anti_affinity(pod)
             .iter()
-            .find(|t| t.topology_key == "kubernetes.io/hostname" && term_selects(t, &namespace, pod))?;
+            .find(|t| t.topology_key == HOSTNAME_LABEL && term_selects(t, &namespace, pod))?;
         let mut selected: Vec<(String, String)> = self
             .live
             .iter()

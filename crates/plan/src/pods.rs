@@ -12,16 +12,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube_core::{Selector, SelectorExt};
 
 use super::place::{Room, tolerates};
+use drydock_api::names::{
+    AUTOSCALER_SAFE_TO_EVICT, DRAIN_ANNOTATION, DRAIN_ORDER_ANNOTATION, KARPENTER_DO_NOT_DISRUPT, MIRROR_ANNOTATION,
+    UNSCHEDULABLE_TAINT,
+};
 use drydock_api::v1alpha1::{DrainSpec, MaintenanceTaint};
 
-/// Annotation the kubelet puts on the API's copy of a static pod.
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
-/// Karpenter's pod annotation: `"true"` asks that the pod not be disrupted voluntarily.
-pub const KARPENTER_DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
-/// cluster-autoscaler's pod annotation: `"false"` asks that the pod not be evicted for a scale-down.
-pub const AUTOSCALER_SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
-/// The taint the node-lifecycle controller keeps on a cordoned node; the scheduler reads the cordon through it.
-pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 /// How long a pod may stay terminating past its deletionTimestamp before status names what holds it: a kubelet
 /// needs a moment to confirm, and a blip is not worth a line.
 const OVERDUE_AFTER: SignedDuration = SignedDuration::from_secs(10);
@@ -92,11 +88,6 @@ pub enum Disposition {
     /// `drydock.dev/drain: wait-completed`): batch work that would only start over elsewhere.
     WaitFor,
 }
-
-/// Pod annotation: `wait-completed` makes the drain wait for the pod to finish instead of evicting it.
-pub const DRAIN_ANNOTATION: &str = "drydock.dev/drain";
-/// Pod annotation: an integer drain order that overrides the pod's priority (lower leaves first).
-pub const DRAIN_ORDER_ANNOTATION: &str = "drydock.dev/drain-order";
 
 /// Why a pod stays on the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
