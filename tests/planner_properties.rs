@@ -1319,7 +1319,7 @@ fn check_spec(
     created: Timestamp,
 ) -> Result<(Resolved, Option<std::time::Duration>), String> {
     let window = window::resolve(spec.window.as_ref(), created).map_err(|e| e.to_string())?;
-    pods::selector(&spec.drain)?;
+    pods::selector(&spec.drain).map_err(|e| e.to_string())?;
     let timeout = match &spec.drain.timeout {
         Some(t) => Some(window::parse_duration("drain.timeout", t).map_err(|e| e.to_string())?),
         None => None,

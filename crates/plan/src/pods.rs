@@ -159,20 +159,22 @@ impl Refusal {
 /// The drain's pod selector, parsed. Call it once per reconcile and report an error to the user: [`classify`]
 /// and [`plan_drain`] treat an invalid selector as matching no pod, which evicts nothing but also makes the node
 /// look drained.
-pub fn selector(drain: &DrainSpec) -> Result<Option<Selector>, String> {
+pub fn selector(drain: &DrainSpec) -> Result<Option<Selector>, BadSelector> {
     drain
         .pod_selector
         .clone()
         .map(Selector::try_from)
         .transpose()
-        .map_err(|e| {
-            format!(
-                "spec.drain.podSelector is not a valid label selector ({}): use operators In or NotIn with values, \
-                 or Exists or DoesNotExist without",
-                e.0
-            )
-        })
+        .map_err(|e| BadSelector(e.0))
 }
+
+/// spec.drain.podSelector cannot be read as a label selector; carries the parser's words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "spec.drain.podSelector is not a valid label selector ({0}): use operators In or NotIn with values, or Exists \
+     or DoesNotExist without"
+)]
+pub struct BadSelector(String);
 
 /// drain.waitForPods, parsed (an invalid one waits for nothing; [`selector`]'s caveat applies likewise).
 fn wait_selector(drain: &DrainSpec) -> Option<Selector> {
@@ -263,7 +265,7 @@ fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
 struct Rules<'a> {
     drain: &'a DrainSpec,
     now: Timestamp,
-    selector: Result<Option<Selector>, String>,
+    selector: Result<Option<Selector>, BadSelector>,
     wait: Option<Selector>,
     holding_taints: &'a [Taint],
 }
@@ -465,7 +467,7 @@ pub fn plan_drain<'a>(pods: impl IntoIterator<Item = &'a Pod>, inputs: DrainInpu
     let mut room = inputs.room.filter(|_| !inputs.drain.evict_unplaceable);
     for (key, pod) in to_place {
         match room.as_mut().map(|r| r.place(pod)) {
-            Some(Err(why)) => plan.nowhere.push((key, why)),
+            Some(Err(why)) => plan.nowhere.push((key, why.to_string())),
             _ => plan.evict.push(key),
         }
     }

@@ -264,7 +264,7 @@ fn empty_selector_selects_everything() {
 #[test]
 fn invalid_selector_is_reported_and_matches_nothing() {
     let drain = select(&[], vec![requirement("tier", "Equals", Some(&["web"]))]);
-    let err = selector(&drain).unwrap_err();
+    let err = selector(&drain).unwrap_err().to_string();
     assert!(
         err.starts_with("spec.drain.podSelector is not a valid label selector"),
         "{err}"
