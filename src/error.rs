@@ -10,8 +10,6 @@ pub enum Error {
     ReadNode { node: String, source: kube::Error },
     #[error("failed to patch node {node}: {}; drydock retries (a 409 means someone edited the node meanwhile)", words(.source))]
     PatchNode { node: String, source: kube::Error },
-    #[error("failed to delete finished pod {pod}: {}", words(.source))]
-    DeletePod { pod: String, source: kube::Error },
     #[error("failed to update NodeMaintenance {name}: {}", words(.source))]
     WriteObject { name: String, source: kube::Error },
     #[error("failed to read NodeMaintenance {name}: {}; check that the controller may get nodemaintenances", words(.source))]
@@ -31,7 +29,7 @@ pub enum Error {
     #[error(
         "failed to build the Kubernetes client: {0}; check the server's certificate authority and the credentials in the kubeconfig"
     )]
-    Client(String),
+    Client(#[source] kube::Error),
     #[error("failed to serve /healthz, /readyz and /metrics on {addr}: {source}; {hint}", hint = bind_hint(.source))]
     HttpBind { addr: SocketAddr, source: std::io::Error },
     #[error(
@@ -40,8 +38,6 @@ pub enum Error {
     ApiServerUnreachable { server: String, reason: String },
     #[error("leader election failed: {0}; check the controller may get, create and update Leases in its namespace")]
     LeaderElection(String),
-    #[error("failed to serialize: {0}")]
-    Serialize(#[from] serde_json::Error),
 }
 
 impl Error {
@@ -50,7 +46,6 @@ impl Error {
         match self {
             Error::ReadNode { .. } => "ReadNodeFailed",
             Error::PatchNode { .. } => "PatchNodeFailed",
-            Error::DeletePod { .. } => "DeletePodFailed",
             Error::WriteObject { .. } => "WriteObjectFailed",
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
@@ -59,7 +54,6 @@ impl Error {
             Error::Client(_) => "ClientFailed",
             Error::HttpBind { .. } => "HttpBindFailed",
             Error::ApiServerUnreachable { .. } => "ApiServerUnreachable",
-            Error::Serialize(_) => "SerializeFailed",
             Error::LeaderElection(_) => "LeaderElectionFailed",
         }
     }
@@ -90,7 +84,6 @@ impl Error {
         match self {
             Error::ReadNode { source, .. }
             | Error::PatchNode { source, .. }
-            | Error::DeletePod { source, .. }
             | Error::WriteObject { source, .. }
             | Error::ReadObject { source, .. }
             | Error::ReadSurroundings { source, .. } => match source {
@@ -229,7 +222,7 @@ mod tests {
     fn categories_are_distinct() {
         let errors = [
             Error::ClientConfig(String::new()),
-            Error::Client(String::new()),
+            Error::Client(kube::Error::LinesCodecMaxLineLengthExceeded),
             Error::HttpBind {
                 addr: "127.0.0.1:8080".parse().unwrap(),
                 source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
