@@ -12,8 +12,6 @@ pub enum Error {
     ListNodes { which: String, source: kube::Error },
     #[error("failed to patch node {node}: {}; drydock retries (a 409 means someone edited the node meanwhile)", words(.source))]
     PatchNode { node: String, source: kube::Error },
-    #[error("failed to delete finished pod {pod}: {}", words(.source))]
-    DeletePod { pod: String, source: kube::Error },
     #[error("failed to update NodeMaintenance {name}: {}", words(.source))]
     WriteObject { name: String, source: kube::Error },
     #[error("failed to read NodeMaintenance {name}: {}; check that the controller may get nodemaintenances", words(.source))]
@@ -33,7 +31,7 @@ pub enum Error {
     #[error(
         "failed to build the Kubernetes client: {0}; check the server's certificate authority and the credentials in the kubeconfig"
     )]
-    Client(String),
+    Client(#[source] kube::Error),
     #[error("failed to serve /healthz, /readyz and /metrics on {addr}: {source}; {hint}", hint = bind_hint(.source))]
     HttpBind { addr: SocketAddr, source: std::io::Error },
     #[error(
@@ -42,8 +40,6 @@ pub enum Error {
     ApiServerUnreachable { server: String, reason: String },
     #[error("leader election failed: {0}; check the controller may get, create and update Leases in its namespace")]
     LeaderElection(String),
-    #[error("failed to serialize: {0}")]
-    Serialize(#[from] serde_json::Error),
 }
 
 impl Error {
@@ -52,7 +48,6 @@ impl Error {
         match self {
             Error::ReadNode { .. } | Error::ListNodes { .. } => "ReadNodeFailed",
             Error::PatchNode { .. } => "PatchNodeFailed",
-            Error::DeletePod { .. } => "DeletePodFailed",
             Error::WriteObject { .. } => "WriteObjectFailed",
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
@@ -61,7 +56,6 @@ impl Error {
             Error::Client(_) => "ClientFailed",
             Error::HttpBind { .. } => "HttpBindFailed",
             Error::ApiServerUnreachable { .. } => "ApiServerUnreachable",
-            Error::Serialize(_) => "SerializeFailed",
             Error::LeaderElection(_) => "LeaderElectionFailed",
         }
     }
@@ -93,7 +87,6 @@ impl Error {
             Error::ReadNode { source, .. }
             | Error::ListNodes { source, .. }
             | Error::PatchNode { source, .. }
-            | Error::DeletePod { source, .. }
             | Error::WriteObject { source, .. }
             | Error::ReadObject { source, .. }
             | Error::ReadSurroundings { source, .. } => match source {
@@ -232,7 +225,7 @@ mod tests {
     fn categories_are_distinct() {
         let errors = [
             Error::ClientConfig(String::new()),
-            Error::Client(String::new()),
+            Error::Client(kube::Error::LinesCodecMaxLineLengthExceeded),
             Error::HttpBind {
                 addr: "127.0.0.1:8080".parse().unwrap(),
                 source: std::io::Error::from(std::io::ErrorKind::AddrInUse),

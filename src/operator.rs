@@ -56,7 +56,7 @@ pub async fn run(config: kube::Config, settings: Settings, options: Options, shu
     info!(%bound, "serving /healthz, /readyz and /metrics");
 
     let server = config.cluster_url.to_string();
-    let client = Client::try_from(config.clone()).map_err(|e| Error::Client(e.to_string()))?;
+    let client = Client::try_from(config.clone()).map_err(Error::Client)?;
     let unreachable = |reason: String| Error::ApiServerUnreachable {
         server: server.clone(),
         reason,

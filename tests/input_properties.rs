@@ -922,7 +922,7 @@ fn check_cron_split(text: &str) -> Result<(), TestCaseError> {
         // schema accepts, the parser accepts.
         let regex_blind = match &parsed {
             Ok(_) | Err(ScheduleError::NeverFires { .. }) => true,
-            Err(ScheduleError::BadCron { reason, .. }) => reason.contains("runs backwards"),
+            Err(ScheduleError::BadCron { reason, .. }) => reason.to_string().contains("runs backwards"),
             Err(_) => false,
         };
         prop_assert!(

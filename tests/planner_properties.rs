@@ -35,15 +35,18 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use drydock::{
-    api::v1alpha1::{
-        CompleteWhen, DrainSpec, MAINTENANCE_TAINT, MaintenanceTaint, NodeMaintenanceSpec, NodeMaintenanceStatus,
-        OnTimeout, Phase, TaintEffect, Window,
+    api::{
+        names::{
+            AUTOSCALER_SCALE_DOWN_DISABLED, DRAIN_ANNOTATION, DRAIN_ORDER_ANNOTATION, FIELD_MANAGER,
+            HELD_BY_ANNOTATION, MAINTENANCE_TAINT, MEDIK8S_EXCLUDE_LABEL, PRIOR_STATE_ANNOTATION,
+        },
+        v1alpha1::{
+            CompleteWhen, DrainSpec, MaintenanceTaint, NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase,
+            TaintEffect, Window,
+        },
     },
     plan::{
-        node::{
-            AUTOSCALER_SCALE_DOWN_DISABLED, FIELD_MANAGER, HELD_BY_ANNOTATION, MEDIK8S_EXCLUDE_LABEL, NodeChange,
-            NodeView, PRIOR_STATE_ANNOTATION, merge_patch,
-        },
+        node::{NodeChange, NodeView, merge_patch},
         phase::{Observed, Quota, Step, decide},
         pods::{self, DrainInputs, DrainPlan, PodKey, plan_drain},
         retry::{Retries, Tried},
@@ -413,10 +416,10 @@ impl PodState {
             Kind::Bare => json!([]),
         };
         if self.spec.wait {
-            annotations.insert(pods::DRAIN_ANNOTATION.into(), json!("wait-completed"));
+            annotations.insert(DRAIN_ANNOTATION.into(), json!("wait-completed"));
         }
         if let Some(o) = self.spec.order {
-            annotations.insert(pods::DRAIN_ORDER_ANNOTATION.into(), json!(o.to_string()));
+            annotations.insert(DRAIN_ORDER_ANNOTATION.into(), json!(o.to_string()));
         }
         let volumes = if self.spec.kind == Kind::EmptyDir {
             json!([{"name": "scratch", "emptyDir": {}}])

@@ -3,7 +3,7 @@
 //! mid-maintenance: maintenance.rs, `node_deleted_mid_maintenance_fails_with_a_reason`.)
 use std::time::Duration;
 
-use drydock::api::v1alpha1::{MAINTENANCE_TAINT, Phase};
+use drydock::api::{names::MAINTENANCE_TAINT, v1alpha1::Phase};
 use drydock_e2e::{
     TestEnv,
     audit::Expect,

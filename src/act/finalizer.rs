@@ -7,7 +7,7 @@ use kube::{
 };
 
 use crate::{
-    api::v1alpha1::{FINALIZER, NodeMaintenance},
+    api::{names::FINALIZER, v1alpha1::NodeMaintenance},
     error::{Error, Result},
 };
 

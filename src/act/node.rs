@@ -6,8 +6,9 @@ use kube::{
 };
 
 use crate::{
+    api::names::FIELD_MANAGER,
     error::{Error, Result},
-    plan::node::{FIELD_MANAGER, NodeChange, merge_patch},
+    plan::node::{NodeChange, merge_patch},
 };
 
 pub async fn apply(api: &Api<Node>, node: &Node, change: &NodeChange) -> Result<Node> {

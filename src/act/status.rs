@@ -6,7 +6,10 @@ use kube::{
 use serde::Serialize;
 
 use crate::{
-    api::v1alpha1::{MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceStatus},
+    api::{
+        names::FIELD_MANAGER,
+        v1alpha1::{MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceStatus},
+    },
     error::{Error, Result},
 };
 
@@ -38,7 +41,7 @@ where
     S: Serialize,
 {
     let body = serde_json::json!({"apiVersion": "drydock.dev/v1alpha1", "kind": kind, "status": status});
-    api.patch_status(name, &PatchParams::apply("drydock").force(), &Patch::Apply(body))
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
         .await
         .map(|_| ())
         .map_err(|source| Error::WriteObject {

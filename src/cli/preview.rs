@@ -14,9 +14,9 @@ use kube::{
 };
 
 use crate::{
-    api::v1alpha1::DrainSpec,
+    api::{names::HELD_BY_ANNOTATION, v1alpha1::DrainSpec},
     plan::{
-        node::{HELD_BY_ANNOTATION, is_ready},
+        node::is_ready,
         place::{Room, Volumes},
         pods::{Disposition, DrainInputs, Hint, Refusal, classify, holding_taints, overdue},
     },

@@ -21,9 +21,10 @@ use crate::{
     act,
     api::{
         lenient::Lenient,
+        names::{HELD_BY_ANNOTATION, UNREADABLE},
         v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase},
     },
-    plan::{node::HELD_BY_ANNOTATION, status::Note},
+    plan::status::Note,
     telemetry::metrics::Metrics,
 };
 
@@ -144,7 +145,7 @@ impl Context {
         warn!(kind = %kind, name = %obj.name_any(), error = %why, "cannot read this object: skipped until it changes");
         let note = Note {
             warning: true,
-            reason: "Unreadable".into(),
+            reason: UNREADABLE.into(),
             text: format!(
                 "drydock cannot read this {kind} and leaves it alone until it changes: {why}. Fix or delete it \
                  (kubectl get {} {} -o yaml shows it)",

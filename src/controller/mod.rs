@@ -67,10 +67,10 @@ pub const GRACE: Duration = Duration::from_millis(300);
 /// Runs the controller until `shutdown`, then at most [`GRACE`] more. Publishes its cache of NodeMaintenances to
 /// `health` for the metrics endpoint.
 pub async fn run(config: kube::Config, settings: Settings, health: Health, shutdown: Shutdown) -> Result<()> {
-    let client = Client::try_from(config.clone()).map_err(|e| Error::Client(e.to_string()))?;
+    let client = Client::try_from(config.clone()).map_err(Error::Client)?;
     let mut no_retry = config;
     no_retry.default_retry = false;
-    let evict_client = Client::try_from(no_retry).map_err(|e| Error::Client(e.to_string()))?;
+    let evict_client = Client::try_from(no_retry).map_err(Error::Client)?;
     let mut wc = watcher::Config::default();
     if let Some(s) = &settings.selector {
         wc = wc.labels(s);

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::Context;
 use crate::{
     act,
-    api::{lenient::Lenient, v1alpha1::NodeMaintenance},
+    api::{lenient::Lenient, names::ORPHANED_HOLD_RESTORED, v1alpha1::NodeMaintenance},
     error::{Error, Result},
     plan::{
         node::{NodeView, release_orphan},
@@ -80,7 +80,7 @@ async fn sweep(ctx: &Context) -> Result<usize> {
         info!(node = %view.name, nm = %holder, "{note}");
         let note = Note {
             warning: true,
-            reason: "OrphanedHoldRestored".into(),
+            reason: ORPHANED_HOLD_RESTORED.into(),
             text: note,
             on_node: true,
         };

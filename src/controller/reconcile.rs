@@ -15,11 +15,14 @@ use super::{
 };
 use crate::{
     act,
-    api::v1alpha1::{FINALIZER, NodeMaintenance, NodeMaintenanceStatus, Phase},
+    api::{
+        names::{CONTROL_PLANE_LABEL, FINALIZER, NODE_REFUSED},
+        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase},
+    },
     error::{Error, Result},
     gather,
     plan::{
-        node::{CONTROL_PLANE_LABEL, NodeView},
+        node::NodeView,
         phase::{self, Ending, Observed, Peers, Quota, Step},
         place::Room,
         pods::{DrainInputs, DrainPlan, holding_taints, plan_drain},
@@ -155,7 +158,7 @@ async fn carry_out(
                 Err(e) if e.is_permanent() => {
                     let ending = Ending {
                         phase: Phase::Failed,
-                        reason: "NodeRefused",
+                        reason: NODE_REFUSED,
                         message: format!(
                             "the API server refused to change node {node_name}: {}; fix the spec and create a new \
                              NodeMaintenance",

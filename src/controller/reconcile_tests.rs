@@ -13,7 +13,8 @@ use super::{
 use crate::{
     api::{
         lenient::Lenient,
-        v1alpha1::{FINALIZER, MAINTENANCE_TAINT, NodeMaintenance},
+        names::{FINALIZER, MAINTENANCE_TAINT},
+        v1alpha1::NodeMaintenance,
     },
     plan::retry::AFTER_CONFLICT,
     telemetry::metrics::Metrics,

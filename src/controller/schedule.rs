@@ -15,11 +15,14 @@ use tracing::{info, instrument};
 use super::Context;
 use crate::{
     act,
-    api::v1alpha1::{EXCLUDE_ANNOTATION, MaintenanceSchedule, NodeMaintenance, UPCOMING_TAINT, WINDOW_LABEL},
+    api::{
+        names::{EXCLUDE_ANNOTATION, HELD_BY_ANNOTATION, UPCOMING_TAINT, WINDOW_LABEL},
+        v1alpha1::{MaintenanceSchedule, NodeMaintenance},
+    },
     error::{Error, Result},
     plan::{
         fleet::{self, PoolNode},
-        node::{HELD_BY_ANNOTATION, is_ready},
+        node::is_ready,
         rollout,
         schedule::{self, Schedule},
     },

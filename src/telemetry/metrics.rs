@@ -10,7 +10,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::api::v1alpha1::{NodeMaintenance, Phase};
+use crate::api::{
+    names,
+    v1alpha1::{NodeMaintenance, Phase},
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabel {
@@ -312,16 +315,16 @@ pub fn blocked_reason(status: &crate::api::v1alpha1::NodeMaintenanceStatus) -> O
     let blocked = status
         .conditions
         .iter()
-        .find(|c| c.type_ == crate::plan::conditions::BLOCKED && c.status == "True")?;
+        .find(|c| c.type_ == names::BLOCKED && c.status == "True")?;
     Some(match blocked.reason.as_str() {
-        "PodDisruptionBudget" => "pdb",
-        "LocalStorage" => "local_storage",
-        "Unmanaged" => "unmanaged",
-        "DoNotDisrupt" => "do_not_disrupt",
-        "NowhereToGo" => "nowhere_to_go",
-        "KeepsComingBack" => "keeps_coming_back",
-        "StuckTerminating" => "stuck_terminating",
-        "WaitingForPods" => "waiting_for_pods",
+        names::BLOCKED_BY_PDB => "pdb",
+        names::BLOCKED_BY_LOCAL_STORAGE => "local_storage",
+        names::BLOCKED_BY_UNMANAGED => "unmanaged",
+        names::BLOCKED_BY_DO_NOT_DISRUPT => "do_not_disrupt",
+        names::BLOCKED_NOWHERE_TO_GO => "nowhere_to_go",
+        names::BLOCKED_KEEPS_COMING_BACK => "keeps_coming_back",
+        names::BLOCKED_STUCK_TERMINATING => "stuck_terminating",
+        names::BLOCKED_WAITING_FOR_PODS => "waiting_for_pods",
         _ if blocked.message.contains("admission webhook") => "webhook",
         _ => "eviction_refused",
     })
@@ -340,7 +343,7 @@ mod tests {
         if let Some(reason) = blocked {
             crate::plan::conditions::set(
                 &mut status.conditions,
-                crate::plan::conditions::BLOCKED,
+                crate::api::names::BLOCKED,
                 true,
                 reason,
                 "x",

@@ -2,11 +2,6 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-pub const CORDONED: &str = "Cordoned";
-pub const DRAINED: &str = "Drained";
-pub const BLOCKED: &str = "Blocked";
-pub const COMPLETED: &str = "Completed";
-
 /// Sets condition `type_` in `conds`, keeping its transition time unless its status changes.
 pub fn set(
     conds: &mut Vec<Condition>,
@@ -40,6 +35,7 @@ pub fn is_true(conds: &[Condition], type_: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use drydock_api::names::BLOCKED;
 
     #[test]
     fn transition_time_moves_only_on_a_flip() {

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{
 use kube_core::{ResourceExt, Selector, SelectorExt};
 
 use crate::node::is_ready;
+use drydock_api::names::HOSTNAME_LABEL;
 
 /// Why a replacement cannot run on a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +55,50 @@ impl fmt::Display for Misfit {
             Misfit::RepelledBy(p) => write!(f, "runs {p}, whose hard anti-affinity excludes it"),
         }
     }
+}
+
+/// Why no node can take a pod's replacement, in the words status and preview print: each says what keeps the
+/// pod and, through the nodes named, where to make room.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Nowhere {
+    #[error(
+        "its replacement cannot run on another node: it uses PersistentVolume {pv}, which no other node can reach \
+         (local storage); it would wait Pending until {drained} is back"
+    )]
+    PinnedByVolume { pv: String, drained: String },
+    #[error("its replacement has nowhere to go: there is no other node")]
+    NoOtherNode,
+    #[error(
+        "its replacement has nowhere to go: hard anti-affinity on kubernetes.io/hostname allows one pod of {selector} \
+         per node; its {count} pods need {count} nodes besides {drained}, and only {} {} eligible ({})",
+        .eligible.len(),
+        if .eligible.len() == 1 { "is" } else { "are" },
+        .eligible.join(", ")
+    )]
+    AntiAffinity {
+        selector: String,
+        count: usize,
+        drained: String,
+        eligible: Vec<String>,
+    },
+    #[error("its replacement has nowhere to go ({})", named(.misfits))]
+    NoFit { misfits: Vec<(String, Misfit)> },
+}
+
+/// The first [`NODES_NAMED`] nodes with why each does not fit, and how many more there are.
+fn named(misfits: &[(String, Misfit)]) -> String {
+    let named: Vec<String> = misfits
+        .iter()
+        .take(NODES_NAMED)
+        .map(|(n, m)| format!("{n}: {m}"))
+        .collect();
+    let more = misfits.len().saturating_sub(NODES_NAMED);
+    let tail = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{tail}", named.join("; "))
 }
 
 /// The PersistentVolume a claim is bound to and the nodes it can be used from (`spec.nodeAffinity.required`;
@@ -122,13 +167,12 @@ impl<'a> Room<'a> {
 
     /// Places `pod`'s replacement on the first node (by name) that fits and records it there, or says why no
     /// node fits.
-    pub fn place(&mut self, pod: &'a Pod) -> Result<(), String> {
+    pub fn place(&mut self, pod: &'a Pod) -> Result<(), Nowhere> {
         if let Some(pv) = self.pinning_volume(pod) {
-            return Err(format!(
-                "its replacement cannot run on another node: it uses PersistentVolume {pv}, which no other node can \
-                 reach (local storage); it would wait Pending until {} is back",
-                self.drained
-            ));
+            return Err(Nowhere::PinnedByVolume {
+                pv,
+                drained: self.drained.clone(),
+            });
         }
         let mut misfits = Vec::new();
         for candidate in &self.nodes {
@@ -140,46 +184,32 @@ impl<'a> Room<'a> {
                 Some(m) => misfits.push((candidate.name_any(), m)),
             }
         }
-        Err(self.nowhere(pod, &misfits))
+        Err(self.nowhere(pod, misfits))
     }
 
-    /// The reason a pod cannot move, in the words status and preview print.
-    fn nowhere(&self, pod: &Pod, misfits: &[(String, Misfit)]) -> String {
-        let prefix = "its replacement has nowhere to go";
+    /// The reason a pod cannot move.
+    fn nowhere(&self, pod: &Pod, misfits: Vec<(String, Misfit)>) -> Nowhere {
         if misfits.is_empty() {
-            return format!("{prefix}: there is no other node");
+            return Nowhere::NoOtherNode;
         }
         // Anti-affinity is checked last, so a node refused for it passed every rule about the node itself.
-        let eligible: Vec<&str> = misfits
+        let eligible: Vec<String> = misfits
             .iter()
             .filter(|(_, m)| m.is_anti_affinity())
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.clone())
             .collect();
         if !eligible.is_empty()
             && let Some((selector, count)) = self.anti_affinity_group(pod)
             && count > eligible.len()
         {
-            return format!(
-                "{prefix}: hard anti-affinity on kubernetes.io/hostname allows one pod of {selector} per node; its \
-                 {count} pods need {count} nodes besides {}, and only {} {} eligible ({})",
-                self.drained,
-                eligible.len(),
-                if eligible.len() == 1 { "is" } else { "are" },
-                eligible.join(", ")
-            );
+            return Nowhere::AntiAffinity {
+                selector,
+                count,
+                drained: self.drained.clone(),
+                eligible,
+            };
         }
-        let named: Vec<String> = misfits
-            .iter()
-            .take(NODES_NAMED)
-            .map(|(n, m)| format!("{n}: {m}"))
-            .collect();
-        let more = misfits.len().saturating_sub(NODES_NAMED);
-        let tail = if more > 0 {
-            format!("; and {more} more")
-        } else {
-            String::new()
-        };
-        format!("{prefix} ({}{tail})", named.join("; "))
+        Nowhere::NoFit { misfits }
     }
 
     /// A PersistentVolume one of the pod's claims is bound to that no other node can reach, whatever else is
@@ -199,7 +229,7 @@ impl<'a> Room<'a> {
         let namespace = pod.namespace().unwrap_or_default();
         let term = required_anti_affinity(pod)
             .iter()
-            .find(|t| t.topology_key == "kubernetes.io/hostname" && term_selects(t, &namespace, pod))?;
+            .find(|t| t.topology_key == HOSTNAME_LABEL && term_selects(t, &namespace, pod))?;
         let mut selected: Vec<(String, String)> = self
             .live
             .iter()
@@ -607,7 +637,7 @@ mod tests {
         volumes.insert(("shop".into(), "data-db-0".into()), on("a"));
         let mut room = Room::new("a", &nodes, &[], &volumes);
         assert_eq!(room.misfit(&db, &nodes[0]), Some(Misfit::Volume("pv-a".into())));
-        let why = room.place(&db).expect_err("the volume is on a only");
+        let why = room.place(&db).expect_err("the volume is on a only").to_string();
         assert!(
             why.contains("PersistentVolume pv-a") && why.contains("until a is back"),
             "{why}"

@@ -11,15 +11,12 @@ use crate::{
     schedule::{Occurrence, Schedule},
     status::Note,
 };
-use drydock_api::v1alpha1::{
-    MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec, SCHEDULE_LABEL, WINDOW_LABEL,
-    Window, WindowTimes,
+use drydock_api::{
+    names::{CLOSED, INVALID_SPEC, OPEN, OVERLAPPING_WINDOWS, SCHEDULE_LABEL, VALID, WINDOW_LABEL, WINDOW_OPEN},
+    v1alpha1::{
+        MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec, Window, WindowTimes,
+    },
 };
-
-/// The Valid condition's reason for a schedule whose windows overlap.
-pub const OVERLAPPING: &str = "OverlappingWindows";
-/// The Valid condition's reason for a spec drydock cannot use.
-pub const INVALID_SPEC: &str = "InvalidSpec";
 
 /// The NodeMaintenance `ms` starts for `node` in `window`: named after the window, so a restart never creates
 /// a second one, owned by the schedule, and ending when the window closes.
@@ -104,18 +101,14 @@ pub fn status(
     new.message = Some(message.clone());
     let was_refused = is_refused(&old.conditions, generation);
     let (valid, reason, why) = match refused {
-        Some(why) => (false, OVERLAPPING, why),
-        None => (true, "Valid", ""),
+        Some(why) => (false, OVERLAPPING_WINDOWS, why),
+        None => (true, VALID, ""),
     };
-    conditions::set(&mut new.conditions, "Valid", valid, reason, why, now, generation);
-    let (open_reason, is_open) = if open.is_some() {
-        ("Open", true)
-    } else {
-        ("Closed", false)
-    };
+    conditions::set(&mut new.conditions, VALID, valid, reason, why, now, generation);
+    let (open_reason, is_open) = if open.is_some() { (OPEN, true) } else { (CLOSED, false) };
     conditions::set(
         &mut new.conditions,
-        "WindowOpen",
+        WINDOW_OPEN,
         is_open,
         open_reason,
         &message,
@@ -123,7 +116,7 @@ pub fn status(
         generation,
     );
     let events = match refused {
-        Some(why) if !was_refused => vec![warning(OVERLAPPING, why)],
+        Some(why) if !was_refused => vec![warning(OVERLAPPING_WINDOWS, why)],
         _ => Vec::new(),
     };
     Report { status: new, events }
@@ -137,7 +130,7 @@ pub fn invalid(ms: &MaintenanceSchedule, message: &str, now: Timestamp) -> Repor
     let generation = ms.metadata.generation;
     conditions::set(
         &mut status.conditions,
-        "Valid",
+        VALID,
         false,
         INVALID_SPEC,
         message,
@@ -166,7 +159,10 @@ fn times(w: &Occurrence, sched: &Schedule) -> WindowTimes {
 /// Whether `conditions` already say this generation's windows overlap (so its Event was sent).
 fn is_refused(conditions: &[Condition], generation: Option<i64>) -> bool {
     conditions.iter().any(|c| {
-        c.type_ == "Valid" && c.status == "False" && c.reason == OVERLAPPING && c.observed_generation == generation
+        c.type_ == VALID
+            && c.status == "False"
+            && c.reason == OVERLAPPING_WINDOWS
+            && c.observed_generation == generation
     })
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::{
-    pods,
+    pods::{self, BadSelector},
     window::{self, Resolved, WindowError},
 };
 use drydock_api::v1alpha1::NodeMaintenanceSpec;
@@ -23,9 +23,8 @@ pub struct Checked {
 pub enum SpecError {
     #[error(transparent)]
     Window(WindowError),
-    /// The selector's own message already names the field and says what to write.
-    #[error("{0}")]
-    PodSelector(String),
+    #[error(transparent)]
+    PodSelector(BadSelector),
     #[error(transparent)]
     DrainTimeout(WindowError),
 }

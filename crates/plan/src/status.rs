@@ -7,12 +7,15 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{api::core::v1::Taint, apimachinery::pkg::apis::meta::v1::Time};
 
 use crate::{
-    conditions::{self, BLOCKED, COMPLETED, CORDONED, DRAINED},
-    node::{NodeChange, NodeView, OUT_OF_SERVICE_TAINT},
+    conditions,
+    node::{NodeChange, NodeView},
     phase::{Ending, still_blocked},
     pods::DrainPlan,
 };
-use drydock_api::v1alpha1::{MAINTENANCE_TAINT, NodeMaintenanceStatus, Phase, PodCounts, PodNote};
+use drydock_api::{
+    names::*,
+    v1alpha1::{NodeMaintenanceStatus, Phase, PodCounts, PodNote},
+};
 
 /// How a pod the drain waits for (drain.waitForPods) is listed.
 pub const WAITING_REASON: &str = "waiting for it to complete (drain.waitForPods or drydock.dev/drain: wait-completed)";
@@ -185,13 +188,13 @@ impl<'a> Draft<'a> {
                 seen.name
             );
             self.new.message = Some(message.clone());
-            self.condition(CORDONED, true, "Cordoned", &message);
-            self.event(false, "Cordoned", &message, true);
+            self.condition(CORDONED, true, CORDONED_REASON, &message);
+            self.event(false, CORDONED_REASON, &message, true);
         } else if recordon {
             let message = format!(
                 "node {node} was uncordoned or lost drydock's taint while under maintenance: cordoned and tainted again"
             );
-            self.event(true, "Recordoned", &message, true);
+            self.event(true, RECORDONED, &message, true);
         } else if !out_of_service(before) && change.taints.iter().any(is_out_of_service) {
             let message = format!(
                 "node {node} is NotReady with pods that cannot finish: tainted {OUT_OF_SERVICE_TAINT}=nodeshutdown:NoExecute \
@@ -199,13 +202,13 @@ impl<'a> Draft<'a> {
                  their volumes"
             );
             self.new.message = Some(message.clone());
-            self.event(true, "OutOfService", &message, true);
+            self.event(true, OUT_OF_SERVICE, &message, true);
         } else if out_of_service(before) && !change.taints.iter().any(is_out_of_service) {
             let message = format!("node {node} is Ready again: the out-of-service taint drydock added is removed");
-            self.event(false, "BackInService", &message, true);
+            self.event(false, BACK_IN_SERVICE, &message, true);
         } else {
             let message = format!("drain finished: NoExecute taints from spec.taints applied to node {node}");
-            self.event(false, "DeferredTaintsApplied", &message, true);
+            self.event(false, DEFERRED_TAINTS_APPLIED, &message, true);
         }
     }
 
@@ -244,7 +247,7 @@ impl<'a> Draft<'a> {
             ),
         };
         self.new.message = Some(message.clone());
-        self.condition(DRAINED, false, "Draining", &message);
+        self.condition(DRAINED, false, DRAINING, &message);
         let (reason, text) = blocked_condition(&blocked);
         self.condition(BLOCKED, !blocked.is_empty(), reason, &text);
         self.new.blocked_pods = blocked.into_iter().take(MAX_LISTED_PODS).collect();
@@ -252,10 +255,10 @@ impl<'a> Draft<'a> {
         self.new.last_error = errors.first().cloned();
         if self.old.phase != Phase::Draining {
             let note = format!("evicting {} pods from node {}", plan.remaining(), seen.node_name);
-            self.event(false, "Draining", &note, true);
+            self.event(false, DRAINING, &note, true);
         }
         if !self.new.blocked_pods.is_empty() && self.new.blocked_pods != self.old.blocked_pods {
-            self.event(true, "DrainBlocked", &text, false);
+            self.event(true, DRAIN_BLOCKED, &text, false);
         }
     }
 
@@ -273,13 +276,13 @@ impl<'a> Draft<'a> {
         };
         let message = format!("node {} drained ({evicted} pods evicted); held {until}", seen.node_name);
         self.new.message = Some(message.clone());
-        self.condition(DRAINED, true, "Drained", &message);
-        self.condition(BLOCKED, false, "NotBlocked", "");
+        self.condition(DRAINED, true, DRAINED_REASON, &message);
+        self.condition(BLOCKED, false, NOT_BLOCKED, "");
         if self.old.drained_at.is_none() {
             self.new.drained_at = Some(Time(self.now));
             // For completeWhen.rebooted: a different bootID later means the node restarted after the drain.
             self.new.boot_id_at_drain = seen.node.and_then(|n| n.boot_id.clone());
-            self.event(false, "Drained", &message, true);
+            self.event(false, DRAINED_REASON, &message, true);
         }
     }
 
@@ -298,7 +301,7 @@ impl<'a> Draft<'a> {
         if restored || self.old.started_at.is_some() {
             self.condition(CORDONED, false, ending.reason, &ending.message);
         }
-        self.condition(BLOCKED, false, "NotBlocked", "");
+        self.condition(BLOCKED, false, NOT_BLOCKED, "");
         self.condition(COMPLETED, true, ending.reason, &ending.message);
         if first || restored {
             self.event(ending.phase == Phase::Failed, ending.reason, &ending.message, restored);
@@ -370,27 +373,27 @@ fn skipped(plan: &DrainPlan) -> Vec<PodNote> {
 /// The Blocked condition: reason from the first blocker's kind, message naming up to five pods.
 fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
     let Some(first) = blocked.first() else {
-        return ("NotBlocked", String::new());
+        return (NOT_BLOCKED, String::new());
     };
     let r = first.reason.as_str();
     let reason = if r.starts_with("PDB ") || r.contains("PodDisruptionBudget") {
-        "PodDisruptionBudget"
+        BLOCKED_BY_PDB
     } else if r.starts_with("Pods with local storage") {
-        "LocalStorage"
+        BLOCKED_BY_LOCAL_STORAGE
     } else if r.starts_with("Pods that declare no controller") {
-        "Unmanaged"
+        BLOCKED_BY_UNMANAGED
     } else if r.starts_with("annotated karpenter.sh/") || r.starts_with("annotated cluster-autoscaler") {
-        "DoNotDisrupt"
+        BLOCKED_BY_DO_NOT_DISRUPT
     } else if r == WAITING_REASON {
-        "WaitingForPods"
+        BLOCKED_WAITING_FOR_PODS
     } else if r.starts_with("its replacement") {
-        "NowhereToGo"
+        BLOCKED_NOWHERE_TO_GO
     } else if r.starts_with("keeps coming back") {
-        "KeepsComingBack"
+        BLOCKED_KEEPS_COMING_BACK
     } else if r.starts_with("terminating ") {
-        "StuckTerminating"
+        BLOCKED_STUCK_TERMINATING
     } else {
-        "EvictionRefused"
+        BLOCKED_EVICTION_REFUSED
     };
     let listed: Vec<String> = blocked
         .iter()
@@ -472,14 +475,14 @@ mod tests {
         assert_eq!(s.blocked_pods, refused("web-0"));
         assert!(conditions::is_true(&s.conditions, BLOCKED));
         let blocked = s.conditions.iter().find(|c| c.type_ == BLOCKED).expect("Blocked");
-        assert_eq!(blocked.reason, "PodDisruptionBudget");
+        assert_eq!(blocked.reason, BLOCKED_BY_PDB);
         assert!(
             s.message
                 .as_deref()
                 .is_some_and(|m| m.starts_with("drain blocked: 1 of 1 pods"))
         );
         assert_eq!(s.blocked_since, Some(Time(at(0))), "the drain.timeout clock starts");
-        let warned: Vec<_> = first.events.iter().filter(|e| e.reason == "DrainBlocked").collect();
+        let warned: Vec<_> = first.events.iter().filter(|e| e.reason == DRAIN_BLOCKED).collect();
         assert_eq!(warned.len(), 1);
         // The same blocker a minute later: the clock keeps its start, and nobody is told again.
         let later = draining(s, at(60));

@@ -6,13 +6,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, T
 use kube_derive::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-/// API group of every drydock kind.
-pub const GROUP: &str = "drydock.dev";
-/// Finalizer that keeps a NodeMaintenance until its node is restored.
-pub const FINALIZER: &str = "drydock.dev/restore-node";
-/// Key of the NoSchedule taint drydock puts on every node it holds; the value is the NodeMaintenance's name.
-pub const MAINTENANCE_TAINT: &str = "drydock.dev/maintenance";
-
 /// Takes one node out of service: taint and cordon it, drain it through the Eviction API (honouring
 /// PodDisruptionBudgets), hold it while the window is open, then put it back exactly as it was.
 #[allow(clippy::duplicated_attributes)] // several printcolumn(...) attributes are how kube-derive takes columns

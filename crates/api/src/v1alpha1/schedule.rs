@@ -10,16 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{CompleteWhen, DrainSpec, MaintenanceTaint};
 
-/// Label on every NodeMaintenance a schedule creates: the schedule's name.
-pub const SCHEDULE_LABEL: &str = "drydock.dev/schedule";
-/// Label on every NodeMaintenance a schedule creates: the window it belongs to.
-pub const WINDOW_LABEL: &str = "drydock.dev/window";
-/// Node annotation that makes schedules pass the node over (reported in the schedule's status).
-pub const EXCLUDE_ANNOTATION: &str = "drydock.dev/exclude";
-/// PreferNoSchedule taint on the nodes a schedule will still maintain in its open window, so pods evicted from
-/// one node avoid landing on the next.
-pub const UPCOMING_TAINT: &str = "drydock.dev/upcoming";
-
 #[allow(clippy::duplicated_attributes)] // several printcolumn(...) attributes are how kube-derive takes columns
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[x_kube(crates(kube_core = "::kube_core"))]
