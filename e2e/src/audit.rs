@@ -219,6 +219,29 @@ pub struct Expect {
     pub restored: Vec<String>,
 }
 
+impl Expect {
+    /// One maintenance whose node is still held when the test ends: at least `evictions` evictions and the
+    /// node write of the hold.
+    pub fn held(evictions: usize) -> Self {
+        Self {
+            evictions,
+            node_writes: 1,
+            ..Self::default()
+        }
+    }
+
+    /// One maintenance of `node` that ends with the node given back: at least `evictions` evictions and the two
+    /// node writes of a hold and its restore.
+    pub fn restored(node: &str, evictions: usize) -> Self {
+        Self {
+            evictions,
+            node_writes: 2,
+            restored: vec![node.into()],
+            ..Self::default()
+        }
+    }
+}
+
 /// What a check looked at and what it found.
 #[derive(Debug, Default)]
 pub struct Report {

@@ -128,6 +128,22 @@ impl Drydock {
         Self::start_with(env, n, &["--leader-elect=false"], None)
     }
 
+    /// A replica with leader election on the Lease `drydock-system/<lease>` (config/rbac allows Leases there),
+    /// identity `<env>-<n>`.
+    pub fn replica(env: &TestEnv, n: u32, lease: &str, kubeconfig: Option<&std::path::Path>) -> Self {
+        let identity = format!("{}-{n}", env.id);
+        let args = [
+            "--leader-elect=true",
+            "--lease-namespace",
+            "drydock-system",
+            "--lease-name",
+            lease,
+            "--identity",
+            &identity,
+        ];
+        Self::start_with(env, n, &args, kubeconfig)
+    }
+
     /// Starts a controller for `env` with extra `drydock run` arguments, as config/rbac's ServiceAccount
     /// ([`controller_kubeconfig`]) or as the user of another kubeconfig.
     pub fn start_with(env: &TestEnv, n: u32, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
@@ -300,6 +316,14 @@ impl TestEnv {
         })
         .await;
         got.unwrap_or_else(|_| panic!("NodeMaintenance {name} did not reach {phase:?}; last status: {last:#?}"))
+    }
+
+    /// Waits until the NodeMaintenance is Draining with exactly `blocked` pods that cannot leave.
+    pub async fn wait_blocked(&self, short: &str, blocked: usize) -> NodeMaintenance {
+        self.wait_nm(short, Phase::Draining, |nm| {
+            nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == blocked)
+        })
+        .await
     }
 
     /// Changes spec.reason (a spec change that alters nothing drydock does, but bumps metadata.generation) and

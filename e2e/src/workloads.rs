@@ -58,6 +58,26 @@ impl TestEnv {
             .expect("create deployment")
     }
 
+    /// The stage most drain tests play on: node `a` holding `replicas` Ready pods of Deployment web, guarded by
+    /// PodDisruptionBudget web when `min_available` is given (settled: it allows the pods above that), then node
+    /// `b`, empty, for the replacements. Returns node a's name.
+    pub async fn web_on_a(&mut self, replicas: i32, min_available: Option<i32>) -> String {
+        let a = self.node("a").await;
+        self.ready_deployment("web", replicas, self.placement()).await;
+        if let Some(min) = min_available {
+            self.settled_pdb("web", min, replicas - min).await;
+        }
+        self.node("b").await;
+        a
+    }
+
+    /// A [`TestEnv::deployment`] with no pod extras, once its `replicas` pods are Running and Ready.
+    pub async fn ready_deployment(&self, name: &str, replicas: i32, placement: Value) -> Vec<Pod> {
+        self.deployment(name, replicas, placement, json!({})).await;
+        self.wait_ready_pods(name, usize::try_from(replicas).expect("replicas >= 0"))
+            .await
+    }
+
     /// Creates each object (its kind must be one [`resource_of`] knows) in this namespace, as written; returns
     /// what the API server refused, as `Kind name: message`.
     pub async fn create_all(&self, objects: &[Value]) -> Vec<String> {
@@ -134,6 +154,12 @@ impl TestEnv {
             .create(&PostParams::default(), &pdb)
             .await
             .expect("create pdb")
+    }
+
+    /// A [`TestEnv::pdb`] `name` over app=<name>, once the disruption controller says it allows `allowed`.
+    pub async fn settled_pdb(&self, name: &str, min_available: i32, allowed: i32) -> PodDisruptionBudget {
+        self.pdb(name, name, min_available).await;
+        self.pdb_settled(name, allowed).await
     }
 
     /// Changes the PDB's minAvailable (how the tests give a budget room, or take it away).

@@ -90,12 +90,7 @@ async fn kubernetes_own_addons_and_an_operator_that_tolerates_everything_drain_c
         on_a.iter().map(|p| p.name_any()).collect::<Vec<_>>()
     );
 
-    env.expect_audit(Expect {
-        evictions: leaving.len(),
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, leaving.len()));
     let drydock = Drydock::start(&env, 0);
     // Like `kubectl drain --delete-emptydir-data`: several add-ons keep scratch data in emptyDir volumes.
     env.maintenance("zoo", &a, json!({"drain": {"deleteEmptyDirData": true}}))

@@ -6,7 +6,7 @@ use drydock::api::v1alpha1::{NodeMaintenance, Phase};
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
     audit::Expect,
-    controller::{Drydock, unschedulable},
+    controller::{Drydock, binary, cli, unschedulable},
     kubeconfig_path,
 };
 use k8s_openapi::api::core::v1::Node;
@@ -15,21 +15,6 @@ use kube::{
     api::{ListParams, Patch, PatchParams},
 };
 use serde_json::json;
-
-fn binary() -> PathBuf {
-    std::env::var_os("DRYDOCK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/drydock"))
-}
-
-/// Runs `drydock ARGS` with the test cluster's kubeconfig.
-fn drydock(args: &[&str]) -> Output {
-    std::process::Command::new(binary())
-        .args(args)
-        .env("KUBECONFIG", kubeconfig_path())
-        .output()
-        .expect("run drydock")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -103,15 +88,13 @@ async fn preview_names_every_blocker_and_changes_nothing() {
     let a = env.node("a").await;
     // b is cordoned while the Deployment starts, so both pods land on a, then opened for replacements.
     let b = env.node_with("b", json!({"spec": {"unschedulable": true}})).await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
+    env.ready_deployment("web", 2, env.placement()).await;
     set_unschedulable(&env, &b, false).await;
-    env.pdb("web", "web", 2).await;
-    env.pdb_settled("web", 0).await;
+    env.settled_pdb("web", 2, 0).await;
     env.bare_pod("debug", &a, json!({})).await;
     env.wait_ready_pods("debug", 1).await;
 
-    let out = drydock(&["preview", &a]);
+    let out = cli(&["preview", &a]);
     assert_exit(&out, 3);
     let t = stdout(&out);
     let web_lines: Vec<&str> = t.lines().filter(|l| l.contains(" web-")).collect();
@@ -137,14 +120,14 @@ async fn preview_names_every_blocker_and_changes_nothing() {
     assert!(!unschedulable(&env.get_node(&a).await), "a preview changes nothing");
 
     // Only the web pods: the bare pod stays, so only the PDB blocks.
-    let out = drydock(&["preview", &a, "--selector", "app=web"]);
+    let out = cli(&["preview", &a, "--selector", "app=web"]);
     assert_exit(&out, 3);
     assert!(stderr(&out).contains("2 pod(s) block it"), "{}", text(&out));
 
     // With room in the budget and the bare pod allowed, the drain can finish: b takes the replacements.
     env.set_min_available("web", 0).await;
     env.pdb_settled("web", 2).await;
-    let out = drydock(&["preview", &a, "--evict-unmanaged"]);
+    let out = cli(&["preview", &a, "--evict-unmanaged"]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains(&format!("the drain of {a} can finish")),
@@ -153,7 +136,7 @@ async fn preview_names_every_blocker_and_changes_nothing() {
     );
     assert!(stdout(&out).contains("allows 2 disruptions now"), "{}", text(&out));
 
-    let out = drydock(&["preview", &format!("{}-nosuchnode", env.id)]);
+    let out = cli(&["preview", &format!("{}-nosuchnode", env.id)]);
     assert_exit(&out, 4);
     assert!(stderr(&out).contains("not found"), "{}", text(&out));
 }
@@ -171,7 +154,7 @@ async fn hard_anti_affinity_needs_a_free_node() {
     env.deployment("spread", 2, env.placement(), anti).await;
     env.wait_ready_pods("spread", 2).await;
 
-    let out = drydock(&["preview", &a]);
+    let out = cli(&["preview", &a]);
     assert_exit(&out, 3);
     assert!(
         stdout(&out).contains(&format!(
@@ -194,28 +177,21 @@ async fn hard_anti_affinity_needs_a_free_node() {
         },
     )
     .await;
-    let out = drydock(&["preview", &a]);
+    let out = cli(&["preview", &a]);
     assert_exit(&out, 0);
 }
 
 #[tokio::test]
 async fn start_wait_status_end_with_exit_codes() {
     let mut env = TestEnv::new("cli-run").await;
-    let a = env.node("a").await;
-    env.deployment("web", 1, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 1).await;
-    env.node("b").await; // somewhere for the evicted pod to go
-    env.expect_audit(Expect {
-        evictions: 1,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    // Node b is somewhere for the evicted pod to go.
+    let a = env.web_on_a(1, None).await;
+    env.expect_audit(Expect::restored(&a, 1));
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     let name = env.nm_name("cli");
 
-    let out = drydock(&[
+    let out = cli(&[
         "start",
         &a,
         "--reason",
@@ -244,7 +220,7 @@ async fn start_wait_status_end_with_exit_codes() {
         "drained and cordoned when start --wait returns"
     );
 
-    let out = drydock(&["status", &name]);
+    let out = cli(&["status", &name]);
     assert_exit(&out, 0);
     let t = stdout(&out);
     assert!(
@@ -262,7 +238,7 @@ async fn start_wait_status_end_with_exit_codes() {
     );
 
     // Already drained: a watch until drained ends at once; not on a terminal, it prints plain lines.
-    let out = drydock(&["status", &name, "--watch", "--until", "drained", "--timeout", "30s"]);
+    let out = cli(&["status", &name, "--watch", "--until", "drained", "--timeout", "30s"]);
     assert_exit(&out, 0);
     assert!(
         !stdout(&out).contains('\x1b'),
@@ -275,7 +251,7 @@ async fn start_wait_status_end_with_exit_codes() {
         text(&out)
     );
 
-    let out = drydock(&["list", "-l", &label]);
+    let out = cli(&["list", "-l", &label]);
     assert_exit(&out, 0);
     let t = stdout(&out);
     assert!(t.starts_with("NAME "), "{t}");
@@ -285,7 +261,7 @@ async fn start_wait_status_end_with_exit_codes() {
         "{t}"
     );
 
-    let out = drydock(&["end", &name, "--wait", "--timeout", "60s"]);
+    let out = cli(&["end", &name, "--wait", "--timeout", "60s"]);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains(&format!("{a} is restored and schedulable again")),
@@ -295,7 +271,7 @@ async fn start_wait_status_end_with_exit_codes() {
     assert!(!unschedulable(&env.get_node(&a).await), "restored");
 
     for args in [vec!["status", name.as_str()], vec!["end", name.as_str()]] {
-        let out = drydock(&args);
+        let out = cli(&args);
         assert_exit(&out, 4);
         assert!(
             stderr(&out).contains(&format!("nodemaintenance/{name} not found")),
@@ -310,21 +286,14 @@ async fn start_wait_status_end_with_exit_codes() {
 #[tokio::test]
 async fn start_wait_times_out_on_a_drain_blocked_by_a_pdb() {
     let mut env = TestEnv::new("cli-timeout").await;
-    let a = env.node("a").await;
-    env.deployment("web", 1, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 1).await;
-    env.pdb("web", "web", 1).await;
-    env.pdb_settled("web", 0).await;
-    env.node("b").await; // the replacement would have a place: only the PDB blocks
+    // The replacement would have a place on b: only the PDB blocks.
+    let a = env.web_on_a(1, Some(1)).await;
     // Held; the budget never lets the pod go.
-    env.expect_audit(Expect {
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(0));
     let _drydock = Drydock::start(&env, 0);
     let label = format!("{ENV_LABEL}={}", env.id);
     // No --name: the default is <node>-<UTC time>.
-    let out = drydock(&[
+    let out = cli(&[
         "start",
         &a,
         "--reason",
@@ -375,11 +344,11 @@ async fn bad_input_creates_nothing() {
         vec!["start", &a, "--reason", "r", "--selector", "app in (web"],
         vec!["start", &a],
     ] {
-        let out = drydock(&args);
+        let out = cli(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
     }
     let missing = format!("{}-nosuchnode", env.id);
-    let out = drydock(&["start", &missing, "--reason", "r"]);
+    let out = cli(&["start", &missing, "--reason", "r"]);
     assert_exit(&out, 4);
     assert!(
         stderr(&out).contains(&format!("node {missing} not found")),

@@ -15,8 +15,7 @@ async fn kwok_node_runs_a_deployment() {
     let node = env.node("a").await;
     assert!(is_ready(&env.get_node(&node).await), "kwok reports the node Ready");
 
-    env.deployment("web", 3, env.placement_on(&node), json!({})).await;
-    let pods = env.wait_ready_pods("web", 3).await;
+    let pods = env.ready_deployment("web", 3, env.placement_on(&node)).await;
     assert!(pods.iter().all(|p| on_node(p, &node)), "all 3 pods run on {node}");
 }
 
@@ -38,8 +37,7 @@ async fn pdb_refuses_eviction_until_it_has_room() {
     let mut env = TestEnv::new("cluster-pdb").await;
     env.expect_audit(Expect::default()); // no drydock here
     let node = env.node("a").await;
-    env.deployment("web", 3, env.placement_on(&node), json!({})).await;
-    let pods = env.wait_ready_pods("web", 3).await;
+    let pods = env.ready_deployment("web", 3, env.placement_on(&node)).await;
 
     env.pdb("web", "web", 3).await;
     let pdb = env.pdb_settled("web", 0).await;

@@ -29,11 +29,7 @@ async fn grace_period_reaches_the_evicted_pods() {
     )
     .await;
     env.wait_ready_pods("slow", 2).await;
-    env.expect_audit(Expect {
-        evictions: 2,
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(2));
     let _drydock = Drydock::start(&env, 0);
     // Pinned to node a, the replacements wait Pending: evictUnplaceable lets them (the grace period is the point).
     env.maintenance(
@@ -63,15 +59,10 @@ async fn pod_selector_limits_the_drain() {
     let mut env = TestEnv::new("opt-selector").await;
     let a = env.node("a").await;
     env.deployment("web", 2, env.placement_on(&a), json!({})).await;
-    env.deployment("db", 1, env.placement_on(&a), json!({})).await;
-    let db = env.wait_ready_pods("db", 1).await;
+    let db = env.ready_deployment("db", 1, env.placement_on(&a)).await;
     env.wait_ready_pods("web", 2).await;
     // The two web pods only.
-    env.expect_audit(Expect {
-        evictions: 2,
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(2));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "s",
@@ -104,11 +95,7 @@ async fn timeout_with_abort_gives_the_node_back() {
     env.bare_pod("pet", &a, json!({})).await;
     env.wait_ready_pods("pet", 1).await;
     // Nothing evicted; held, then restored by the abort.
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("t", &a, json!({"drain": {"timeout": "3s", "onTimeout": "Abort"}}))
         .await;
@@ -142,18 +129,11 @@ async fn timeout_with_abort_gives_the_node_back() {
 #[tokio::test]
 async fn no_execute_taint_waits_for_the_drain() {
     let mut env = TestEnv::new("opt-noexec").await;
-    let a = env.node("a").await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
-    env.pdb("web", "web", 2).await;
-    env.pdb_settled("web", 0).await;
-    let _b = env.node("b").await;
+    let a = env.web_on_a(2, Some(2)).await;
     // Both pods evicted once the budget has room; held, NoExecute added after the drain, restored.
     env.expect_audit(Expect {
-        evictions: 2,
         node_writes: 3,
-        restored: vec![a.clone()],
-        ..Expect::default()
+        ..Expect::restored(&a, 2)
     });
     let _drydock = Drydock::start(&env, 0);
     let spec = json!({"taints": [{"key": "example.com/reboot", "effect": "NoExecute"}]});
@@ -211,11 +191,7 @@ async fn skip_wait_for_delete_gives_up_on_stuck_pods() {
     .await
     .expect("add finalizer");
     env.wait_ready_pods("stuck", 1).await;
-    env.expect_audit(Expect {
-        evictions: 1,
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(1));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "w",

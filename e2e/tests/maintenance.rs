@@ -71,22 +71,13 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
     let b = env.node("b").await; // somewhere for the evicted pods to go
     let agents = env.wait_ready_pods("agent", 2).await;
     // 5 nginx + cache + debug evicted from a; a cordoned, then restored.
-    env.expect_audit(Expect {
-        evictions: 7,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 7));
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("kernel", &a, json!({"reason": "kernel 6.6.30"})).await;
 
     // Blocked by policy: both blockers named with kubectl's words, and nothing evicted.
-    let nm = env
-        .wait_nm("kernel", Phase::Draining, |nm| {
-            nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 2)
-        })
-        .await;
+    let nm = env.wait_blocked("kernel", 2).await;
     let reasons = blocked_reasons(&nm);
     assert!(
         reasons
@@ -225,16 +216,10 @@ async fn runbook_drain_waits_for_explicit_permission_then_empties_the_node() {
 async fn pdb_blocks_until_another_node_has_capacity() {
     let mut env = TestEnv::new("nm-pdb").await;
     let a = env.node("a").await;
-    env.deployment("web", 3, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 3).await;
-    env.pdb("web", "web", 2).await;
-    env.pdb_settled("web", 1).await;
+    env.ready_deployment("web", 3, env.placement()).await;
+    env.settled_pdb("web", 2, 1).await;
     // All three web pods leave a, one by one as the budget allows; the test ends with the node held.
-    env.expect_audit(Expect {
-        evictions: 3,
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(3));
 
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("disk", &a, json!({"drain": {"evictUnplaceable": true}}))
@@ -286,14 +271,8 @@ async fn closing_window_restores_the_node() {
     let mut env = TestEnv::new("nm-window").await;
     let a = env.node("a").await;
     let _b = env.node("b").await;
-    env.deployment("web", 2, env.placement_on(&a), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
-    env.expect_audit(Expect {
-        evictions: 2,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.ready_deployment("web", 2, env.placement_on(&a)).await;
+    env.expect_audit(Expect::restored(&a, 2));
     // Pinned to node a by hostname, the replacements stay Pending (evictUnplaceable allows it): the drain holds
     // the node empty.
     let _drydock = Drydock::start(&env, 0);
@@ -321,16 +300,10 @@ async fn closing_window_restores_the_node() {
 async fn deletion_mid_drain_restores_the_node() {
     let mut env = TestEnv::new("nm-delete").await;
     let a = env.node("a").await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    let before = env.wait_ready_pods("web", 2).await;
-    env.pdb("web", "web", 2).await;
-    env.pdb_settled("web", 0).await;
+    let before = env.ready_deployment("web", 2, env.placement()).await;
+    env.settled_pdb("web", 2, 0).await;
     // The budget never has room: no eviction; held, then restored.
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "oops",
@@ -366,11 +339,7 @@ async fn a_node_cordoned_before_stays_cordoned_after() {
         {"key": "example.com/broken-disk", "effect": "NoSchedule"}
     ]}});
     let a = env.node_with("a", spec).await;
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance(
         "m",
@@ -399,23 +368,12 @@ async fn a_node_cordoned_before_stays_cordoned_after() {
 #[tokio::test]
 async fn controller_restart_mid_drain_resumes() {
     let mut env = TestEnv::new("nm-restart").await;
-    let a = env.node("a").await;
-    env.deployment("web", 4, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 4).await;
-    let _b = env.node("b").await;
-    env.pdb("web", "web", 4).await;
-    env.pdb_settled("web", 0).await;
-    env.expect_audit(Expect {
-        evictions: 4,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    let a = env.web_on_a(4, Some(4)).await;
+    env.expect_audit(Expect::restored(&a, 4));
 
     let mut first = Drydock::start(&env, 0);
     env.maintenance("crash", &a, json!({})).await;
-    env.wait_nm("crash", Phase::Draining, |nm| status(nm).blocked_pods.len() == 4)
-        .await;
+    env.wait_blocked("crash", 4).await;
     first.kill();
 
     // While no controller runs, the budget gets room; the new controller must pick up from the API server.
@@ -441,8 +399,7 @@ async fn second_maintenance_waits_for_the_first() {
     // Two holds of a, each restored.
     env.expect_audit(Expect {
         node_writes: 4,
-        restored: vec![a.clone()],
-        ..Expect::default()
+        ..Expect::restored(&a, 0)
     });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("first", &a, json!({})).await;
@@ -487,10 +444,8 @@ async fn late_pods_are_drained_and_finished_pods_deleted() {
     let a = env.node("a").await;
     // The finished Job pod deleted, the late bare pod evicted; a held, then restored.
     env.expect_audit(Expect {
-        evictions: 1,
         pod_deletes: 1,
-        node_writes: 2,
-        restored: vec![a.clone()],
+        ..Expect::restored(&a, 1)
     });
     // A Job's pod on the node, finished (kwok completes Job pods): it must be deleted, not evicted.
     let mut pod_spec = json!({"containers": drydock_e2e::workloads::container(), "restartPolicy": "Never"});
@@ -538,11 +493,7 @@ async fn late_pods_are_drained_and_finished_pods_deleted() {
 async fn future_window_waits_then_starts() {
     let mut env = TestEnv::new("nm-future").await;
     let a = env.node("a").await;
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     // Whole seconds: metav1.Time keeps no fractions.
     let start = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 6).expect("timestamp");
@@ -571,10 +522,7 @@ async fn node_deleted_mid_maintenance_fails_clearly() {
     let mut env = TestEnv::new("nm-nodegone").await;
     let a = env.node("a").await;
     // Held; the node is gone before any restore.
-    env.expect_audit(Expect {
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -593,11 +541,7 @@ async fn node_deleted_mid_maintenance_fails_clearly() {
 async fn long_names_still_hold_the_node() {
     let mut env = TestEnv::new("nm-long").await;
     let a = env.node("a").await;
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     let short = "a-maintenance-name-much-longer-than-sixty-three-characters-for-a-taint";
     env.maintenance(short, &a, json!({})).await;

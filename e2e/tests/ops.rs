@@ -24,34 +24,12 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn leader_failover_mid_drain() {
     let mut env = TestEnv::new("ops-failover").await;
-    let a = env.node("a").await;
-    env.deployment("web", 3, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 3).await;
-    let _b = env.node("b").await;
-    env.pdb("web", "web", 3).await;
-    env.pdb_settled("web", 0).await;
-    env.expect_audit(Expect {
-        evictions: 3,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    let a = env.web_on_a(3, Some(3)).await;
+    env.expect_audit(Expect::restored(&a, 3));
 
     // config/rbac lets the controller hold Leases in drydock-system only; each test its own Lease there.
     let lease = format!("drydock-{}", env.id);
-    let start = |n: u32| {
-        let identity = format!("{}-{n}", env.id);
-        let args = [
-            "--leader-elect=true",
-            "--lease-namespace",
-            "drydock-system",
-            "--lease-name",
-            &lease,
-            "--identity",
-            &identity,
-        ];
-        Drydock::start_with(&env, n, &args, None)
-    };
+    let start = |n: u32| Drydock::replica(&env, n, &lease, None);
     let mut replicas = [start(0), start(1)];
     let leases = Api::<Lease>::namespaced(env.client.clone(), "drydock-system");
     let holder = wait_for("a leader", Duration::from_secs(60), || async {
@@ -66,10 +44,7 @@ async fn leader_failover_mid_drain() {
     let standby = 1 - leader;
 
     env.maintenance("ha", &a, json!({})).await;
-    env.wait_nm("ha", Phase::Draining, |nm| {
-        nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 3)
-    })
-    .await;
+    env.wait_blocked("ha", 3).await;
     let leading = |d: &Drydock| d.get("/metrics").and_then(|(_, body)| metric(&body, "drydock_leader "));
     assert_eq!(leading(&replicas[leader]), Some(1.0));
     assert_eq!(leading(&replicas[standby]), Some(0.0), "the standby does not reconcile");
@@ -101,28 +76,15 @@ async fn leader_failover_mid_drain() {
 #[tokio::test]
 async fn metrics_match_what_happened() {
     let mut env = TestEnv::new("ops-metrics").await;
-    let a = env.node("a").await;
-    env.deployment("web", 3, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 3).await;
-    env.pdb("web", "web", 3).await;
-    env.pdb_settled("web", 0).await;
-    let _b = env.node("b").await;
-    env.expect_audit(Expect {
-        evictions: 3,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    let a = env.web_on_a(3, Some(3)).await;
+    env.expect_audit(Expect::restored(&a, 3));
     let drydock = Drydock::start(&env, 0);
     let (code, _) = wait_for("/readyz", Duration::from_secs(30), || async { drydock.get("/readyz") }).await;
     assert_eq!(code, 200);
     assert_eq!(drydock.get("/healthz").map(|(c, _)| c), Some(200));
 
     env.maintenance("m", &a, json!({})).await;
-    env.wait_nm("m", Phase::Draining, |nm| {
-        nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 3)
-    })
-    .await;
+    env.wait_blocked("m", 3).await;
     let (_, text) = drydock.get("/metrics").expect("metrics");
     assert_eq!(
         metric(&text, "drydock_maintenances_blocked{reason=\"pdb\"} "),
@@ -170,19 +132,9 @@ async fn metrics_match_what_happened() {
 #[tokio::test]
 async fn rbac_from_config_is_sufficient() {
     let mut env = TestEnv::new("ops-rbac").await;
-    let a = env.node("a").await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
-    env.pdb("web", "web", 1).await;
-    env.pdb_settled("web", 1).await;
-    let _b = env.node("b").await;
+    let a = env.web_on_a(2, Some(1)).await;
     // Both web pods were on a (b came later).
-    env.expect_audit(Expect {
-        evictions: 2,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 2));
     let lease = format!("drydock-{}", env.id);
     let args = [
         "--leader-elect=true",

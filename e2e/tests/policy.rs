@@ -99,11 +99,7 @@ async fn control_plane_guard() {
 async fn rebooted_node_completes_the_maintenance() {
     let mut env = TestEnv::new("pol-reboot").await;
     let a = env.node("a").await;
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("kernel", &a, json!({"completeWhen": {"rebooted": true}}))
         .await;
@@ -146,11 +142,7 @@ async fn drain_order_groups_leave_one_after_another() {
     let mut env = TestEnv::new("pol-order").await;
     let a = env.node("a").await;
     // Two batch pods, then two critical ones.
-    env.expect_audit(Expect {
-        evictions: 4,
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(4));
     let first = json!({"terminationGracePeriodSeconds": 3});
     env.deployment("batch", 2, env.placement_on(&a), first).await;
     env.deployment("critical", 2, env.placement_on(&a), json!({})).await;
@@ -219,10 +211,7 @@ async fn wait_completed_pods_are_waited_for() {
     let mut env = TestEnv::new("pol-wait").await;
     let a = env.node("a").await;
     // Held; the pod waited for is never evicted (the test deletes it).
-    env.expect_audit(Expect {
-        node_writes: 1,
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::held(0));
     env.bare_pod("etl", &a, json!({})).await;
     let pods = Api::<Pod>::namespaced(env.client.clone(), env.ns());
     pods.patch(

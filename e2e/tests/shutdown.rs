@@ -2,7 +2,7 @@
 //! be gone within 2 s with exit status 0, and a leader must free its Lease rather than make the next leader
 //! wait for it to expire. A rollout waits for every old replica; one that ignores SIGTERM holds the rollout
 //! until the kubelet kills it.
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use drydock::api::v1alpha1::{MaintenanceSchedule, Phase};
 use drydock_e2e::{
@@ -17,22 +17,6 @@ use serde_json::json;
 
 /// What every state must meet, signal to exit.
 const EXIT_WITHIN: Duration = Duration::from_secs(2);
-
-/// A replica with leader election on the Lease `drydock-system/<lease>` (config/rbac allows Leases there),
-/// identity `<env>-<n>`.
-fn replica(env: &TestEnv, n: u32, lease: &str, kubeconfig: Option<&Path>) -> Drydock {
-    let identity = format!("{}-{n}", env.id);
-    let args = [
-        "--leader-elect=true",
-        "--lease-namespace",
-        "drydock-system",
-        "--lease-name",
-        lease,
-        "--identity",
-        &identity,
-    ];
-    Drydock::start_with(env, n, &args, kubeconfig)
-}
 
 fn leases(env: &TestEnv) -> Api<Lease> {
     Api::namespaced(env.client.clone(), "drydock-system")
@@ -85,9 +69,9 @@ fn assert_prompt_clean_exit(state: &str, stopped: &Stopped, drydock: &Drydock) {
 async fn sigterm_stops_a_standby_at_once_and_leaves_the_leader_alone() {
     let env = TestEnv::new("stop-standby").await;
     let lease = format!("drydock-{}", env.id);
-    let _leader = replica(&env, 0, &lease, None);
+    let _leader = Drydock::replica(&env, 0, &lease, None);
     wait_leading(&env, &lease, 0).await;
-    let mut standby = replica(&env, 1, &lease, None);
+    let mut standby = Drydock::replica(&env, 1, &lease, None);
     wait_until(
         "the second replica waiting for the Lease",
         Duration::from_secs(30),
@@ -112,7 +96,7 @@ async fn sigterm_stops_an_idle_leader_at_once_and_frees_the_lease() {
     let mut env = TestEnv::new("stop-leader").await;
     let a = env.node("a").await;
     let lease = format!("drydock-{}", env.id);
-    let mut drydock = replica(&env, 0, &lease, None);
+    let mut drydock = Drydock::replica(&env, 0, &lease, None);
     wait_leading(&env, &lease, 0).await;
     env.maintenance("long", &a, json!({"window": {"duration": "24h"}}))
         .await;
@@ -160,20 +144,12 @@ async fn sigterm_stops_an_idle_leader_at_once_and_frees_the_lease() {
 #[tokio::test]
 async fn sigterm_mid_drain_stops_at_once_and_the_next_leader_carries_on() {
     let mut env = TestEnv::new("stop-drain").await;
-    let a = env.node("a").await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
-    let _b = env.node("b").await;
-    env.pdb("web", "web", 2).await;
-    env.pdb_settled("web", 0).await;
+    let a = env.web_on_a(2, Some(2)).await;
     let lease = format!("drydock-{}", env.id);
-    let mut first = replica(&env, 0, &lease, None);
+    let mut first = Drydock::replica(&env, 0, &lease, None);
     wait_leading(&env, &lease, 0).await;
     env.maintenance("m", &a, json!({})).await;
-    env.wait_nm("m", Phase::Draining, |nm| {
-        nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 2)
-    })
-    .await;
+    env.wait_blocked("m", 2).await;
 
     let stopped = first.terminate().await;
     assert_prompt_clean_exit("leading, mid-drain", &stopped, &first);
@@ -183,7 +159,7 @@ async fn sigterm_mid_drain_stops_at_once_and_the_next_leader_carries_on() {
         "the Lease is free for the next leader"
     );
 
-    let _second = replica(&env, 1, &lease, None);
+    let _second = Drydock::replica(&env, 1, &lease, None);
     wait_leading(&env, &lease, 1).await;
     env.set_min_available("web", 1).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -199,22 +175,14 @@ async fn sigterm_mid_drain_stops_at_once_and_the_next_leader_carries_on() {
 #[tokio::test]
 async fn sigterm_stops_drydock_when_the_api_server_stopped_answering() {
     let mut env = TestEnv::new("stop-dark").await;
-    let a = env.node("a").await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
-    let _b = env.node("b").await;
-    env.pdb("web", "web", 2).await;
-    env.pdb_settled("web", 0).await;
+    let a = env.web_on_a(2, Some(2)).await;
     let relay = Relay::start(Relay::upstream_of(&controller_kubeconfig())).await;
     let kubeconfig = relay.kubeconfig(&controller_kubeconfig());
     let lease = format!("drydock-{}", env.id);
-    let mut leader = replica(&env, 0, &lease, Some(&kubeconfig));
+    let mut leader = Drydock::replica(&env, 0, &lease, Some(&kubeconfig));
     wait_leading(&env, &lease, 0).await;
     env.maintenance("m", &a, json!({})).await;
-    env.wait_nm("m", Phase::Draining, |nm| {
-        nm.status.as_ref().is_some_and(|s| s.blocked_pods.len() == 2)
-    })
-    .await;
+    env.wait_blocked("m", 2).await;
 
     relay.go_dark();
     // The drain retries 1 s, 2 s and 4 s after a refusal: by now a reconcile is waiting for an answer.
@@ -227,7 +195,7 @@ async fn sigterm_stops_drydock_when_the_api_server_stopped_answering() {
         "it could not reach the API server to free the Lease (which expires instead)"
     );
 
-    let mut waiting = replica(&env, 1, &lease, Some(&kubeconfig));
+    let mut waiting = Drydock::replica(&env, 1, &lease, Some(&kubeconfig));
     let (code, _) = wait_for("the new process's /readyz", Duration::from_secs(30), || async {
         waiting.get("/readyz")
     })

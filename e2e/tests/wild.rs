@@ -109,6 +109,14 @@ async fn until_denied(args: &[&str], words: &str) {
     .await;
 }
 
+/// `drydock preview NODE`, which must exit with `code`; its output and the rows of its table.
+fn preview(node: &str, code: i32) -> (Output, Vec<(String, String, String)>) {
+    let out = cli(&["preview", node]);
+    assert_eq!(out.status.code(), Some(code), "{}", output(&out));
+    let rows = preview_rows(&out);
+    (out, rows)
+}
+
 /// `(pod, action, why)` for each row of `drydock preview`'s table.
 fn preview_rows(out: &Output) -> Vec<(String, String, String)> {
     String::from_utf8_lossy(&out.stdout)
@@ -153,27 +161,18 @@ async fn an_operator_that_tolerates_every_taint_stays_instead_of_being_evicted_i
     let a = env.node("a").await;
     let mut pinned = env.placement_on(&a);
     pinned["tolerations"] = json!([{"operator": "Exists"}]);
-    env.deployment("operator", 2, pinned, json!({})).await;
-    env.deployment("web", 3, env.placement(), json!({})).await;
-    let operators = env.wait_ready_pods("operator", 2).await;
-    env.wait_ready_pods("web", 3).await;
+    let operators = env.ready_deployment("operator", 2, pinned).await;
+    env.ready_deployment("web", 3, env.placement()).await;
     env.node("b").await;
 
-    let preview = cli(&["preview", &a]);
-    assert_eq!(preview.status.code(), Some(0), "{}", output(&preview));
-    let rows = preview_rows(&preview);
+    let (preview, rows) = preview(&a, 0);
     for op in &operators {
         let row = rows.iter().find(|r| r.0 == op.name_any()).expect("a row per pod");
         assert_eq!(row.1, "skip", "{}", output(&preview));
         assert!(row.2.contains("scheduled straight back"), "{}", output(&preview));
     }
 
-    env.expect_audit(Expect {
-        evictions: 3,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 3));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env.wait_nm("m", Phase::Drained, |_| true).await;
@@ -228,12 +227,7 @@ async fn pods_a_controller_binds_back_to_the_node_are_evicted_once_then_reported
     assert!(refused.is_empty(), "{refused:?}");
     env.wait_ready_pods("bound", 2).await;
 
-    env.expect_audit(Expect {
-        evictions: 2,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 2));
     let drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "20s", "onTimeout": "Abort"}}))
         .await;
@@ -287,10 +281,8 @@ async fn a_node_whose_kubelet_died_is_explained_and_can_be_finished_out_of_servi
     .await;
     env.node("b").await;
     env.expect_audit(Expect {
-        evictions: 2,
         node_writes: 3,
-        restored: vec![a.clone()],
-        ..Expect::default()
+        ..Expect::restored(&a, 2)
     });
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
@@ -367,10 +359,8 @@ async fn an_eviction_an_admission_policy_refuses_is_explained_retried_gently_and
         },
     );
     let a = env.node("a").await;
-    env.deployment("db", 1, env.placement(), json!({})).await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    let db = env.wait_ready_pods("db", 1).await;
-    env.wait_ready_pods("web", 2).await;
+    let db = env.ready_deployment("db", 1, env.placement()).await;
+    env.ready_deployment("web", 2, env.placement()).await;
     env.node("b").await;
     // The policy is live once the API server refuses a dry-run eviction of the db pod.
     let pods = Api::<Pod>::namespaced(env.client.clone(), env.ns());
@@ -393,12 +383,7 @@ async fn an_eviction_an_admission_policy_refuses_is_explained_retried_gently_and
     )
     .await;
 
-    env.expect_audit(Expect {
-        evictions: 2,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 2));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "15s", "onTimeout": "Abort"}}))
         .await;
@@ -437,27 +422,18 @@ async fn an_eviction_an_admission_policy_refuses_is_explained_retried_gently_and
 #[tokio::test]
 async fn a_pdb_that_can_never_allow_a_disruption_is_named_and_the_timeout_applies() {
     let mut env = TestEnv::new("wild-pdb").await;
-    let a = env.node("a").await;
-    env.deployment("web", 2, env.placement(), json!({})).await;
-    env.wait_ready_pods("web", 2).await;
-    env.node("b").await;
+    let a = env.web_on_a(2, None).await;
     apply(&format!(
         "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: frozen, namespace: {}}}\n\
          spec: {{maxUnavailable: 0, selector: {{matchLabels: {{app: web}}}}}}\n",
         env.ns()
     ));
     env.pdb_settled("frozen", 0).await;
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({"drain": {"timeout": "10s", "onTimeout": "Abort"}}))
         .await;
-    let nm = env
-        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 2)
-        .await;
+    let nm = env.wait_blocked("m", 2).await;
     for reason in blocked_reasons(&nm) {
         assert!(
             reason.contains(&format!("PDB {}/frozen", env.ns()))
@@ -497,12 +473,7 @@ async fn a_pod_stuck_on_a_finalizer_is_named_and_skip_wait_lets_the_drain_finish
     })
     .await;
     env.node("b").await;
-    env.expect_audit(Expect {
-        evictions: 1,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 1));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -588,9 +559,7 @@ async fn autoscaler_hints_are_asked_about_before_a_maintenance_evicts() {
     .await;
     env.node("b").await;
 
-    let preview = cli(&["preview", &a]);
-    assert_eq!(preview.status.code(), Some(3), "{}", output(&preview));
-    let rows = preview_rows(&preview);
+    let (preview, rows) = preview(&a, 3);
     let hinted: Vec<&(String, String, String)> = rows.iter().filter(|r| r.1 == "blocked").collect();
     assert_eq!(hinted.len(), 2, "{}", output(&preview));
     assert!(
@@ -599,17 +568,10 @@ async fn autoscaler_hints_are_asked_about_before_a_maintenance_evicts() {
         output(&preview)
     );
 
-    env.expect_audit(Expect {
-        evictions: 4,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 4));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
-    let nm = env
-        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 2)
-        .await;
+    let nm = env.wait_blocked("m", 2).await;
     let reasons = blocked_reasons(&nm).join("\n");
     assert!(
         reasons.contains("annotated karpenter.sh/do-not-disrupt: \"true\""),
@@ -675,9 +637,7 @@ spec:
     let db = env.wait_ready_pods("db", 1).await;
     env.node("b").await;
 
-    let preview = cli(&["preview", &a]);
-    assert_eq!(preview.status.code(), Some(3), "{}", output(&preview));
-    let rows = preview_rows(&preview);
+    let (preview, rows) = preview(&a, 3);
     assert!(
         rows[0].2.starts_with(&format!(
             "its replacement cannot run on another node: it uses PersistentVolume {pv}"
@@ -686,17 +646,10 @@ spec:
         output(&preview)
     );
 
-    env.expect_audit(Expect {
-        evictions: 1,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 1));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
-    let nm = env
-        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 1)
-        .await;
+    let nm = env.wait_blocked("m", 1).await;
     assert_eq!(
         blocked_reasons(&nm)[0],
         format!(
@@ -733,24 +686,15 @@ async fn hard_anti_affinity_with_as_many_replicas_as_nodes_blocks_in_preview_and
     env.deployment("kafka", 3, env.placement(), spread).await;
     env.wait_ready_pods("kafka", 3).await;
 
-    let preview = cli(&["preview", &a]);
-    assert_eq!(preview.status.code(), Some(3), "{}", output(&preview));
-    let rows = preview_rows(&preview);
+    let (preview, rows) = preview(&a, 3);
     assert_eq!(rows.len(), 1, "{}", output(&preview));
     let why = rows[0].2.trim_end_matches(" (flag: --evict-unplaceable)").to_string();
     assert!(why.contains("hard anti-affinity"), "{why}");
 
-    env.expect_audit(Expect {
-        evictions: 1,
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 1));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
-    let nm = env
-        .wait_nm("m", Phase::Draining, |nm| blocked_reasons(nm).len() == 1)
-        .await;
+    let nm = env.wait_blocked("m", 1).await;
     assert_eq!(
         blocked_reasons(&nm)[0],
         format!("{}: {why}", rows[0].0),
@@ -831,11 +775,7 @@ async fn a_refusal_that_can_heal_is_retried_with_phase_and_error_in_status() {
     );
     let a = env.node("a").await;
     until_denied(&["cordon", &a], "change freeze").await;
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     let nm = env
@@ -881,11 +821,7 @@ async fn an_object_drydock_cannot_read_is_reported_and_the_others_carry_on() {
         None,
     );
     assert!(ok, "the API server takes it: {out}");
-    env.expect_audit(Expect {
-        node_writes: 2,
-        restored: vec![a.clone()],
-        ..Expect::default()
-    });
+    env.expect_audit(Expect::restored(&a, 0));
     let drydock = Drydock::start(&env, 0);
     env.maintenance("good", &a, json!({})).await;
     env.wait_nm("good", Phase::Drained, |_| true).await;

@@ -1,0 +1,36 @@
+//! `drydock status NAME`: one maintenance in detail; with --watch it is followed live ([`super::follow`]).
+use clap::Args;
+use jiff::Timestamp;
+use kube::Api;
+
+use super::{CliError, Until, args, error::Result, format, not_found_nm};
+use crate::api::v1alpha1::NodeMaintenance;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    pub name: Option<String>,
+    /// Follow the maintenance live until it is Completed or Failed (a progress bar on a terminal, plain lines
+    /// otherwise).
+    #[arg(long, requires = "name")]
+    pub watch: bool,
+    /// With --watch: when to stop.
+    #[arg(long, value_enum, default_value_t = Until::Done, requires = "watch")]
+    pub until: Until,
+    /// With --watch: how long to follow before exit 5 [default: no limit].
+    #[arg(long, requires = "watch", value_parser = args::go_duration)]
+    pub timeout: Option<String>,
+    /// Without NAME: only NodeMaintenances with these labels, e.g. team=storage.
+    #[arg(short = 'l', long, conflicts_with = "name", value_parser = args::selector_text)]
+    pub selector: Option<String>,
+}
+
+/// Prints one NodeMaintenance in detail.
+pub(super) async fn run(nms: &Api<NodeMaintenance>, name: &str) -> Result<()> {
+    let nm = nms
+        .get_opt(name)
+        .await
+        .map_err(|e| CliError::api(format!("get nodemaintenance/{name}"), e))?
+        .ok_or_else(|| not_found_nm(name))?;
+    print!("{}", format::detail(&nm, Timestamp::now()));
+    Ok(())
+}
