@@ -1,4 +1,5 @@
 use super::*;
+use drydock_api::names::{AUTOSCALER_SAFE_TO_EVICT, DRAIN_ANNOTATION, KARPENTER_DO_NOT_DISRUPT, MIRROR_ANNOTATION};
 use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, PodSpec, PodStatus, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, Time};
 
