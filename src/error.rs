@@ -12,8 +12,12 @@ pub enum Error {
     ListNodes { which: String, source: kube::Error },
     #[error("failed to patch node {node}: {}; drydock retries (a 409 means someone edited the node meanwhile)", words(.source))]
     PatchNode { node: String, source: kube::Error },
-    #[error("failed to update NodeMaintenance {name}: {}", words(.source))]
-    WriteObject { name: String, source: kube::Error },
+    #[error("failed to write {kind} {name}: {}", words(.source))]
+    WriteObject {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
     #[error("failed to read NodeMaintenance {name}: {}; check that the controller may get nodemaintenances", words(.source))]
     ReadObject { name: String, source: kube::Error },
     #[error(

@@ -31,6 +31,7 @@ async fn set(client: &Client, nm: &NodeMaintenance, finalizers: Vec<String>) -> 
         .await
         .map(|_| ())
         .map_err(|source| Error::WriteObject {
+            kind: "NodeMaintenance",
             name: nm.name_any(),
             source,
         })

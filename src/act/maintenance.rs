@@ -16,6 +16,7 @@ pub async fn create(client: &Client, nm: &NodeMaintenance) -> Result<bool> {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
         Err(source) => Err(Error::WriteObject {
+            kind: "NodeMaintenance",
             name: nm.name_any(),
             source,
         }),

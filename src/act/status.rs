@@ -35,7 +35,7 @@ pub async fn schedule(client: &Client, name: &str, status: &MaintenanceScheduleS
     .await
 }
 
-async fn apply<K, S>(api: Api<K>, kind: &str, name: &str, status: &S) -> Result<()>
+async fn apply<K, S>(api: Api<K>, kind: &'static str, name: &str, status: &S) -> Result<()>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     S: Serialize,
@@ -45,6 +45,7 @@ where
         .await
         .map(|_| ())
         .map_err(|source| Error::WriteObject {
+            kind,
             name: name.into(),
             source,
         })
