@@ -5,64 +5,16 @@ use jiff::Timestamp;
 use super::{
     node::{self, NodeChange, NodeView},
     pods::DrainPlan,
-    spec::{Checked, SpecError},
     window::WindowState,
 };
 use drydock_api::names::{
     CONTROL_PLANE_GUARD, DRAIN_TIMEOUT, INVALID_SPEC, NODE_HELD, NODE_NOT_FOUND, QUOTA_EXCEEDED, RESTORED,
     WINDOW_CLOSED, WINDOW_NOT_OPEN, WORK_DONE,
 };
-use drydock_api::v1alpha1::{
-    NodeMaintenanceSpec, NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady,
-};
+use drydock_api::v1alpha1::{NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady};
 
-/// Everything a decision depends on.
-pub struct Observed<'a> {
-    pub name: &'a str,
-    pub spec: &'a NodeMaintenanceSpec,
-    pub status: &'a NodeMaintenanceStatus,
-    pub now: Timestamp,
-    pub deleting: bool,
-    pub has_finalizer: bool,
-    /// The resolved window and drain timeout, or what is wrong with the spec.
-    pub checked: Result<Checked, SpecError>,
-    /// None: the node does not exist.
-    pub node: Option<&'a NodeView>,
-    /// The drain as planned from the pods now on the node; None when the node is not held yet.
-    pub drain: Option<&'a DrainPlan>,
-    /// Pods whose eviction a PodDisruptionBudget (or webhook) refused recently and that are still on the node.
-    pub pdb_blocked: usize,
-    /// Label held nodes so medik8s remediation leaves them alone (operator flag).
-    pub exclude_remediation: bool,
-    /// The cluster-wide limit on nodes under maintenance at once.
-    pub quota: Quota,
-    /// The other control-plane nodes, when the target is one.
-    pub control_plane_peers: Option<Peers>,
-}
-
-/// Nodes under maintenance at once: at most `limit`; `held_elsewhere` are held by other maintenances now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quota {
-    pub limit: usize,
-    pub held_elsewhere: usize,
-}
-
-impl Default for Quota {
-    fn default() -> Self {
-        Self {
-            limit: usize::MAX,
-            held_elsewhere: 0,
-        }
-    }
-}
-
-/// The other control-plane nodes: how many, how many Ready, which are under maintenance.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Peers {
-    pub total: usize,
-    pub ready: usize,
-    pub held: Vec<String>,
-}
+mod observed;
+pub use observed::{Observed, Peers, Quota};
 
 /// Why a maintenance ended the way it did; also the Event reason.
 #[derive(Clone, Debug, PartialEq, Eq)]

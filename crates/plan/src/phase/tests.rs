@@ -1,7 +1,9 @@
 use super::*;
 use crate::pods::{PodKey, Refusal};
+use crate::spec::{Checked, SpecError};
 use crate::window::{Resolved, WindowError};
 use drydock_api::names::OUT_OF_SERVICE_TAINT;
+use drydock_api::v1alpha1::NodeMaintenanceSpec;
 use drydock_api::v1alpha1::{DrainSpec, MaintenanceTaint, TaintEffect};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
