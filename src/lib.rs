@@ -1,11 +1,13 @@
 //! drydock: a Kubernetes node-maintenance operator.
 //!
-//! - [`api`]: the custom resource types (NodeMaintenance); `crds/` is generated from them.
-//! - [`plan`]: pure decisions over what was observed (pods, node, window, next step). No I/O.
-//! - [`act`]: the effects (node patches, evictions); the only code that changes the cluster.
-//! - [`gather`]: reads the surroundings a drain decision needs (anti-affinity peers, bound volumes).
+//! - [`api`]: the crate `drydock-api`: the custom resource types and every well-known name; `crds/` is
+//!   generated from them.
+//! - [`plan`]: the crate `drydock-plan`: pure decisions over what was observed (next step, status, retries, pod
+//!   fates). It has no client to do I/O with.
+//! - [`act`]: the effects: every write the operator makes to the cluster.
+//! - [`gather`]: reads the surroundings a drain decision needs (anti-affinity peers, bound volumes, a PDB).
 //! - [`cli`]: the runbook commands (preview, start, status, end, list) for people and scripts.
-//! - [`controller`]: kube-runtime wiring: reconcile, watches, status and Events.
+//! - [`controller`]: kube-runtime wiring, and each reconcile as observe, decide (`plan`), act (`act`).
 //! - [`operator`]: the `drydock run` process: endpoints, leader election, the controller while leading.
 //! - [`shutdown`]: the one SIGTERM/SIGINT listener, and bounded waits once it fired.
 //! - [`telemetry`]: logs, Prometheus metrics, /healthz /readyz.
