@@ -63,7 +63,7 @@ fn term_queries(pods: &[&Pod]) -> BTreeSet<(Option<String>, String)> {
 }
 
 /// Refreshes `cache` for the pods now on the node: lists the pods their anti-affinity selects (reused for
-/// [`PODS_FRESH_FOR`] while the same terms are asked) and resolves their claims to volumes.
+/// `PODS_FRESH_FOR` while the same terms are asked) and resolves their claims to volumes.
 pub async fn room(client: &Client, cache: &mut Cache, on_node: &[&Pod]) -> Result<(), kube::Error> {
     let queries = term_queries(on_node);
     let asked: BTreeSet<String> = queries.iter().map(|(ns, s)| format!("{ns:?}/{s}")).collect();

@@ -1,6 +1,6 @@
 //! The runbook commands, for people at 3 a.m. and for scripts: `drydock preview | start | status | end | list`,
 //! talking to the API server with the user's kubeconfig. Also a kubectl plugin: link the binary as
-//! `kubectl-drydock` and run `kubectl drydock ...` (clap ignores argv[0], so nothing else changes).
+//! `kubectl-drydock` and run `kubectl drydock ...` (clap ignores `argv[0]`, so nothing else changes).
 //!
 //! One module per command; here only the dispatch and what several commands share. Decisions are pure and
 //! tested apart from the I/O: [`preview::assess`] (what a drain would do), [`format`] (what is printed),

@@ -1,9 +1,9 @@
-//! `drydock preview NODE`: what a drain of the node would do, before touching anything. The command ([`run`])
+//! `drydock preview NODE`: what a drain of the node would do, before touching anything. The command (`run`)
 //! gathers the node, its pods, the PDBs, the other nodes and their pods; [`assess`] decides, pure.
 //!
 //! Each pod's fate comes from the drain's own rules ([`crate::plan::pods::classify`]); on top of those a pod to
 //! evict is blocked when a PDB allows no disruption now, or when its replacement has no other node to go to
-//! (the scheduler's hard rules, [`super::place`]).
+//! (the scheduler's hard rules, [`crate::plan::place`]).
 use clap::Args;
 use jiff::Timestamp;
 use k8s_openapi::api::{

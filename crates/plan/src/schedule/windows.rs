@@ -60,7 +60,7 @@ impl Schedule {
 
     /// The first window, from the one open at `from` (else the next) on, that opens before the window before it
     /// has ended, with that earlier window; None if there is none within the horizon (a year, at most
-    /// [`OVERLAP_HORIZON_STARTS`] starts). Every window lasts the same, so consecutive windows are enough. Daylight
+    /// `OVERLAP_HORIZON_STARTS` starts). Every window lasts the same, so consecutive windows are enough. Daylight
     /// saving counts: `30 1,3 * * *` for 90m overlaps once a year, when 01:30 to 03:30 lasts one hour.
     pub fn first_overlap(&self, from: Timestamp) -> Option<(Occurrence, Occurrence)> {
         let horizon = from.checked_add(OVERLAP_HORIZON).unwrap_or(Timestamp::MAX);
