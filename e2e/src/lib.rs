@@ -37,6 +37,8 @@ use serde_json::json;
 pub const ENV_LABEL: &str = "drydock.dev/e2e-env";
 /// Annotation that tells kwok to simulate a kubelet for a node (see e2e/cluster/up.sh).
 pub const KWOK_ANNOTATION: &str = "kwok.x-k8s.io/node";
+/// The taint the node-lifecycle controller puts on a node until it has been Ready for a moment.
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
 pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
@@ -176,9 +178,22 @@ impl TestEnv {
         nodes.create(&PostParams::default(), &node).await.expect("create node");
         self.nodes.push(name.clone());
         self.audit.made_nodes.push(name.clone());
-        wait_until(&format!("node {name} Ready"), Duration::from_secs(60), || async {
-            nodes.get_opt(&name).await.ok().flatten().is_some_and(|n| is_ready(&n))
-        })
+        // Ready, and the node-lifecycle controller has lifted node.kubernetes.io/not-ready (a moment after Ready):
+        // until then nothing can be scheduled there, and drydock rightly says a replacement has nowhere to go.
+        wait_until(
+            &format!("node {name} Ready and schedulable"),
+            Duration::from_secs(60),
+            || async {
+                nodes.get_opt(&name).await.ok().flatten().is_some_and(|n| {
+                    let not_ready = n
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.taints.as_ref())
+                        .is_some_and(|ts| ts.iter().any(|t| t.key == NOT_READY_TAINT));
+                    is_ready(&n) && !not_ready
+                })
+            },
+        )
         .await;
         name
     }

@@ -165,18 +165,8 @@ async fn hard_anti_affinity_needs_a_free_node() {
         text(&out)
     );
 
-    let c = env.node("c").await;
-    // The node-lifecycle controller lifts node.kubernetes.io/not-ready a moment after the node turns Ready.
-    drydock_e2e::wait_until(
-        "c without the not-ready taint",
-        std::time::Duration::from_secs(30),
-        || async {
-            !drydock_e2e::controller::taints(&env.get_node(&c).await)
-                .iter()
-                .any(|t| t.starts_with("node.kubernetes.io/not-ready"))
-        },
-    )
-    .await;
+    // A third node: room for the second replacement (schedulable: TestEnv::node waits for that).
+    env.node("c").await;
     let out = cli(&["preview", &a]);
     assert_exit(&out, 0);
 }
