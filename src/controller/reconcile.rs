@@ -129,6 +129,8 @@ async fn carry_out(
 ) -> Result<Action> {
     let (name, node_name) = (nm.name_any(), &nm.spec.node_name);
     let nodes = Api::<Node>::all(ctx.client.clone());
+    // The plan is there whenever the step drains; an empty one stands in otherwise.
+    let none = DrainPlan::default();
     Ok(match step {
         Step::AddFinalizer => {
             act::finalizer::add(&ctx.client, nm).await?;
@@ -177,30 +179,30 @@ async fn carry_out(
             Action::requeue(Duration::from_millis(50))
         }
         Step::Drain => {
-            let plan = seen.plan.clone().unwrap_or_default();
+            let plan = seen.plan.as_ref().unwrap_or(&none);
             let round = drain::round(
                 &ctx.metrics,
                 &ctx.evict_client,
                 &mut memory.retries,
-                &plan,
+                plan,
                 nm.spec.drain.grace_period_seconds,
                 ctx.settings.eviction_concurrency,
                 now,
             )
             .await;
             let outcome = Outcome::Draining {
-                plan: &plan,
+                plan,
                 done: round.done,
                 errors: &round.errors,
-                refused: memory.retries.blocked(&plan),
+                refused: memory.retries.blocked(plan),
             };
             record(ctx, nm, seen, outcome, now).await?;
             let next = memory.retries.next_retry(now);
             Action::requeue(next.map_or(RESYNC, |d| d.max(Duration::from_millis(500))))
         }
         Step::Drained { until } => {
-            let plan = seen.plan.clone().unwrap_or_default();
-            record(ctx, nm, seen, Outcome::Drained { plan: &plan }, now).await?;
+            let plan = seen.plan.as_ref().unwrap_or(&none);
+            record(ctx, nm, seen, Outcome::Drained { plan }, now).await?;
             Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
         }
         Step::Restore { change, ending } => {
