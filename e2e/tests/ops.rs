@@ -136,16 +136,9 @@ async fn rbac_from_config_is_sufficient() {
     // Both web pods were on a (b came later).
     env.expect_audit(Expect::restored(&a, 2));
     let lease = format!("drydock-{}", env.id);
-    let args = [
-        "--leader-elect=true",
-        "--lease-namespace",
-        "drydock-system",
-        "--lease-name",
-        &lease,
-    ];
     // Every e2e controller runs as config/rbac's ServiceAccount (controller::controller_kubeconfig); this test
     // adds leader election, whose Role is namespaced.
-    let mut drydock = Drydock::start_with(&env, 0, &args, None);
+    let mut drydock = Drydock::replica(&env, 0, &lease, None);
     env.maintenance("rbac", &a, json!({})).await;
     env.wait_nm("rbac", Phase::Drained, |_| true).await;
     env.delete_nm("rbac").await;

@@ -9,7 +9,11 @@ use tracing::{info, warn};
 
 use crate::plan::status::Note;
 
-/// Publishes `note` on each of `on`; `action` is what drydock was doing.
+/// The longest Event note drydock sends: the API server refuses a note over 1 KiB, and a refused Event would say
+/// nothing at all.
+const MAX_NOTE: usize = 1000;
+
+/// Publishes `note` on each of `on`, cut to [`MAX_NOTE`] characters; `action` is what drydock was doing.
 pub async fn publish(recorder: &Recorder, note: &Note, action: &str, on: &[ObjectReference]) {
     info!(reason = %note.reason, note = %note.text, "event");
     let ev = Event {
@@ -19,7 +23,7 @@ pub async fn publish(recorder: &Recorder, note: &Note, action: &str, on: &[Objec
             EventType::Normal
         },
         reason: note.reason.clone(),
-        note: Some(note.text.clone()),
+        note: Some(note.text.chars().take(MAX_NOTE).collect()),
         action: action.into(),
         secondary: None,
     };

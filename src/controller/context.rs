@@ -151,10 +151,7 @@ impl Context {
                  (kubectl get {} {} -o yaml shows it)",
                 <Lenient<K> as kube::Resource>::plural(&()),
                 obj.name_any()
-            )
-            .chars()
-            .take(1000)
-            .collect(),
+            ),
             on_node: false,
         };
         act::events::publish(&self.recorder, &note, "Read", &[act::events::reference(obj)]).await;

@@ -170,7 +170,7 @@ fn warning(reason: &str, text: &str) -> Note {
     Note {
         warning: true,
         reason: reason.into(),
-        text: text.chars().take(1000).collect(),
+        text: text.into(),
         on_node: false,
     }
 }

@@ -20,9 +20,6 @@ use drydock_api::{
     v1alpha1::{NodeMaintenanceStatus, Phase, PodNote},
 };
 
-/// Events are cut to what the API server keeps readable.
-const MAX_NOTE: usize = 1000;
-
 /// What the status is computed from besides the old status and the step's outcome.
 #[derive(Clone, Copy, Debug)]
 pub struct Seen<'a> {
@@ -322,7 +319,7 @@ impl<'a> Draft<'a> {
         self.events.push(Note {
             warning,
             reason: reason.into(),
-            text: text.chars().take(MAX_NOTE).collect(),
+            text: text.into(),
             on_node,
         });
     }
