@@ -5,7 +5,7 @@ KUBECONFIG_PATH := $(CURDIR)/.cache/kubeconfig
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test unit lint fmt crds e2e bench cluster-build cluster-up cluster-down cluster-pin demo clean
+.PHONY: help build test unit lint fmt crds e2e e2e-oldest bench cluster-build cluster-up cluster-down cluster-pin demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## list the targets
 build: ## build the drydock binary (target/debug/drydock)
 	cargo build --bins
 
-test: lint unit e2e ## everything CI runs: lint, unit tests, end-to-end tests on a real control plane
+test: lint unit e2e e2e-oldest ## everything CI runs: lint, unit tests, end-to-end tests on the newest and oldest Kubernetes
 
 unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
 	cargo test --workspace --lib --bins --tests --exclude drydock-e2e
@@ -31,8 +31,14 @@ crds: ## regenerate crds/ from the Rust types
 demo: ## a real local control plane and one node maintenance end to end (the cluster stays up; make cluster-down)
 	e2e/demo.sh
 
-e2e: cluster-build ## end-to-end tests against a real kube-apiserver/etcd/controller-manager/scheduler + kwok
+e2e: cluster-build ## end-to-end tests against a real kube-apiserver/etcd/controller-manager/scheduler + kwok (newest Kubernetes)
 	e2e/run.sh
+
+# The core of the suite on the oldest Kubernetes drydock supports: maintenance, schedules, RBAC, metrics and
+# failover, the lifecycle conditions, and the audit log the safety checks read.
+OLDEST_TESTS := cluster maintenance schedule ops lifecycle audit
+e2e-oldest: cluster-build ## the core end-to-end tests on the oldest supported Kubernetes (e2e/cluster/versions.env)
+	. $(CLUSTER)/versions.env && K8S_VERSION=$$K8S_OLDEST E2E_TESTS="$(OLDEST_TESTS)" e2e/run.sh
 
 bench: cluster-build ## drydock vs kubectl drain on the local control plane: table + target/bench/results.json (BENCH_* knobs: e2e/src/bench/mod.rs)
 	cargo build --release --bin drydock

@@ -246,10 +246,19 @@ show_node() { # node
     sed 's/: *$/: -/; s/^/  /'
 }
 
+# Kubernetes' node lifecycle conditions drydock publishes on the node (type=status reason).
+show_conditions() { # node
+  printf '\033[2m$ kubectl get node %s -o jsonpath=<lifecycle conditions>\033[0m\n' "$1"
+  kubectl get node "$1" -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}){"\n"}{end}' |
+    grep -E '^(MaintenancePlanned|MaintenanceInProgress|DrainInProgress|Drained)=' | sed 's/^/  /' || true
+}
+
 show_held() { # node nm
   say "$1 is drained, cordoned and tainted; its annotations record what drydock changed"
   show get nm "$2" -o wide
   show_node "$1"
+  say "The node itself says what is happening, in Kubernetes' node lifecycle conditions"
+  show_conditions "$1"
   say "Events about the maintenance"
   show get events -A --field-selector "involvedObject.name=$2"
 }
@@ -261,8 +270,9 @@ end_maintenance() { # node nm
   # The node-lifecycle controller removes node.kubernetes.io/unschedulable a moment after the uncordon.
   wait_until 30 "$1 to be schedulable and untainted" \
     test -z "$(kubectl get node "$1" -o jsonpath='{.spec.unschedulable}{.spec.taints}')"
-  say "$1 is schedulable again, without taints or drydock annotations"
+  say "$1 is schedulable again, without taints or drydock annotations; its lifecycle conditions are False"
   show_node "$1"
+  show_conditions "$1"
 }
 
 farewell() {

@@ -12,6 +12,12 @@ pub enum Error {
     ListNodes { which: String, source: kube::Error },
     #[error("failed to patch node {node}: {}; drydock retries (a 409 means someone edited the node meanwhile)", words(.source))]
     PatchNode { node: String, source: kube::Error },
+    #[error(
+        "failed to write the lifecycle conditions of node {node}: {}; check that the controller may patch \
+         nodes/status, or run it with --node-lifecycle-conditions=false",
+        words(.source)
+    )]
+    WriteNodeConditions { node: String, source: kube::Error },
     #[error("failed to write {kind} {name}: {}", words(.source))]
     WriteObject {
         kind: &'static str,
@@ -52,6 +58,7 @@ impl Error {
         match self {
             Error::ReadNode { .. } | Error::ListNodes { .. } => "ReadNodeFailed",
             Error::PatchNode { .. } => "PatchNodeFailed",
+            Error::WriteNodeConditions { .. } => "WriteNodeConditionsFailed",
             Error::WriteObject { .. } => "WriteObjectFailed",
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
@@ -91,6 +98,7 @@ impl Error {
             Error::ReadNode { source, .. }
             | Error::ListNodes { source, .. }
             | Error::PatchNode { source, .. }
+            | Error::WriteNodeConditions { source, .. }
             | Error::WriteObject { source, .. }
             | Error::ReadObject { source, .. }
             | Error::ReadSurroundings { source, .. } => match source {

@@ -65,6 +65,10 @@ struct Run {
     /// "remediate" a node that is down on purpose.
     #[arg(long, default_value_t = true, action = ArgAction::Set)]
     exclude_from_remediation: bool,
+    /// Publish Kubernetes' node lifecycle conditions (MaintenancePlanned, MaintenanceInProgress, DrainInProgress,
+    /// Drained) on the nodes drydock maintains, through nodes/status.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    node_lifecycle_conditions: bool,
     /// Nodes under maintenance at once, cluster-wide (whoever created the NodeMaintenances); more wait Pending.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_maintenances: u16,
@@ -146,6 +150,7 @@ async fn serve(run: Run, shutdown: Shutdown) -> drydock::error::Result<()> {
         own_pod,
         exclude_remediation: run.exclude_from_remediation,
         max_concurrent: run.max_concurrent_maintenances.into(),
+        node_conditions: run.node_lifecycle_conditions,
     };
     let identity = run.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

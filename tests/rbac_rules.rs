@@ -92,6 +92,7 @@ fn controller_role_is_exactly_what_the_code_uses() {
         "/nodes:list",
         "/nodes:watch",
         "/nodes:patch",
+        "/nodes/status:patch",
         "/pods:get",
         "/pods:list",
         "/pods:watch",

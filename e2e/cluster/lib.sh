@@ -2,6 +2,11 @@
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=${DRYDOCK_CLUSTER_DIR:-$root/.cache/cluster}
 bin=$root/.cache/bin
+# shellcheck source=versions.env
+. "$root/e2e/cluster/versions.env"
+# Which Kubernetes version up.sh starts: the newest unless K8S_VERSION names the other one in versions.env.
+K8S_VERSION=${K8S_VERSION:-$K8S_NEWEST}
+bin_cache=${DRYDOCK_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock/bin}
 logs=$root/.cache/logs
 kubeconfig=$root/.cache/kubeconfig
 ETCD_PORT=${ETCD_PORT:-23790}

@@ -7,8 +7,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 if [ -f "$work/kube-apiserver.pid" ] && kill -0 "$(cat "$work/kube-apiserver.pid")" 2>/dev/null; then
+  running=$(cat "$work/kubernetes-version" 2>/dev/null || echo unknown)
+  if [ "$running" != "$K8S_VERSION" ]; then
+    echo "cluster-up: a cluster of Kubernetes $running is up, $K8S_VERSION was asked for: run 'make cluster-down' first" >&2
+    exit 1
+  fi
   echo "cluster already up (kubeconfig: $kubeconfig)"; exit 0
 fi
+case $K8S_VERSION in
+  "$K8S_OLDEST"|"$K8S_NEWEST") ;;
+  *) echo "cluster-up: K8S_VERSION=$K8S_VERSION is not in versions.env ($K8S_OLDEST, $K8S_NEWEST)" >&2; exit 2 ;;
+esac
 "$here/down.sh" >/dev/null 2>&1 || true
 busy=$(listeners)
 if [ -n "$busy" ]; then
@@ -16,12 +25,24 @@ if [ -n "$busy" ]; then
        "stop it or choose other ports (ETCD_PORT, APISERVER_PORT, ...)" >&2
   exit 1
 fi
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
-  [ -x "$bin/$b" ] || { echo "cluster-up: $bin/$b is missing: run 'make cluster-build' first" >&2; exit 1; }
+# .cache/bin holds the binaries of the version that runs, kubectl included (tests and the demo use it).
+mkdir -p "$bin"
+for b in "$bin_cache/etcd-$ETCD_VERSION/etcd" "$bin_cache/kwok-$KWOK_VERSION/kwok" \
+         "$bin_cache/kubernetes-$K8S_VERSION"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}; do
+  [ -x "$b" ] || { echo "cluster-up: $b is missing: run 'make cluster-build' first" >&2; exit 1; }
+  ln -sfn "$b" "$bin/$(basename "$b")"
 done
 
 # The audit log and its rotated backups (audit-<time>.log) belong to the cluster they came from.
 rm -rf "$work" "$logs"/audit.log "$logs"/audit-*.log && mkdir -p "$work/pki" "$logs"
+echo "$K8S_VERSION" > "$work/kubernetes-version"
+# From 1.37 on: the node lifecycle conditions and the EvictionRequest API (lifecycle.k8s.io/v1alpha1), both alpha.
+minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+gates=() apis=()
+if [ "$minor" -ge 37 ]; then
+  gates=(--feature-gates NodeLifecycleConditions=true,EvictionRequestAPI=true)
+  apis=(--runtime-config lifecycle.k8s.io/v1alpha1=true)
+fi
 pki=$work/pki
 ssl() { openssl "$@" 2>>"$logs/openssl.log"; }
 
@@ -97,6 +118,8 @@ wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 # promises against it after every test. Node writes carry the node as written (taints and cordon before and
 # after), pod deletes the pod as it was (terminal or not), pod creates (with the name the server gave) and
 # bindings the node a pod went to; deletecollection of pods and nodes is logged too (drydock must never send one).
+# drydock's writes of node status (its lifecycle conditions) are logged with the request and the node after it;
+# only its own (ServiceAccounts of drydock-system): kwok's heartbeats would swamp the log.
 # Each test environment checks at its start, by dry runs, that node bodies and deletecollections are still logged
 # (e2e/src/lib.rs).
 # Every request of ServiceAccounts in drydock-bench is logged too: the benchmark counts requests per client.
@@ -110,6 +133,10 @@ rules:
 - level: RequestResponse
   resources: [{group: "", resources: [nodes]}]
   verbs: [create, update, patch, delete, deletecollection]
+- level: RequestResponse
+  userGroups: ["system:serviceaccounts:drydock-system"]
+  resources: [{group: "", resources: [nodes/status]}]
+  verbs: [update, patch]
 - level: RequestResponse
   resources: [{group: "", resources: [pods]}]
   verbs: [delete, deletecollection]
@@ -125,6 +152,8 @@ rules:
 - level: None
 POLICY
 
+# No endpoint reconciler: nothing runs in the cluster that needs the kubernetes Service, and from 1.37 on the
+# API server refuses a loopback advertise address with one.
 # Past 2000 MB the log is renamed to audit-<time>.log and a new one begun; every backup is kept (maxbackup and
 # maxage 0), and the checks read across the rotation.
 start kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
@@ -132,10 +161,10 @@ start kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" --client-ca-file "$pki/ca.crt" \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
   --service-account-signing-key-file "$pki/sa.key" --authorization-mode RBAC \
-  --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
+  --service-cluster-ip-range 10.96.0.0/16 --allow-privileged --endpoint-reconciler-type none \
   --audit-policy-file "$work/audit-policy.yaml" --audit-log-path "$logs/audit.log" --audit-log-maxsize 2000 \
   --audit-log-maxbackup 0 --audit-log-maxage 0 \
-  --profiling=false --cert-dir "$work/apiserver-certs"
+  --profiling=false --cert-dir "$work/apiserver-certs" "${gates[@]}" "${apis[@]}"
 wait_for kube-apiserver 90 curl_api /readyz
 
 common=(--kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig"
@@ -145,7 +174,7 @@ common=(--kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --a
 # (node-lifecycle adds node.kubernetes.io/unschedulable on cordon; taint-eviction acts on NoExecute), and the binding
 # of claims to PersistentVolumes (pods on local volumes).
 # A higher client QPS than the default 20 so replacement pods are not throttled in benchmarks.
-start kube-controller-manager "${common[@]}" --secure-port "$KCM_PORT" \
+start kube-controller-manager "${common[@]}" "${gates[@]}" --secure-port "$KCM_PORT" \
   --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
   --use-service-account-credentials=false --kube-api-qps 200 --kube-api-burst 400 \
   --node-monitor-grace-period 60s \

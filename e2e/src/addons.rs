@@ -25,15 +25,10 @@ use crate::ENV_LABEL;
 /// The workload kinds a drain meets; the others in the add-on folders are cluster plumbing.
 const WORKLOADS: [&str; 3] = ["Deployment", "DaemonSet", "StatefulSet"];
 
-/// `cluster/addons` of the pinned k8s.io/kubernetes module (downloaded into the module cache if missing).
+/// `cluster/addons` of the k8s.io/kubernetes module of the running cluster's version (downloaded into the module cache if missing).
 pub fn dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cluster");
-    let pins = std::fs::read_to_string(root.join("versions.env")).expect("e2e/cluster/versions.env");
-    let version = pins
-        .lines()
-        .find_map(|l| l.strip_prefix("K8S_VERSION="))
-        .expect("K8S_VERSION in versions.env")
-        .trim();
+    let version = crate::kubernetes_version();
+    let version = version.as_str();
     let out = Command::new("go")
         .args(["mod", "download", "-json", &format!("k8s.io/kubernetes@{version}")])
         .env("GOFLAGS", "-mod=mod")

@@ -217,26 +217,30 @@ pub struct Expect {
     pub node_writes: usize,
     /// Nodes drydock gave back: a write of its took its hold (the held-by annotation) away.
     pub restored: Vec<String>,
+    /// Writes of node lifecycle conditions (nodes/status) the API server accepted.
+    pub condition_writes: usize,
 }
 
 impl Expect {
-    /// One maintenance whose node is still held when the test ends: at least `evictions` evictions and the
-    /// node write of the hold.
+    /// One maintenance whose node is still held when the test ends: at least `evictions` evictions, the node
+    /// write of the hold, and a write of the lifecycle conditions that say so on the node.
     pub fn held(evictions: usize) -> Self {
         Self {
             evictions,
             node_writes: 1,
+            condition_writes: 1,
             ..Self::default()
         }
     }
 
-    /// One maintenance of `node` that ends with the node given back: at least `evictions` evictions and the two
-    /// node writes of a hold and its restore.
+    /// One maintenance of `node` that ends with the node given back: at least `evictions` evictions, the two
+    /// node writes of a hold and its restore, and the two writes of lifecycle conditions that go with them.
     pub fn restored(node: &str, evictions: usize) -> Self {
         Self {
             evictions,
             node_writes: 2,
             restored: vec![node.into()],
+            condition_writes: 2,
             ..Self::default()
         }
     }
@@ -253,6 +257,8 @@ pub struct Report {
     pub node_writes: usize,
     /// Nodes drydock restored (a write of its removed its held-by annotation).
     pub restored: BTreeSet<String>,
+    /// Writes of node lifecycle conditions by drydock the API server accepted.
+    pub condition_writes: usize,
     /// Nodes whose creation is logged with the node as written (the harness's witnesses: see `TestEnv`).
     pub nodes_created: BTreeSet<String>,
     /// Pod creates in the scope's namespaces, by anyone.
@@ -275,6 +281,7 @@ impl Report {
             ("accepted evictions", self.evictions, expect.evictions),
             ("pod deletes", self.pod_deletes, expect.pod_deletes),
             ("node writes", self.node_writes, expect.node_writes),
+            ("node condition writes", self.condition_writes, expect.condition_writes),
         ] {
             if seen < want {
                 out.push(format!("{seen} {what} by drydock, the test expects at least {want}"));
@@ -342,6 +349,75 @@ fn code(e: &Value) -> String {
         .map_or_else(|| "no response".into(), |c| format!("HTTP {c}"))
 }
 
+/// The node condition types drydock may write: Kubernetes' node lifecycle conditions.
+const LIFECYCLE_CONDITIONS: [&str; 4] = [
+    "MaintenancePlanned",
+    "MaintenanceInProgress",
+    "DrainInProgress",
+    "Drained",
+];
+
+/// Judges one write of a node's status by drydock: a patch of status.conditions holding only lifecycle
+/// conditions, with no patch directive, and after which the node still has every other condition it had after
+/// drydock's previous write (a patch sent with the wrong type would replace the whole list).
+fn status_write(e: &Value, name: &str, when: &str, last: &mut BTreeMap<String, BTreeSet<String>>, report: &mut Report) {
+    let verb = s(&e["verb"]);
+    if verb != "patch" {
+        report.violations.push(format!(
+            "drydock sent a{} {verb} of node {name}'s status at {when} ({}): only patches of conditions are allowed",
+            if verb.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "n"
+            } else {
+                ""
+            },
+            code(e)
+        ));
+        return;
+    }
+    let body = &e["requestObject"];
+    if body.is_null() {
+        report.blind_spots.push(format!(
+            "drydock's patch of node {name}'s status at {when} is logged without its body: the audit policy no \
+             longer records it, so what it changed cannot be judged"
+        ));
+        return;
+    }
+    let only_conditions = body.as_object().is_some_and(|o| o.len() == 1)
+        && body["status"].as_object().is_some_and(|o| o.len() == 1)
+        && body["status"]["conditions"].is_array();
+    let directive = body.to_string().contains("\"$");
+    let outside: Vec<&str> = body["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| s(&c["type"]))
+        .filter(|t| !LIFECYCLE_CONDITIONS.contains(t))
+        .collect();
+    if !only_conditions || directive || !outside.is_empty() {
+        report.violations.push(format!(
+            "drydock's patch of node {name}'s status at {when} touches more than its lifecycle conditions: {body}"
+        ));
+    }
+    if !ok(e) {
+        return;
+    }
+    report.condition_writes += 1;
+    let after: BTreeSet<String> = e["responseObject"]["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| s(&c["type"]).to_string())
+        .collect();
+    if let Some(before) = last.get(name) {
+        for lost in before.difference(&after) {
+            report.violations.push(format!(
+                "node {name} lost its {lost} condition in drydock's status patch at {when}"
+            ));
+        }
+    }
+    last.insert(name.to_string(), after);
+}
+
 pub fn check(events: &[Value], scope: &Scope) -> Report {
     let mut report = Report::default();
     let in_ns = |e: &Value| scope.namespaces.iter().any(|n| n == s(&e["objectRef"]["namespace"]));
@@ -350,6 +426,8 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
     // Pod -> node, from pod creates that name a node and from the scheduler's bindings.
     let mut placed: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new(); // -> [(when, node)]
     let mut evictions = Vec::new();
+    // Node -> the condition types its status had after drydock's last write of it.
+    let mut last_conditions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in events {
         let r = &e["objectRef"];
         let (resource, sub, name) = (s(&r["resource"]), s(&r["subresource"]), s(&r["name"]).to_string());
@@ -412,6 +490,9 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
                     .or_default()
                     .writes
                     .push((rv, when, by_drydock(e), NodeState::of(obj)));
+            }
+            ("nodes", "status") if by_drydock(e) && name.starts_with(&scope.node_prefix) => {
+                status_write(e, &name, &when, &mut last_conditions, &mut report);
             }
             ("pods", "") if verb == "create" && in_ns(e) && ok(e) => {
                 report.pod_creates += 1;
@@ -628,6 +709,7 @@ mod tests {
             pod_deletes: 1,
             node_writes: 2,
             restored: vec!["t-a".into()],
+            condition_writes: 0,
         };
         assert_eq!(r.shortfalls(&expect), Vec::<String>::new());
     }
@@ -655,6 +737,69 @@ mod tests {
         assert!(v[4].contains("evicted pod t/web on node t-a"));
         assert!(v[5].contains("removed taint env:NoSchedule"));
         assert!(v[6].contains("uncordoned node t-a"));
+    }
+
+    fn status_patch(verb: &str, at: &str, body: Value, after: &[&str]) -> Value {
+        let after: Vec<Value> = after.iter().map(|t| json!({"type": t, "status": "True"})).collect();
+        json!({"verb": verb, "user": {"username": DRYDOCK}, "stageTimestamp": at,
+               "objectRef": {"resource": "nodes", "subresource": "status", "name": "t-a"},
+               "requestObject": body, "responseObject": {"status": {"conditions": after}},
+               "responseStatus": {"code": 200}})
+    }
+
+    #[test]
+    fn status_writes_may_touch_lifecycle_conditions_only() {
+        let ours = json!({"status": {"conditions": [{"type": "DrainInProgress", "status": "True"}]}});
+        let fine = [
+            status_patch("patch", "1", ours.clone(), &["Ready", "DrainInProgress"]),
+            status_patch("patch", "2", ours.clone(), &["Ready", "DrainInProgress"]),
+        ];
+        let report = check(&fine, &scope());
+        assert!(report.violations.is_empty(), "{:#?}", report.violations);
+        assert_eq!(report.condition_writes, 2);
+
+        let all = ["Ready", "DiskPressure", "DrainInProgress"];
+        let broken = [
+            status_patch("patch", "1", ours.clone(), &all),
+            // Ready written, another status field, a directive that would drop the others, a whole replace.
+            status_patch(
+                "patch",
+                "2",
+                json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}),
+                &all,
+            ),
+            status_patch(
+                "patch",
+                "3",
+                json!({"status": {"conditions": [], "capacity": {"pods": "0"}}}),
+                &all,
+            ),
+            status_patch(
+                "patch",
+                "4",
+                json!({"status": {"conditions": [], "$setElementOrder/conditions": []}}),
+                &all,
+            ),
+            status_patch("update", "5", ours.clone(), &all),
+            // Its own conditions only, but DiskPressure is gone after it (a merge patch replaces the whole list).
+            status_patch("patch", "6", ours, &["Ready", "DrainInProgress"]),
+        ];
+        let v = check(&broken, &scope()).violations;
+        assert_eq!(v.len(), 5, "{v:#?}");
+        assert!(v[0].contains("at 2 touches more than its lifecycle conditions"));
+        assert!(v[1].contains("at 3 touches more"));
+        assert!(v[2].contains("at 4 touches more"));
+        assert!(v[3].contains("an update of node t-a's status at 5"));
+        assert!(v[4].contains("node t-a lost its DiskPressure condition in drydock's status patch at 6"));
+    }
+
+    #[test]
+    fn a_status_write_without_its_body_is_a_blind_spot() {
+        let mut e = status_patch("patch", "1", Value::Null, &[]);
+        e["requestObject"] = Value::Null;
+        let report = check(&[e], &scope());
+        assert_eq!(report.blind_spots.len(), 1, "{:?}", report.blind_spots);
+        assert_eq!(report.condition_writes, 0);
     }
 
     #[test]

@@ -49,6 +49,30 @@ pub fn kubeconfig_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/kubeconfig"))
 }
 
+/// The Kubernetes version of the running test cluster (e2e/cluster/up.sh records it), e.g. `v1.37.2`.
+pub fn kubernetes_version() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/cluster/kubernetes-version");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot read {} ({e}): start the cluster with `make cluster-up`",
+                path.display()
+            )
+        })
+        .trim()
+        .to_string()
+}
+
+/// The running cluster's minor version: 37 for v1.37.2.
+pub fn kubernetes_minor() -> u32 {
+    let version = kubernetes_version();
+    version
+        .strip_prefix("v1.")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("a Kubernetes version like v1.37.2, not {version}"))
+}
+
 /// A kube client for the test cluster. `retry` false gives a client whose calls answer once, as the
 /// operator's eviction client does, so a 429 reaches the caller instead of being retried for minutes.
 pub async fn client(retry: bool) -> Client {

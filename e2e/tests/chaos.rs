@@ -295,7 +295,8 @@ async fn maintenances_survive_chaos() {
     let audit = env.audit();
     let summary = format!(
         "{banner}\nmaintenances completed: {}\nfaults: {} controller SIGKILLs, {} kube-apiserver restarts, {} etcd restarts\n\
-         {} of them held their node; audit: {} evictions, {} pod deletes, {} node writes by drydock checked; \
+         {} of them held their node; audit: {} evictions, {} pod deletes, {} node writes, {} node condition writes by drydock \
+         checked; \
          violations: {}\nwall time: {:.0} s, of which {:.0} s waiting for the PDB to have room again\n\
          figures: seed={seed} maintenances={} evictions={} kills={} apiserver={} etcd={} violations={} wall_s={:.0}",
         names.len(),
@@ -306,6 +307,7 @@ async fn maintenances_survive_chaos() {
         audit.evictions,
         audit.pod_deletes,
         audit.node_writes,
+        audit.condition_writes,
         audit.violations.len(),
         wall.as_secs_f64(),
         stalled.as_secs_f64(),

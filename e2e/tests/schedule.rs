@@ -78,6 +78,23 @@ fn schedule_maintenances(all: &[NodeMaintenance], schedule: &str) -> Vec<NodeMai
         .collect()
 }
 
+/// The node shows MaintenancePlanned True, written by `schedule` because its open window will reach the node.
+fn planned_by(node: &Node, schedule: &str) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.type_ == "MaintenancePlanned"
+                && c.status == "True"
+                && c.reason.as_deref() == Some("UpcomingInWindow")
+                && c.message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with(&format!("MaintenanceSchedule {schedule}:")))
+        })
+}
+
 #[tokio::test]
 async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
     let mut env = TestEnv::new("sch-roll").await;
@@ -88,10 +105,12 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
                 .await,
         );
     }
-    // Each of the 4 nodes held, then restored.
+    // Each of the 4 nodes held, then restored; on each, MaintenancePlanned, then the hold's and the end's
+    // lifecycle conditions.
     env.expect_audit(Expect {
         node_writes: 8,
         restored: pool.clone(),
+        condition_writes: 12,
         ..Expect::default()
     });
     let (max, stop) = sample_max_cordoned(&env, pool.clone());
@@ -112,7 +131,15 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
     let mut rebooted = BTreeSet::new();
     let lp = ListParams::default().labels(&format!("{ENV_LABEL}={}", env.id));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    // Nodes seen announced on the Node itself while their turn had not come: MaintenancePlanned, by the schedule.
+    let mut announced = BTreeSet::new();
     loop {
+        for n in &pool {
+            let node = nodes.get(n).await.expect("node");
+            if planned_by(&node, &schedule) && !unschedulable(&node) {
+                announced.insert(n.clone());
+            }
+        }
         let all = nms.list(&lp).await.map(|l| l.items).unwrap_or_default();
         let ours = schedule_maintenances(&all, &schedule);
         if ours.len() == 4
@@ -148,6 +175,10 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
         1,
         "never two nodes of the pool cordoned at once"
     );
+    assert!(
+        announced.len() >= 3,
+        "the nodes waiting their turn showed MaintenancePlanned: only {announced:?}"
+    );
     for n in &pool {
         let node = nodes.get(n).await.expect("node");
         assert!(!unschedulable(&node), "{n} uncordoned");
@@ -156,6 +187,7 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
             "{n}: no drydock taint left, upcoming included: {:?}",
             taints(&node)
         );
+        assert!(!planned_by(&node, &schedule), "{n}: no longer planned");
     }
     let ms = Api::<MaintenanceSchedule>::all(env.client.clone())
         .get(&schedule)

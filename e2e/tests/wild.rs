@@ -798,8 +798,10 @@ async fn a_refusal_that_can_heal_is_retried_with_phase_and_error_in_status() {
     env.delete_nm("m").await;
 }
 
-/// One NodeMaintenance drydock cannot read (its status edited by hand with a count beyond int32) is reported by
-/// name and left alone; every other maintenance carries on.
+/// One NodeMaintenance drydock cannot read (its status edited by hand with a time of 13 fractional digits: valid
+/// RFC 3339 to the API server, beyond the nanoseconds a Kubernetes time holds) is reported by name and left alone;
+/// every other maintenance carries on. (A count beyond int32 served the same purpose until 1.37, whose API server
+/// refuses it.)
 #[tokio::test]
 async fn an_object_drydock_cannot_read_is_reported_and_the_others_carry_on() {
     let mut env = TestEnv::new("wild-undecodable").await;
@@ -816,7 +818,7 @@ async fn an_object_drydock_cannot_read_is_reported_and_the_others_carry_on() {
             "--subresource=status",
             "--type=merge",
             "-p",
-            r#"{"status":{"phase":"Waiting","pods":{"total":3000000000,"evicted":0,"remaining":0,"blocked":0,"skipped":0,"progress":"0/0"}}}"#,
+            r#"{"status":{"phase":"Waiting","completedAt":"2026-01-01T00:00:00.1234567891234Z"}}"#,
         ],
         None,
     );
@@ -832,10 +834,87 @@ async fn an_object_drydock_cannot_read_is_reported_and_the_others_carry_on() {
             env.events("NodeMaintenance", &env.nm_name("bad"))
                 .await
                 .iter()
-                .any(|(r, note)| r == "Unreadable" && note.contains("3000000000"))
+                .any(|(r, note)| r == "Unreadable" && note.contains("1234Z"))
         },
     )
     .await;
     assert_eq!(metric(&drydock, "drydock_objects_unreadable"), 1);
     env.delete_nm("good").await;
+}
+
+/// An admission policy that refuses drydock's lifecycle conditions on the node (a cluster that reserves node
+/// status for its own agents): the maintenance runs to the end regardless, says so once in a Warning Event, and
+/// the node gets none of the conditions.
+#[tokio::test]
+async fn refused_lifecycle_conditions_are_reported_once_and_never_stop_a_maintenance() {
+    let mut env = TestEnv::new("wild-cond").await;
+    let _policy = Policy::apply(
+        &env,
+        "no-lifecycle-conditions",
+        Deny {
+            resource: "nodes/status",
+            operation: "UPDATE",
+            scope: "objectSelector",
+            expression: "!has(object.status.conditions) || !object.status.conditions.exists(c, c.type in \
+                         ['MaintenancePlanned', 'MaintenanceInProgress', 'DrainInProgress', 'Drained'])",
+            message: "node status belongs to the node agents",
+            reason: "Invalid",
+        },
+    );
+    let a = env.node("a").await;
+    let condition = r#"{"status":{"conditions":[{"type":"Drained","status":"False"}]}}"#;
+    until_denied(
+        &[
+            "patch",
+            "node",
+            &a,
+            "--subresource=status",
+            "--type=strategic",
+            "-p",
+            condition,
+        ],
+        "node status belongs to the node agents",
+    )
+    .await;
+    env.ready_deployment("web", 2, env.placement()).await;
+    env.node("b").await;
+    env.expect_audit(Expect {
+        condition_writes: 0,
+        ..Expect::restored(&a, 2)
+    });
+    let _drydock = Drydock::start(&env, 0);
+    env.maintenance("m", &a, json!({})).await;
+    env.wait_nm("m", Phase::Drained, |_| true).await;
+    let nm = env.nm_name("m");
+    let refused: Vec<_> = env
+        .events("NodeMaintenance", &nm)
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "NodeConditionsRefused")
+        .collect();
+    assert_eq!(refused.len(), 1, "one Warning, not one per phase: {refused:?}");
+    assert!(
+        refused[0].1.contains("node status belongs to the node agents") && refused[0].1.contains("nodes/status"),
+        "the API server's words and what to do: {}",
+        refused[0].1
+    );
+    let node = env.get_node(&a).await;
+    let types: Vec<String> = node
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.type_)
+        .collect();
+    assert!(
+        !types.iter().any(|t| t == "MaintenanceInProgress" || t == "Drained"),
+        "{types:?}"
+    );
+    env.delete_nm("m").await;
+    let node = env.get_node(&a).await;
+    assert!(
+        !unschedulable(&node) && drydock_annotations(&node).is_empty(),
+        "restored all the same"
+    );
+    assert_eq!(env.audit().condition_writes, 0);
 }

@@ -1,5 +1,5 @@
-//! Writes a [`NodeChange`] to the node, guarded by the node's resourceVersion.
-use k8s_openapi::api::core::v1::Node;
+//! Writes a [`NodeChange`] to the node, guarded by the node's resourceVersion, and its lifecycle conditions.
+use k8s_openapi::api::core::v1::{Node, NodeCondition};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -8,7 +8,10 @@ use kube::{
 use crate::{
     api::names::FIELD_MANAGER,
     error::{Error, Result},
-    plan::node::{NodeChange, merge_patch},
+    plan::{
+        lifecycle,
+        node::{NodeChange, merge_patch},
+    },
 };
 
 pub async fn apply(api: &Api<Node>, node: &Node, change: &NodeChange) -> Result<Node> {
@@ -42,6 +45,18 @@ pub async fn set_taint(
         .await
         .map(|_| ())
         .map_err(|source| Error::PatchNode { node: name, source })
+}
+
+/// Writes node lifecycle conditions through nodes/status, as a strategic merge by condition type: every other
+/// condition and status field is left as it is.
+pub async fn conditions(api: &Api<Node>, node: &str, conditions: &[NodeCondition]) -> Result<()> {
+    api.patch_status(node, &params(), &Patch::Strategic(lifecycle::status_patch(conditions)))
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::WriteNodeConditions {
+            node: node.to_string(),
+            source,
+        })
 }
 
 /// Node writes carry drydock's field manager, so a cordon someone else makes afterwards is told apart.

@@ -35,6 +35,11 @@ pub enum CliError {
     Refused { name: String, message: String },
     #[error("failed to {action}: {}; check that the API server is reachable (kubectl get --raw /readyz)", crate::error::words(.source))]
     Api { action: String, source: kube::Error },
+    #[error(
+        "cannot read what the API server returned to {action}: {message}; the object holds a value drydock cannot \
+         read (edited by hand?): look at it with kubectl get -o yaml, and fix or delete it"
+    )]
+    Unreadable { action: String, message: String },
     #[error("the drain of {node} would not finish: {blocking} pod(s) block it, listed above")]
     WouldNotFinish { node: String, blocking: usize },
     #[error("nodemaintenance/{name} failed: {message}; `drydock status {name}` shows the details")]
@@ -56,12 +61,14 @@ impl CliError {
             | CliError::Forbidden { .. }
             | CliError::Refused { .. }
             | CliError::Api { .. }
+            | CliError::Unreadable { .. }
             | CliError::Failed { .. }
             | CliError::NotDrained { .. } => exit::FAILED,
         }
     }
 
-    /// An API call that failed: a 403 says which permission is missing, anything else is passed on with
+    /// An API call that failed: a 403 says which permission is missing, an answer that cannot be decoded names
+    /// the object as the problem (not the connection), anything else is passed on with
     /// `action` ("list pods on node-2"). A 404 is the caller's to interpret (use `get_opt` where it means
     /// "not found").
     pub fn api(action: impl Into<String>, source: kube::Error) -> Self {
@@ -69,6 +76,10 @@ impl CliError {
             kube::Error::Api(s) if s.code == 403 => CliError::Forbidden {
                 action: action.into(),
                 message: s.message,
+            },
+            kube::Error::SerdeError(e) => CliError::Unreadable {
+                action: action.into(),
+                message: e.to_string(),
             },
             source => CliError::Api {
                 action: action.into(),
@@ -163,6 +174,20 @@ mod tests {
                 .starts_with("not allowed to create nodemaintenances (nope)")
         );
         assert!(e.to_string().contains("drydock-maintainer"));
+        assert_eq!(e.exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_read_blames_the_object_not_the_connection() {
+        let decode = serde_json::from_str::<u8>("300").expect_err("out of range");
+        let e = CliError::api("get nodemaintenance/m", kube::Error::SerdeError(decode));
+        assert!(matches!(e, CliError::Unreadable { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("get nodemaintenance/m") && text.contains("kubectl get -o yaml"),
+            "{text}"
+        );
+        assert!(!text.contains("reachable"), "{text}");
         assert_eq!(e.exit_code(), exit::FAILED);
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::NodeCondition;
 use kube::ResourceExt;
 
 use super::preview::{Action, Preview};
@@ -153,6 +154,24 @@ pub fn detail(nm: &NodeMaintenance, now: Timestamp) -> String {
         out.push_str(&columns(&rows));
     }
     out
+}
+
+/// The node lifecycle conditions (MaintenancePlanned, MaintenanceInProgress, DrainInProgress, Drained) a node
+/// shows, as `kubectl describe node` lists conditions; nothing when it has none.
+pub fn node_conditions(conditions: &[NodeCondition]) -> String {
+    if conditions.is_empty() {
+        return String::new();
+    }
+    let mut rows = vec![["  TYPE", "STATUS", "REASON", "MESSAGE"].map(String::from)];
+    rows.extend(conditions.iter().map(|c| {
+        [
+            format!("  {}", c.type_),
+            c.status.clone(),
+            c.reason.clone().unwrap_or_default(),
+            c.message.clone().unwrap_or_default(),
+        ]
+    }));
+    format!("Node conditions:\n{}", columns(&rows))
 }
 
 fn window(nm: &NodeMaintenance, s: &NodeMaintenanceStatus) -> String {
@@ -366,6 +385,32 @@ mod tests {
              m1     node-2   Drained   3/3       0         -            5m\n"
         );
         assert_eq!(table(&[], now), "no NodeMaintenances\n");
+    }
+
+    #[test]
+    fn node_conditions_are_listed_like_kubectl_describe_and_absent_when_none() {
+        assert_eq!(node_conditions(&[]), "");
+        let drain = NodeCondition {
+            type_: "DrainInProgress".into(),
+            status: "True".into(),
+            reason: Some("Draining".into()),
+            message: Some("NodeMaintenance m: draining".into()),
+            ..Default::default()
+        };
+        let text = node_conditions(&[drain]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Node conditions:");
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            [
+                "DrainInProgress",
+                "True",
+                "Draining",
+                "NodeMaintenance",
+                "m:",
+                "draining"
+            ]
+        );
     }
 
     #[test]

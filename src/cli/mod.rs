@@ -131,7 +131,7 @@ async fn execute(command: Command) -> Result<()> {
             timeout,
             ..
         }) => follow::follow(&nms, &name, until, timeout.as_deref()).await,
-        Command::Status(StatusArgs { name: Some(name), .. }) => status::run(&nms, &name).await,
+        Command::Status(StatusArgs { name: Some(name), .. }) => status::run(&client, &name).await,
         Command::Status(StatusArgs { selector, .. }) | Command::List(ListArgs { selector }) => {
             list::run(&client, selector.as_deref()).await
         }

@@ -1,10 +1,11 @@
 //! `drydock status NAME`: one maintenance in detail; with --watch it is followed live ([`super::follow`]).
 use clap::Args;
 use jiff::Timestamp;
-use kube::Api;
+use k8s_openapi::api::core::v1::{Node, NodeCondition};
+use kube::{Api, Client};
 
 use super::{CliError, Until, args, error::Result, format, not_found_nm};
-use crate::api::v1alpha1::NodeMaintenance;
+use crate::api::{names::NODE_LIFECYCLE_CONDITIONS, v1alpha1::NodeMaintenance};
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -24,13 +25,27 @@ pub struct StatusArgs {
     pub selector: Option<String>,
 }
 
-/// Prints one NodeMaintenance in detail.
-pub(super) async fn run(nms: &Api<NodeMaintenance>, name: &str) -> Result<()> {
-    let nm = nms
+/// Prints one NodeMaintenance in detail, and the lifecycle conditions its node shows (when the node can be read:
+/// a person allowed to see maintenances but not nodes still gets the rest).
+pub(super) async fn run(client: &Client, name: &str) -> Result<()> {
+    let nm = Api::<NodeMaintenance>::all(client.clone())
         .get_opt(name)
         .await
         .map_err(|e| CliError::api(format!("get nodemaintenance/{name}"), e))?
         .ok_or_else(|| not_found_nm(name))?;
+    let node = Api::<Node>::all(client.clone())
+        .get_opt(&nm.spec.node_name)
+        .await
+        .ok()
+        .flatten();
+    let conditions: Vec<NodeCondition> = node
+        .and_then(|n| n.status)
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| NODE_LIFECYCLE_CONDITIONS.contains(&c.type_.as_str()))
+        .collect();
     print!("{}", format::detail(&nm, Timestamp::now()));
+    print!("{}", format::node_conditions(&conditions));
     Ok(())
 }

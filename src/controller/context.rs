@@ -49,6 +49,8 @@ pub struct Context {
     /// Taken while a maintenance that does not hold its node yet decides whether it may: two reconciles must
     /// not both see room under the limit and both start.
     pub(super) admission: tokio::sync::Mutex<()>,
+    /// Nodes whose lifecycle conditions the API server refused for good, already reported.
+    conditions_refused: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What the controller is built from besides its settings.
@@ -83,6 +85,7 @@ impl Context {
             store: parts.store,
             nodes: parts.nodes,
             admission: tokio::sync::Mutex::new(()),
+            conditions_refused: Mutex::default(),
         }
     }
 
@@ -124,6 +127,12 @@ impl Context {
             .iter()
             .filter_map(|nm| nm.ok().cloned().map(Arc::new))
             .collect()
+    }
+
+    /// Whether this is the first refusal of `node`'s lifecycle conditions (the only one reported).
+    pub(super) fn first_refusal_of_conditions(&self, node: &str) -> bool {
+        let mut refused = self.conditions_refused.lock().unwrap_or_else(|p| p.into_inner());
+        refused.insert(node.to_string())
     }
 
     /// A maintenance ended: those waiting for room under the limit (or the control-plane guard) look again.

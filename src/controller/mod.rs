@@ -2,6 +2,7 @@
 //! MaintenanceSchedule (`schedule`), wired to their watches here, with their error policies and metrics.
 mod context;
 mod drain;
+mod node_conditions;
 mod orphans;
 mod pod_watch;
 mod reconcile;
@@ -56,6 +57,9 @@ pub struct Settings {
     pub exclude_remediation: bool,
     /// Nodes under maintenance at once, across all NodeMaintenances this controller handles.
     pub max_concurrent: usize,
+    /// Publish the node lifecycle conditions (MaintenancePlanned, MaintenanceInProgress, DrainInProgress,
+    /// Drained) on the nodes drydock maintains.
+    pub node_conditions: bool,
 }
 
 /// How long the controller may finish the reconciles it is running once asked to stop; then they are dropped.

@@ -3,16 +3,18 @@
 //! and every few minutes after.
 use std::time::Duration;
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::{Api, api::ListParams};
 use tracing::{info, warn};
 
-use super::Context;
+use super::{Context, node_conditions};
 use crate::{
     act,
     api::{lenient::Lenient, names::ORPHANED_HOLD_RESTORED, v1alpha1::NodeMaintenance},
     error::{Error, Result},
     plan::{
+        lifecycle,
         node::{NodeView, release_orphan},
         status::Note,
     },
@@ -67,6 +69,9 @@ async fn sweep(ctx: &Context) -> Result<usize> {
         };
         act::node::apply(&nodes, &node, &change).await?;
         restored += 1;
+        // The lifecycle conditions the vanished maintenance published turn False too.
+        let gone = lifecycle::orphan_released(&holder);
+        node_conditions::show(ctx, &node, &gone, act::events::node_reference(&node), Timestamp::now()).await?;
         let note = format!(
             "node {} restored: NodeMaintenance {holder}, which held it, was deleted without drydock (its finalizer \
              removed by force){}",

@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::{
     context::{Context, MemoryGuard},
-    drain, pod_watch,
+    drain, node_conditions, pod_watch,
 };
 use crate::{
     act,
@@ -22,6 +22,7 @@ use crate::{
     error::{Error, Result},
     gather,
     plan::{
+        lifecycle,
         node::NodeView,
         phase::{self, Ending, Observed, Peers, Quota, Step},
         place::Room,
@@ -246,6 +247,11 @@ async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outco
     let report = status::report(&seen.status, &facts, outcome, now);
     if let Some(d) = report.drained_after {
         ctx.metrics.drained_after(d.as_secs_f64());
+    }
+    // The node shows the new phase before the status records it: a crash in between writes it again.
+    if let Some(node) = &seen.node {
+        let wanted = lifecycle::for_maintenance(&name, &report.status);
+        node_conditions::show(ctx, node, &wanted, act::events::reference(nm), now).await?;
     }
     publish(ctx, nm, seen.node.as_ref(), &report.events).await;
     write_status(ctx, nm, &seen.status, report.status).await

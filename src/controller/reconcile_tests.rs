@@ -54,12 +54,31 @@ fn decode(nm: &Value) -> NodeMaintenance {
 }
 
 fn context(script: &Arc<Script>) -> Arc<Context> {
+    context_with(
+        script,
+        Settings {
+            max_concurrent: 10,
+            eviction_concurrency: 4,
+            ..Default::default()
+        },
+    )
+}
+
+/// A context that publishes the node lifecycle conditions, as `drydock run` does by default.
+fn publishing(script: &Arc<Script>) -> Arc<Context> {
+    context_with(
+        script,
+        Settings {
+            max_concurrent: 10,
+            eviction_concurrency: 4,
+            node_conditions: true,
+            ..Default::default()
+        },
+    )
+}
+
+fn context_with(script: &Arc<Script>, settings: Settings) -> Arc<Context> {
     let client = script.client();
-    let settings = Settings {
-        max_concurrent: 10,
-        eviction_concurrency: 4,
-        ..Default::default()
-    };
     Arc::new(Context::new(
         Parts {
             evict_client: client.clone(),
@@ -191,4 +210,62 @@ async fn status_is_written_only_when_it_changed() {
     script.then([Expect::get(NODE, node())]);
     reconcile(&nm, &ctx).await.expect("second reconcile");
     script.verify();
+}
+
+const NODE_STATUS: &str = "/api/v1/nodes/worker-1/status";
+
+#[tokio::test]
+async fn the_node_shows_the_hold_in_its_conditions_before_status_records_it() {
+    let nm = maintenance(true, json!({}));
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::patch(NODE, node()),
+        Expect::patch(NODE_STATUS, node()).with_body("lifecycle conditions only, merged by type", |b| {
+            let types: Vec<&str> = b["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["type"].as_str())
+                .collect();
+            b.as_object().map(|o| o.len()) == Some(1)
+                && b["status"].as_object().map(|o| o.len()) == Some(1)
+                && types == ["MaintenanceInProgress", "DrainInProgress", "Drained"]
+        }),
+        Expect::event(),
+        Expect::event(),
+        Expect::patch(NM_STATUS, nm.clone()).with_body("says Cordoned", |b| b["status"]["phase"] == "Cordoned"),
+    ]);
+    reconcile(&decode(&nm), &publishing(&script)).await.expect("reconcile");
+    script.verify();
+}
+
+#[tokio::test]
+async fn refused_conditions_are_reported_once_and_the_maintenance_goes_on() {
+    let nm = maintenance(true, json!({}));
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::patch(NODE, node()),
+        Expect::refuse(
+            "PATCH",
+            NODE_STATUS,
+            403,
+            "Forbidden",
+            "nodes \"worker-1\" is forbidden: cannot patch resource \"nodes/status\"",
+        ),
+        Expect::event(), // NodeConditionsRefused
+        Expect::event(),
+        Expect::event(),
+        Expect::patch(NM_STATUS, nm.clone()).with_body("says Cordoned", |b| b["status"]["phase"] == "Cordoned"),
+    ]);
+    let ctx = publishing(&script);
+    reconcile(&decode(&nm), &ctx)
+        .await
+        .expect("a refusal of conditions fails nothing");
+    script.verify();
+    assert_eq!(script.bodies()[3]["reason"], "NodeConditionsRefused");
+    assert!(ctx.first_refusal_of_conditions("other-node"));
+    assert!(
+        !ctx.first_refusal_of_conditions("worker-1"),
+        "worker-1's refusal is not reported again"
+    );
 }

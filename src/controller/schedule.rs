@@ -12,7 +12,7 @@ use k8s_openapi::{
 use kube::{Api, ResourceExt, api::ListParams, core::Selector, runtime::controller::Action};
 use tracing::{info, instrument};
 
-use super::Context;
+use super::{Context, node_conditions};
 use crate::{
     act,
     api::{
@@ -22,6 +22,7 @@ use crate::{
     error::{Error, Result},
     plan::{
         fleet::{self, PoolNode},
+        lifecycle,
         node::is_ready,
         rollout,
         schedule::{self, Schedule},
@@ -116,9 +117,13 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
     };
     for n in nodes.iter() {
         let node = n.name_any();
+        // MaintenancePlanned goes with the upcoming taint, written first: a crash in between taints again.
+        let about = || act::events::reference(ms);
         if plan.taint.contains(&node) {
+            node_conditions::show(ctx, n, &[lifecycle::for_schedule(&name, true)], about(), now).await?;
             act::node::set_taint(&nodes_api, n, &upcoming, true).await?;
         } else if plan.untaint.contains(&node) {
+            node_conditions::show(ctx, n, &[lifecycle::for_schedule(&name, false)], about(), now).await?;
             act::node::set_taint(&nodes_api, n, &upcoming, false).await?;
         }
     }

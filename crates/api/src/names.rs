@@ -76,6 +76,42 @@ pub const VALID: &str = "Valid";
 /// MaintenanceSchedule: a window is open now.
 pub const WINDOW_OPEN: &str = "WindowOpen";
 
+// Node lifecycle conditions (Kubernetes 1.37's well-known Node condition types, KEP-5683). drydock writes only
+// these four, only through nodes/status, and never another field of a node's status. The message of each
+// names who wrote it: "NodeMaintenance <name>: ..." or "MaintenanceSchedule <name>: ...".
+
+/// Node: the node is expected to undergo maintenance (a NodeMaintenance waits for its window, or a schedule's
+/// open window will reach it).
+pub const NODE_MAINTENANCE_PLANNED: &str = "MaintenancePlanned";
+/// Node: a NodeMaintenance holds the node (from the cordon until the restore).
+pub const NODE_MAINTENANCE_IN_PROGRESS: &str = "MaintenanceInProgress";
+/// Node: pods are being drained from it.
+pub const NODE_DRAIN_IN_PROGRESS: &str = "DrainInProgress";
+/// Node: every pod that had to leave is gone.
+pub const NODE_DRAINED: &str = "Drained";
+/// Every node condition type drydock may write.
+pub const NODE_LIFECYCLE_CONDITIONS: [&str; 4] = [
+    NODE_MAINTENANCE_PLANNED,
+    NODE_MAINTENANCE_IN_PROGRESS,
+    NODE_DRAIN_IN_PROGRESS,
+    NODE_DRAINED,
+];
+
+// Reasons of the node lifecycle conditions (besides a phase's name, and an ending's reason when they turn False).
+
+/// MaintenancePlanned: a NodeMaintenance waits for its window.
+pub const MAINTENANCE_SCHEDULED: &str = "MaintenanceScheduled";
+/// MaintenancePlanned: a MaintenanceSchedule's open window will reach the node.
+pub const UPCOMING_IN_WINDOW: &str = "UpcomingInWindow";
+/// MaintenancePlanned turns False: the planned maintenance started.
+pub const MAINTENANCE_STARTED: &str = "MaintenanceStarted";
+/// MaintenancePlanned turns False: the schedule is done with the node in this window (or the window closed).
+pub const SCHEDULE_DONE: &str = "ScheduleDone";
+/// DrainInProgress and Drained while the node is cordoned and the drain has not begun.
+pub const DRAIN_NOT_STARTED: &str = "DrainNotStarted";
+/// DrainInProgress turns False and Drained True: the drain finished.
+pub const DRAIN_COMPLETE: &str = "DrainComplete";
+
 // Reasons: of how a maintenance ended or why it waits; each is also the Event reason.
 
 /// The node was given back (the object was deleted, or a restore interrupted by a crash finished).
@@ -126,6 +162,8 @@ pub const DRAIN_BLOCKED: &str = "DrainBlocked";
 pub const NOT_BLOCKED: &str = "NotBlocked";
 /// drydock cannot read an object and leaves it alone until it changes.
 pub const UNREADABLE: &str = "Unreadable";
+/// The API server refused a node's lifecycle conditions for good (a Warning Event, once per node).
+pub const NODE_CONDITIONS_REFUSED: &str = "NodeConditionsRefused";
 /// A node held by a NodeMaintenance deleted without drydock was restored.
 pub const ORPHANED_HOLD_RESTORED: &str = "OrphanedHoldRestored";
 /// WindowOpen's reasons.

@@ -6,6 +6,7 @@ pub mod eviction;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod fleet;
+pub mod lifecycle;
 pub mod names;
 pub mod node;
 pub mod phase;

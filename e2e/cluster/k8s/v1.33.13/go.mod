@@ -2,7 +2,7 @@
 // Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl v1.33.13.
 module drydock.dev/e2e/cluster/k8s
 
-go 1.24.0
+go 1.25.0
 
 require (
 	cel.dev/expr v0.19.1 // indirect
