@@ -358,8 +358,8 @@ const LIFECYCLE_CONDITIONS: [&str; 4] = [
 ];
 
 /// Judges one write of a node's status by drydock: a patch of status.conditions holding only lifecycle
-/// conditions, with no patch directive, and after which the node still has every other condition it had after
-/// drydock's previous write (a patch sent with the wrong type would replace the whole list).
+/// conditions, with no patch directive, and after which the node still has every other writer's condition it had
+/// after drydock's previous write (a patch sent with the wrong type would replace the whole list).
 fn status_write(e: &Value, name: &str, when: &str, last: &mut BTreeMap<String, BTreeSet<String>>, report: &mut Report) {
     let verb = s(&e["verb"]);
     if verb != "patch" {
@@ -402,11 +402,13 @@ fn status_write(e: &Value, name: &str, when: &str, last: &mut BTreeMap<String, B
         return;
     }
     report.condition_writes += 1;
+    // Only the others' conditions: a person may remove a lifecycle condition between drydock's writes.
     let after: BTreeSet<String> = e["responseObject"]["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|c| s(&c["type"]).to_string())
+        .filter(|t| !LIFECYCLE_CONDITIONS.contains(&t.as_str()))
         .collect();
     if let Some(before) = last.get(name) {
         for lost in before.difference(&after) {
@@ -750,8 +752,14 @@ mod tests {
     #[test]
     fn status_writes_may_touch_lifecycle_conditions_only() {
         let ours = json!({"status": {"conditions": [{"type": "DrainInProgress", "status": "True"}]}});
+        // Between the two, a person removed MaintenancePlanned: a lifecycle condition, not another writer's.
         let fine = [
-            status_patch("patch", "1", ours.clone(), &["Ready", "DrainInProgress"]),
+            status_patch(
+                "patch",
+                "1",
+                ours.clone(),
+                &["Ready", "MaintenancePlanned", "DrainInProgress"],
+            ),
             status_patch("patch", "2", ours.clone(), &["Ready", "DrainInProgress"]),
         ];
         let report = check(&fine, &scope());

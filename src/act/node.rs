@@ -48,11 +48,11 @@ pub async fn set_taint(
 }
 
 /// Writes node lifecycle conditions through nodes/status, as a strategic merge by condition type: every other
-/// condition and status field is left as it is.
-pub async fn conditions(api: &Api<Node>, node: &str, conditions: &[NodeCondition]) -> Result<()> {
+/// condition and status field is left as it is. Returns the node as written: a node write guarded by the
+/// resourceVersion read before would now be refused.
+pub async fn conditions(api: &Api<Node>, node: &str, conditions: &[NodeCondition]) -> Result<Node> {
     api.patch_status(node, &params(), &Patch::Strategic(lifecycle::status_patch(conditions)))
         .await
-        .map(|_| ())
         .map_err(|source| Error::WriteNodeConditions {
             node: node.to_string(),
             source,

@@ -15,16 +15,17 @@ use crate::{
 };
 
 /// Brings `node`'s lifecycle conditions to `wanted`, when the controller publishes them. Writes nothing when the
-/// node already shows them.
+/// node already shows them. Returns the node as written, if it was: a later write of the node guarded by its
+/// resourceVersion must start from it.
 pub(super) async fn show(
     ctx: &Context,
     node: &Node,
     wanted: &[lifecycle::Want],
     about: ObjectReference,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<Option<Node>> {
     if !ctx.settings.node_conditions || wanted.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let current = node
         .status
@@ -33,11 +34,11 @@ pub(super) async fn show(
         .unwrap_or_default();
     let changes = lifecycle::changes(current, wanted, now);
     if changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let name = node.name_any();
     match act::node::conditions(&Api::all(ctx.client.clone()), &name, &changes).await {
-        Ok(()) => Ok(()),
+        Ok(written) => Ok(Some(written)),
         Err(e) if e.is_permanent() || forbidden(&e) => {
             if ctx.first_refusal_of_conditions(&name) {
                 warn!(node = %name, error = %e, "node lifecycle conditions not written");
@@ -49,7 +50,7 @@ pub(super) async fn show(
                 };
                 act::events::publish(&ctx.recorder, &note, "PublishConditions", &[about]).await;
             }
-            Ok(())
+            Ok(None)
         }
         Err(e) => Err(e),
     }

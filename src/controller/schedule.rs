@@ -117,15 +117,18 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
     };
     for n in nodes.iter() {
         let node = n.name_any();
-        // MaintenancePlanned goes with the upcoming taint, written first: a crash in between taints again.
-        let about = || act::events::reference(ms);
-        if plan.taint.contains(&node) {
-            node_conditions::show(ctx, n, &[lifecycle::for_schedule(&name, true)], about(), now).await?;
-            act::node::set_taint(&nodes_api, n, &upcoming, true).await?;
+        // MaintenancePlanned goes with the upcoming taint, written first (a crash in between taints again); the
+        // taint is then written over the node as the condition's write left it.
+        let upcoming_now = if plan.taint.contains(&node) {
+            true
         } else if plan.untaint.contains(&node) {
-            node_conditions::show(ctx, n, &[lifecycle::for_schedule(&name, false)], about(), now).await?;
-            act::node::set_taint(&nodes_api, n, &upcoming, false).await?;
-        }
+            false
+        } else {
+            continue;
+        };
+        let wanted = [lifecycle::for_schedule(&name, upcoming_now)];
+        let written = node_conditions::show(ctx, n, &wanted, act::events::reference(ms), now).await?;
+        act::node::set_taint(&nodes_api, written.as_ref().unwrap_or(n), &upcoming, upcoming_now).await?;
     }
     if let Some(window) = open {
         for node in &plan.start {

@@ -38,12 +38,12 @@ pub enum When {
 }
 
 /// How a maintenance names itself in its conditions' messages.
-pub fn maintenance_writer(name: &str) -> String {
+fn maintenance_writer(name: &str) -> String {
     format!("NodeMaintenance {name}")
 }
 
 /// How a schedule names itself in its conditions' messages.
-pub fn schedule_writer(name: &str) -> String {
+fn schedule_writer(name: &str) -> String {
     format!("MaintenanceSchedule {name}")
 }
 
