@@ -3,7 +3,10 @@
 //! supported version; and on 1.37, what the EvictionRequest API does in that release.
 use std::time::Duration;
 
-use drydock::{api::v1alpha1::Phase, plan::lifecycle::phase_shown};
+use drydock::{
+    api::{names::NODE_LIFECYCLE_CONDITIONS, v1alpha1::Phase},
+    plan::lifecycle::phase_shown,
+};
 use drydock_e2e::{
     TestEnv,
     audit::Expect,
@@ -14,13 +17,6 @@ use drydock_e2e::{
 };
 use k8s_openapi::api::core::v1::NodeCondition;
 use serde_json::json;
-
-const LIFECYCLE: [&str; 4] = [
-    "MaintenancePlanned",
-    "MaintenanceInProgress",
-    "DrainInProgress",
-    "Drained",
-];
 
 /// What each view says: the phase in `drydock status`, the PHASE column of `kubectl get nm -o wide`, and the
 /// phase the node's lifecycle conditions describe (None: nothing planned or in progress).
@@ -37,7 +33,7 @@ async fn lifecycle_conditions(env: &TestEnv, node: &str) -> Vec<NodeCondition> {
         .and_then(|s| s.conditions)
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| LIFECYCLE.contains(&c.type_.as_str()))
+        .filter(|c| NODE_LIFECYCLE_CONDITIONS.contains(&c.type_.as_str()))
         .collect()
 }
 
