@@ -24,6 +24,17 @@ pub enum Error {
         name: String,
         source: kube::Error,
     },
+    #[error(
+        "failed to {action} task pod {pod}: {}; check that the task namespace exists (drydock run \
+         --task-namespace) and that the controller may get, create and delete pods there",
+        words(.source)
+    )]
+    Task {
+        action: &'static str,
+        /// namespace/name
+        pod: String,
+        source: kube::Error,
+    },
     #[error("failed to read NodeMaintenance {name}: {}; check that the controller may get nodemaintenances", words(.source))]
     ReadObject { name: String, source: kube::Error },
     #[error(
@@ -61,6 +72,7 @@ impl Error {
             Error::WriteNodeConditions { .. } => "WriteNodeConditionsFailed",
             Error::WriteObject { .. } => "WriteObjectFailed",
             Error::ReadObject { .. } => "ReadObjectFailed",
+            Error::Task { .. } => "TaskRequestFailed",
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
             Error::Watch { .. } => "WatchFailed",
             Error::ClientConfig(_) => "ClientConfigFailed",
@@ -85,6 +97,11 @@ impl Error {
         matches!(self.api_status(), Some(s) if matches!(s.code, 400 | 405 | 406 | 413 | 415 | 422))
     }
 
+    /// The HTTP status code of the API server's refusal, if it was one.
+    pub fn api_code(&self) -> Option<u16> {
+        self.api_status().map(|s| s.code)
+    }
+
     /// The API server's own words for a refusal, or the error as a whole.
     pub fn api_message(&self) -> String {
         match self.api_status() {
@@ -101,6 +118,7 @@ impl Error {
             | Error::WriteNodeConditions { source, .. }
             | Error::WriteObject { source, .. }
             | Error::ReadObject { source, .. }
+            | Error::Task { source, .. }
             | Error::ReadSurroundings { source, .. } => match source {
                 kube::Error::Api(s) => Some(s),
                 _ => None,

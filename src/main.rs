@@ -72,6 +72,9 @@ struct Run {
     /// Nodes under maintenance at once, cluster-wide (whoever created the NodeMaintenances); more wait Pending.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_maintenances: u16,
+    /// Namespace of the pods NodeMaintenances' spec.task runs (config/rbac lets drydock create pods there only).
+    #[arg(long, default_value = "drydock-tasks")]
+    task_namespace: String,
 }
 
 /// After SIGTERM or SIGINT, `drydock run` exits within this long whatever still runs (its parts have shorter
@@ -151,6 +154,7 @@ async fn serve(run: Run, shutdown: Shutdown) -> drydock::error::Result<()> {
         exclude_remediation: run.exclude_from_remediation,
         max_concurrent: run.max_concurrent_maintenances.into(),
         node_conditions: run.node_lifecycle_conditions,
+        task_namespace: run.task_namespace,
     };
     let identity = run.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

@@ -524,6 +524,8 @@ fn step_name(step: &Step) -> &'static str {
         Step::Hold(_) => "Hold",
         Step::Drain => "Drain",
         Step::Drained { .. } => "Drained",
+        Step::StartTask => "StartTask",
+        Step::AwaitTask { .. } => "AwaitTask",
         Step::Restore { change: Some(_), .. } => "Restore(node)",
         Step::Restore { change: None, .. } => "Restore(none)",
         Step::ReleaseFinalizer => "ReleaseFinalizer",
@@ -742,6 +744,7 @@ impl World {
             checked: checked.clone(),
             node: Some(&view),
             drain: plan.as_ref(),
+            task: None,
             pdb_blocked,
             exclude_remediation: self.exclude_remediation,
             quota,
@@ -953,6 +956,7 @@ impl World {
             generation: None,
             node: Some(view),
             window_end: spec::check(&nm.spec, ts(CREATED)).ok().and_then(|c| c.window.end),
+            task: None,
         };
         let now = self.now;
         let report = match step {
@@ -1020,7 +1024,9 @@ impl World {
                 let plan = plan.unwrap_or_default();
                 status::report(&nm.status, &facts, Outcome::Drained { plan: &plan }, now)
             }
-            Step::Restore { change, ending } => {
+            // These scenarios carry no spec.task (tests of tasks: crates/plan/src/phase/tests.rs, e2e/tests/tasks.rs).
+            Step::StartTask | Step::AwaitTask { .. } => panic!("a task step without spec.task: {step:?}"),
+            Step::Restore { change, ending, .. } => {
                 if let Some(change) = &change {
                     if conflict {
                         return;
@@ -1032,6 +1038,7 @@ impl World {
                 let outcome = Outcome::Ended {
                     ending: &ending,
                     restored: change.is_some(),
+                    stopped_task: false,
                 };
                 status::report(&nm.status, &facts, outcome, now)
             }
@@ -1302,6 +1309,7 @@ fn nm_spec(m: &MaintenanceSpec) -> NodeMaintenanceSpec {
         })
     };
     NodeMaintenanceSpec {
+        task: None,
         node_name: "n1".into(),
         reason: Some("kernel".into()),
         window,

@@ -8,3 +8,4 @@ pub mod finalizer;
 pub mod maintenance;
 pub mod node;
 pub mod status;
+pub mod task;

@@ -57,7 +57,19 @@ pub fn table(items: &[NodeMaintenance], now: Timestamp) -> String {
     if items.is_empty() {
         return "no NodeMaintenances\n".into();
     }
-    let mut rows = vec![["NAME", "NODE", "PHASE", "EVICTED", "BLOCKED", "WINDOW-END", "AGE"].map(String::from)];
+    let mut rows = vec![
+        [
+            "NAME",
+            "NODE",
+            "PHASE",
+            "EVICTED",
+            "BLOCKED",
+            "TASK",
+            "WINDOW-END",
+            "AGE",
+        ]
+        .map(String::from),
+    ];
     for nm in items {
         let s = nm.status.clone().unwrap_or_default();
         let counts = s.pods.clone().unwrap_or_default();
@@ -67,6 +79,7 @@ pub fn table(items: &[NodeMaintenance], now: Timestamp) -> String {
             format!("{:?}", s.phase),
             format!("{}/{}", counts.evicted, counts.total),
             counts.blocked.to_string(),
+            s.task.as_ref().map_or_else(|| "-".into(), |t| format!("{:?}", t.phase)),
             s.window_end.map(|t| t.0.to_string()).unwrap_or_else(|| "-".into()),
             age(nm, now),
         ]);
@@ -107,6 +120,9 @@ pub fn detail(nm: &NodeMaintenance, now: Timestamp) -> String {
             counts.evicted, counts.total, counts.remaining, counts.terminating, counts.blocked, counts.skipped
         ),
     ));
+    if let Some(t) = &s.task {
+        fields.push(("Task", format!("{}/{} {}", t.namespace, t.pod_name, task_line(t))));
+    }
     for (label, t) in [
         ("Cordoned", &s.started_at),
         ("Drained", &s.drained_at),
@@ -154,6 +170,18 @@ pub fn detail(nm: &NodeMaintenance, now: Timestamp) -> String {
         out.push_str(&columns(&rows));
     }
     out
+}
+
+/// A task's phase, exit code and termination message, as `drydock status` shows it (the message's lines kept).
+fn task_line(t: &crate::api::v1alpha1::TaskStatus) -> String {
+    let mut line = format!("{:?}", t.phase);
+    if let Some(code) = t.exit_code {
+        line.push_str(&format!(", exit {code}"));
+    }
+    if let Some(m) = t.message.as_deref().filter(|m| !m.is_empty()) {
+        line.push_str(&format!(":\n    {}", m.lines().collect::<Vec<_>>().join("\n    ")));
+    }
+    line
 }
 
 /// The node lifecycle conditions (MaintenancePlanned, MaintenanceInProgress, DrainInProgress, Drained) a node
@@ -381,8 +409,8 @@ mod tests {
         let t = table(&[nm(Phase::Drained, 3, 3, 0)], now);
         assert_eq!(
             t,
-            "NAME   NODE     PHASE     EVICTED   BLOCKED   WINDOW-END   AGE\n\
-             m1     node-2   Drained   3/3       0         -            5m\n"
+            "NAME   NODE     PHASE     EVICTED   BLOCKED   TASK   WINDOW-END   AGE\n\
+             m1     node-2   Drained   3/3       0         -      -            5m\n"
         );
         assert_eq!(table(&[], now), "no NodeMaintenances\n");
     }
@@ -443,6 +471,34 @@ mod tests {
              Conditions:\n  \
              TYPE      STATUS   REASON   MESSAGE\n  \
              Blocked   True     PDB      1 pod blocked\n"
+        );
+    }
+
+    #[test]
+    fn detail_shows_the_task_with_its_exit_code_and_message_lines() {
+        let mut o = nm(Phase::Drained, 3, 3, 0);
+        if let Some(s) = o.status.as_mut() {
+            s.task = Some(crate::api::v1alpha1::TaskStatus {
+                pod_name: "m1-task-0f2c9a4e".into(),
+                namespace: "drydock-tasks".into(),
+                phase: crate::api::v1alpha1::TaskPhase::Failed,
+                exit_code: Some(3),
+                message: Some("E: no such package\nupgrade failed".into()),
+                ..Default::default()
+            });
+        }
+        let d = detail(&o, ts("2026-01-01T00:10:00Z"));
+        assert!(
+            d.contains(
+                "Task:     drydock-tasks/m1-task-0f2c9a4e Failed, exit 3:\n    E: no such package\n    upgrade failed\n"
+            ),
+            "{d}"
+        );
+        assert!(
+            table(&[o], ts("2026-01-01T00:10:00Z"))
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.contains(" Failed "))
         );
     }
 

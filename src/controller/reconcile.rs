@@ -16,8 +16,8 @@ use super::{
 use crate::{
     act,
     api::{
-        names::{CONTROL_PLANE_LABEL, FINALIZER, NODE_REFUSED},
-        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase},
+        names::{CONTROL_PLANE_LABEL, FINALIZER, NODE_REFUSED, TASK_REFUSED},
+        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, TaskStatus},
     },
     error::{Error, Result},
     gather,
@@ -29,6 +29,7 @@ use crate::{
         pods::{DrainInputs, DrainPlan, holding_taints, plan_drain},
         spec::{self, Checked, SpecError},
         status::{self, Outcome},
+        task,
     },
 };
 
@@ -45,6 +46,10 @@ struct Seen {
     checked: Result<Checked, SpecError>,
     /// The drain as planned from the pods on the node now, while this maintenance holds it.
     plan: Option<DrainPlan>,
+    /// The task pod, when it was looked for and found.
+    task_pod: Option<Pod>,
+    /// The task as seen now (`task::observe`).
+    task: Option<TaskStatus>,
 }
 
 #[instrument(skip_all, fields(nm = %nm.name_any(), node = %nm.spec.node_name))]
@@ -77,14 +82,18 @@ pub(super) async fn reconcile(nm: &NodeMaintenance, ctx: &Context) -> Result<Act
         checked: seen.checked.clone(),
         node: seen.view.as_ref(),
         drain: seen.plan.as_ref(),
+        task: seen.task.as_ref(),
         pdb_blocked: refused,
         exclude_remediation: ctx.settings.exclude_remediation,
         quota,
         control_plane_peers: peers,
     });
     tracing::debug!(?step, "decided");
-    memory.keep = matches!(step, Step::Drain | Step::Drained { .. } | Step::Hold(_));
-    carry_out(ctx, nm, &seen, &mut memory.memory, step, now).await
+    memory.keep = matches!(
+        step,
+        Step::Drain | Step::Drained { .. } | Step::Hold(_) | Step::StartTask | Step::AwaitTask { .. }
+    );
+    carry_out(ctx, nm, seen, &mut memory.memory, step, now).await
 }
 
 async fn observe(ctx: &Context, nm: &NodeMaintenance, memory: &mut drain::Memory, now: Timestamp) -> Result<Seen> {
@@ -110,6 +119,20 @@ async fn observe(ctx: &Context, nm: &NodeMaintenance, memory: &mut drain::Memory
     } else {
         None
     };
+    // The task pod is read only where it may exist: once recorded, or on a drained node (drydock may have
+    // created it and stopped before recording it).
+    let drained = plan.as_ref().is_some_and(DrainPlan::is_drained);
+    let look = nm.spec.task.is_some() && (status.task.is_some() || (holds && drained));
+    let task_pod = if look {
+        let (namespace, name) = match &status.task {
+            Some(t) => (t.namespace.clone(), t.pod_name.clone()),
+            None => (ctx.settings.task_namespace.clone(), task::pod_name(nm)),
+        };
+        act::task::get(&ctx.client, &namespace, &name).await?
+    } else {
+        None
+    };
+    let task = seen_task(nm, task_pod.as_ref(), status.task.as_ref(), now);
     Ok(Seen {
         node,
         view,
@@ -117,13 +140,28 @@ async fn observe(ctx: &Context, nm: &NodeMaintenance, memory: &mut drain::Memory
         status,
         checked: spec::check(&nm.spec, created),
         plan,
+        task_pod: task_pod.filter(|p| task::is_ours(p, nm)),
+        task,
     })
+}
+
+/// The task as seen now: a pod of its name that is not this maintenance's is reported, never adopted.
+fn seen_task(
+    nm: &NodeMaintenance,
+    pod: Option<&Pod>,
+    recorded: Option<&TaskStatus>,
+    now: Timestamp,
+) -> Option<TaskStatus> {
+    match pod {
+        Some(p) if !task::is_ours(p, nm) => Some(task::foreign(p, now)),
+        _ => task::observe(pod, recorded, now),
+    }
 }
 
 async fn carry_out(
     ctx: &Context,
     nm: &NodeMaintenance,
-    seen: &Seen,
+    mut seen: Seen,
     memory: &mut drain::Memory,
     step: Step,
     now: Timestamp,
@@ -148,32 +186,38 @@ async fn carry_out(
                 reason,
                 message: &message,
             };
-            record(ctx, nm, seen, outcome, now).await?;
+            record(ctx, nm, &seen, outcome, now).await?;
             Action::requeue(until.map_or(RESYNC, |t| until_then(now, t)))
         }
         Step::Hold(change) => {
             let Some(node) = seen.node.as_ref() else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
+            // A task the API server would refuse is found out before the node is touched.
+            if let (Some(spec), false, None) = (&nm.spec.task, seen.holds, &seen.status.started_at) {
+                let pod = task::pod(nm, spec, &ctx.settings.task_namespace);
+                let tried = act::task::try_create(&ctx.client, &pod).await;
+                if let Some(refusal) = tried.as_ref().err().and_then(refusal) {
+                    // Refused for good: end here. (Anything else that failed is retried below, by `tried?`.)
+                    let message = format!(
+                        "the API server refuses the task pod, so node {node_name} was not touched: {refusal}; fix \
+                         spec.task (or the task namespace) and create a new NodeMaintenance"
+                    );
+                    fail(ctx, nm, &seen, TASK_REFUSED, message, now).await?;
+                    return Ok(Action::await_change());
+                }
+                tried?;
+            }
             match act::node::apply(&nodes, node, &change).await {
-                Ok(_) => record(ctx, nm, seen, Outcome::Held { change: &change }, now).await?,
+                Ok(_) => record(ctx, nm, &seen, Outcome::Held { change: &change }, now).await?,
                 // Retrying the same write cannot heal: end here, and give back what an earlier write took.
                 Err(e) if e.is_permanent() => {
-                    let ending = Ending {
-                        phase: Phase::Failed,
-                        reason: NODE_REFUSED,
-                        message: format!(
-                            "the API server refused to change node {node_name}: {}; fix the spec and create a new \
-                             NodeMaintenance",
-                            e.api_message()
-                        ),
-                    };
-                    let outcome = Outcome::Ended {
-                        ending: &ending,
-                        restored: false,
-                    };
-                    record(ctx, nm, seen, outcome, now).await?;
-                    ctx.wake_pending();
+                    let message = format!(
+                        "the API server refused to change node {node_name}: {}; fix the spec and create a new \
+                         NodeMaintenance",
+                        e.api_message()
+                    );
+                    fail(ctx, nm, &seen, NODE_REFUSED, message, now).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -197,16 +241,48 @@ async fn carry_out(
                 errors: &round.errors,
                 refused: memory.retries.blocked(plan),
             };
-            record(ctx, nm, seen, outcome, now).await?;
+            record(ctx, nm, &seen, outcome, now).await?;
             let next = memory.retries.next_retry(now);
             Action::requeue(next.map_or(RESYNC, |d| d.max(Duration::from_millis(500))))
         }
         Step::Drained { until } => {
             let plan = seen.plan.as_ref().unwrap_or(&none);
-            record(ctx, nm, seen, Outcome::Drained { plan }, now).await?;
+            record(ctx, nm, &seen, Outcome::Drained { plan }, now).await?;
             Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
         }
-        Step::Restore { change, ending } => {
+        Step::StartTask => {
+            let Some(spec) = &nm.spec.task else {
+                return Ok(Action::requeue(RESYNC));
+            };
+            let (namespace, name) = (&ctx.settings.task_namespace, task::pod_name(nm));
+            let pod = task::pod(nm, spec, namespace);
+            seen.task = match act::task::create(&ctx.client, &pod).await {
+                // Created, or found already there (a restart between the create and the status write).
+                Ok(found) => seen_task(nm, found.as_ref(), None, now)
+                    .or_else(|| Some(task::refused(namespace, &name, "created, then gone at once", now))),
+                Err(e) => match refusal(&e) {
+                    Some(why) => Some(task::refused(namespace, &name, &why, now)),
+                    None => return Err(e),
+                },
+            };
+            let plan = seen.plan.as_ref().unwrap_or(&none);
+            record(ctx, nm, &seen, Outcome::Task { plan }, now).await?;
+            Action::requeue(Duration::from_secs(1))
+        }
+        Step::AwaitTask { until } => {
+            let plan = seen.plan.as_ref().unwrap_or(&none);
+            record(ctx, nm, &seen, Outcome::Task { plan }, now).await?;
+            Action::requeue(until.map_or(RESYNC, |t| until_then(now, t).min(RESYNC)))
+        }
+        Step::Restore {
+            change,
+            ending,
+            stop_task,
+        } => {
+            // The task goes first: nothing of drydock's runs on a node it gives back.
+            if let (true, Some(pod)) = (stop_task, seen.task_pod.as_ref()) {
+                act::task::delete(&ctx.client, pod).await?;
+            }
             if let (Some(change), Some(node)) = (change.as_ref(), seen.node.as_ref()) {
                 act::node::apply(&nodes, node, change).await?;
             }
@@ -214,8 +290,9 @@ async fn carry_out(
             let outcome = Outcome::Ended {
                 ending: &ending,
                 restored: change.is_some(),
+                stopped_task: stop_task,
             };
-            record(ctx, nm, seen, outcome, now).await?;
+            record(ctx, nm, &seen, outcome, now).await?;
             ctx.wake_pending();
             Action::requeue(Duration::from_millis(50))
         }
@@ -233,6 +310,31 @@ async fn carry_out(
     })
 }
 
+/// Ends the maintenance Failed without touching the node (nothing, or nothing more, was changed), and lets the
+/// maintenances waiting for a slot look again.
+async fn fail(
+    ctx: &Context,
+    nm: &NodeMaintenance,
+    seen: &Seen,
+    reason: &'static str,
+    message: String,
+    now: Timestamp,
+) -> Result<()> {
+    let ending = Ending {
+        phase: Phase::Failed,
+        reason,
+        message,
+    };
+    let outcome = Outcome::Ended {
+        ending: &ending,
+        restored: false,
+        stopped_task: false,
+    };
+    record(ctx, nm, seen, outcome, now).await?;
+    ctx.wake_pending();
+    Ok(())
+}
+
 /// Tells people what happened: the Events `plan::status` chose, and the status it computed, written only when
 /// it changed.
 async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outcome<'_>, now: Timestamp) -> Result<()> {
@@ -243,6 +345,7 @@ async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outco
         generation: nm.metadata.generation,
         node: seen.view.as_ref(),
         window_end: seen.checked.as_ref().ok().and_then(|c| c.window.end),
+        task: seen.task.as_ref(),
     };
     let report = status::report(&seen.status, &facts, outcome, now);
     if let Some(d) = report.drained_after {
@@ -355,6 +458,14 @@ async fn control_plane_peers(ctx: &Context, target: &str) -> Result<Peers> {
             .map(|v| v.name.clone())
             .collect(),
     })
+}
+
+/// A refusal by the API server (a 4xx other than a conflict or throttling: invalid, forbidden by Pod Security
+/// or a policy, no such namespace) in its own words; None for errors that are retried.
+fn refusal(e: &Error) -> Option<String> {
+    e.api_code()
+        .filter(|code| (400..500).contains(code) && !matches!(code, 408 | 409 | 429))
+        .map(|_| e.api_message())
 }
 
 /// Sleep until `t`, at least a second (clocks differ) and at most [`RESYNC`].

@@ -85,12 +85,16 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         .iter()
         .map(|n| {
             let node = n.name_any();
-            let maintenance = window_id.as_ref().and_then(|id| {
+            let this_window = window_id.as_ref().and_then(|id| {
                 owned
                     .iter()
                     .find(|nm| nm.spec.node_name == node && nm.labels().get(WINDOW_LABEL) == Some(id))
-                    .map(|nm| ctx.status_of(nm).phase)
+                    .map(|nm| (nm.name_any(), ctx.status_of(nm)))
             });
+            let maintenance = this_window.as_ref().map(|(_, s)| s.phase);
+            let failed_task = this_window
+                .as_ref()
+                .and_then(|(nm, status)| fleet::task_failure(nm, status));
             let holder = n.annotations().get(HELD_BY_ANNOTATION);
             let pool_node = PoolNode {
                 ready: is_ready(n),
@@ -103,6 +107,7 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
                     .and_then(|s| s.taints.as_ref())
                     .is_some_and(|ts| ts.iter().any(|t| t.key == UPCOMING_TAINT)),
                 maintenance,
+                failed_task,
             };
             (node, pool_node)
         })

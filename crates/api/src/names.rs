@@ -38,6 +38,9 @@ pub const AUTOSCALER_SCALE_DOWN_DISABLED: &str = "cluster-autoscaler.kubernetes.
 
 /// Label on every NodeMaintenance a schedule creates: the schedule's name.
 pub const SCHEDULE_LABEL: &str = "drydock.dev/schedule";
+/// Label on a task pod: the NodeMaintenance it runs for (the owner reference is what ties them; this is for
+/// people and selectors).
+pub const TASK_OF_LABEL: &str = "drydock.dev/task-of";
 /// Label on every NodeMaintenance a schedule creates: the window it belongs to.
 pub const WINDOW_LABEL: &str = "drydock.dev/window";
 /// medik8s NodeHealthCheck skips nodes with this label: a node down on purpose must not be "remediated"
@@ -71,6 +74,8 @@ pub const DRAINED: &str = "Drained";
 pub const BLOCKED: &str = "Blocked";
 /// NodeMaintenance: the maintenance ended and the node was given back.
 pub const COMPLETED: &str = "Completed";
+/// NodeMaintenance with spec.task: the task succeeded (False while it runs, or when it failed).
+pub const TASK_SUCCEEDED: &str = "TaskSucceeded";
 /// MaintenanceSchedule: the schedule can be used (False: its windows overlap, or its spec cannot be read).
 pub const VALID: &str = "Valid";
 /// MaintenanceSchedule: a window is open now.
@@ -140,7 +145,23 @@ pub const OVERLAPPING_WINDOWS: &str = "OverlappingWindows";
 /// fails, giving back what an earlier write took.
 pub const NODE_REFUSED: &str = "NodeRefused";
 
+/// The task failed (or its pod went away before it finished); with task.onFailure: Restore, the maintenance
+/// ends Failed with this reason.
+pub const TASK_FAILED: &str = "TaskFailed";
+/// The API server refused the task pod for good (a dry run before the node is touched, or the create itself).
+pub const TASK_REFUSED: &str = "TaskRefused";
+
 // Reasons of the steps in between: Events, and the reasons of the conditions above.
+
+/// drydock created the task pod on the drained node.
+pub const TASK_STARTED: &str = "TaskStarted";
+/// TaskSucceeded's reasons while the task is not done.
+pub const TASK_PENDING: &str = "TaskPending";
+pub const TASK_RUNNING: &str = "TaskRunning";
+/// drydock deleted a task that had not finished (the window closed, or the NodeMaintenance was deleted).
+pub const TASK_STOPPED: &str = "TaskStopped";
+/// A schedule's rollout stopped at a failed task (a Warning Event on the schedule).
+pub const ROLLOUT_STOPPED: &str = "RolloutStopped";
 
 /// Drydock took the node: tainted and cordoned.
 pub const CORDONED_REASON: &str = "Cordoned";

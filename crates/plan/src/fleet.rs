@@ -18,6 +18,21 @@ pub struct PoolNode {
     pub maintenance: Option<Phase>,
     /// Held now by one of this schedule's NodeMaintenances, whichever window created it.
     pub holding: bool,
+    /// This window's NodeMaintenance for the node ran a task that failed: what it says (see [`task_failure`]).
+    pub failed_task: Option<String>,
+}
+
+/// What a NodeMaintenance whose task failed says to its schedule; None when its task did not fail.
+pub fn task_failure(nm: &str, status: &drydock_api::v1alpha1::NodeMaintenanceStatus) -> Option<String> {
+    let t = status
+        .task
+        .as_ref()
+        .filter(|t| t.phase == drydock_api::v1alpha1::TaskPhase::Failed)?;
+    Some(format!(
+        "the task of NodeMaintenance {nm} ({}) {}",
+        crate::task::display(t),
+        crate::task::summary(t)
+    ))
 }
 
 /// The schedule's decisions for this look.
@@ -31,6 +46,8 @@ pub struct FleetPlan {
     pub untaint: Vec<String>,
     pub counts: NodeCounts,
     pub excluded: Vec<String>,
+    /// The rollout stopped: a task failed, and no node is started until that NodeMaintenance is deleted.
+    pub stopped: Option<String>,
 }
 
 fn finished(p: Option<Phase>) -> bool {
@@ -51,13 +68,15 @@ pub fn plan(nodes: &BTreeMap<String, PoolNode>, budget: usize, window_open: bool
     // Under maintenance (anyone's), NotReady, or started by us and not finished: all count against the budget.
     let busy = set(&|n| n.held || !n.ready || (n.maintenance.is_some() && !finished(n.maintenance)));
     let excluded = set(&|n| n.excluded);
+    // A failed task stops the rollout where it is: the next node would most likely fail the same way.
+    let stopped = nodes.values().find_map(|n| n.failed_task.clone());
     let start = super::schedule::pick(&super::schedule::PickInput {
         selected: nodes.keys().cloned().collect(),
         done: done.clone(),
         busy: busy.clone(),
         excluded: excluded.clone(),
         budget,
-        window_open,
+        window_open: window_open && stopped.is_none(),
     });
     // Nodes still to be maintained this window avoid new pods (PreferNoSchedule), so pods evicted from one node
     // do not land on the next; a node loses the taint once its own maintenance is over, or when the window closes.
@@ -90,6 +109,7 @@ pub fn plan(nodes: &BTreeMap<String, PoolNode>, budget: usize, window_open: bool
         untaint,
         counts,
         excluded: excluded.into_iter().collect(),
+        stopped,
     }
 }
 
@@ -141,6 +161,31 @@ mod tests {
                 remaining: 2
             }
         );
+    }
+
+    #[test]
+    fn a_failed_task_stops_the_rollout_until_its_maintenance_is_deleted() {
+        let mut nodes = pool(3);
+        if let Some(n) = nodes.get_mut("n1") {
+            n.maintenance = Some(Phase::Failed);
+            n.upcoming = true;
+            n.failed_task = Some("the task of NodeMaintenance m1 (t/m1-task) failed (exit 3)".into());
+        }
+        let p = plan(&nodes, 2, true);
+        assert!(p.start.is_empty(), "no node starts after a failed task: {:?}", p.start);
+        assert_eq!(
+            p.stopped.as_deref(),
+            Some("the task of NodeMaintenance m1 (t/m1-task) failed (exit 3)")
+        );
+        assert_eq!(p.counts.failed, 1);
+        // Deleted by the person who looked: the node is back in the pool and the rollout goes on.
+        if let Some(n) = nodes.get_mut("n1") {
+            n.maintenance = None;
+            n.failed_task = None;
+        }
+        let p = plan(&nodes, 2, true);
+        assert_eq!(p.start, vec!["n1", "n2"]);
+        assert_eq!(p.stopped, None);
     }
 
     #[test]

@@ -17,4 +17,5 @@ pub mod rollout;
 pub mod schedule;
 pub mod spec;
 pub mod status;
+pub mod task;
 pub mod window;

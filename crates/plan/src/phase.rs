@@ -8,10 +8,12 @@ use super::{
     window::WindowState,
 };
 use drydock_api::names::{
-    CONTROL_PLANE_GUARD, DRAIN_TIMEOUT, INVALID_SPEC, NODE_HELD, NODE_NOT_FOUND, QUOTA_EXCEEDED, RESTORED,
-    WINDOW_CLOSED, WINDOW_NOT_OPEN, WORK_DONE,
+    CONTROL_PLANE_GUARD, DRAIN_TIMEOUT, INVALID_SPEC, NODE_HELD, NODE_NOT_FOUND, QUOTA_EXCEEDED, RESTORED, TASK_FAILED,
+    TASK_SUCCEEDED, WINDOW_CLOSED, WINDOW_NOT_OPEN, WORK_DONE,
 };
-use drydock_api::v1alpha1::{NodeMaintenanceStatus, OnTimeout, Phase, PriorState, WhenNodeNotReady};
+use drydock_api::v1alpha1::{
+    NodeMaintenanceStatus, OnTaskFailure, OnTimeout, Phase, PriorState, TaskPhase, TaskSpec, WhenNodeNotReady,
+};
 
 mod observed;
 pub use observed::{Observed, Peers, Quota};
@@ -43,10 +45,19 @@ pub enum Step {
     Drained {
         until: Option<Timestamp>,
     },
-    /// Give the node back (when held) and end the maintenance.
+    /// The node is drained and spec.task has not been started: create its pod.
+    StartTask,
+    /// The task runs, or has ended and the node stays held (completeWhen not met yet, or it failed with
+    /// onFailure: Hold); look again when its pod changes or the window closes.
+    AwaitTask {
+        until: Option<Timestamp>,
+    },
+    /// Give the node back (when held) and end the maintenance; `stop_task`: delete the task pod first, it has
+    /// not finished.
     Restore {
         change: Option<NodeChange>,
         ending: Ending,
+        stop_task: bool,
     },
     ReleaseFinalizer,
     /// Completed or Failed, node given back: nothing more to do.
@@ -60,16 +71,26 @@ fn ending(phase: Phase, reason: &'static str, message: String) -> Ending {
 /// The next step for one NodeMaintenance.
 pub fn decide(o: &Observed) -> Step {
     match next(o) {
-        Step::Restore {
-            change: Some(change),
-            mut ending,
-        } => {
-            if let Some(note) = o.node.and_then(|n| kept_cordon(n, o.status, &change)) {
+        Step::Restore { change, mut ending, .. } => {
+            if let Some(note) = change
+                .as_ref()
+                .and_then(|c| o.node.and_then(|n| kept_cordon(n, o.status, c)))
+            {
                 ending.message = format!("{}; {note}", ending.message);
             }
+            // Whatever ends the maintenance ends its task: nothing runs on a node drydock no longer holds.
+            let running = o.task.filter(|t| !t.phase.is_final());
+            if let Some(t) = running {
+                ending.message = format!(
+                    "{}; task {} stopped before it finished",
+                    ending.message,
+                    crate::task::display(t)
+                );
+            }
             Step::Restore {
-                change: Some(change),
+                change,
                 ending,
+                stop_task: running.is_some(),
             }
         }
         step => step,
@@ -102,6 +123,7 @@ fn next(o: &Observed) -> Step {
     let restore = |ending: Ending| Step::Restore {
         change: o.node.filter(|_| holds).map(|n| give_back(n, o.status)),
         ending,
+        stop_task: false,
     };
 
     if o.deleting {
@@ -148,6 +170,7 @@ fn next(o: &Observed) -> Step {
         return Step::Restore {
             change: None,
             ending: ending(Phase::Failed, NODE_NOT_FOUND, message),
+            stop_task: false,
         };
     };
 
@@ -217,6 +240,9 @@ fn open(o: &Observed, node: &NodeView, closes: Option<Timestamp>, holds: bool, r
         return Step::Drain;
     };
     if plan.is_drained() {
+        if let Some(task) = &o.spec.task {
+            return after_drain(o, node, task, closes);
+        }
         if let Some(done) = o.spec.complete_when.as_ref().and_then(|c| work_done(c, node, o.status)) {
             return restore_now(node, o.status, ending(Phase::Completed, WORK_DONE, done));
         }
@@ -362,6 +388,53 @@ fn restore_now(node: &NodeView, status: &NodeMaintenanceStatus, ending: Ending) 
     Step::Restore {
         change: Some(give_back(node, status)),
         ending,
+        stop_task: false,
+    }
+}
+
+/// A drained node with a task: start it once; then the maintenance is done when it succeeded and completeWhen
+/// (if any) holds. A failed task holds the node for a person or gives it back, as task.onFailure says.
+fn after_drain(o: &Observed, node: &NodeView, spec: &TaskSpec, closes: Option<Timestamp>) -> Step {
+    let Some(task) = o.task else {
+        return Step::StartTask;
+    };
+    let name = crate::task::display(task);
+    match task.phase {
+        TaskPhase::Pending | TaskPhase::Running => Step::AwaitTask { until: closes },
+        TaskPhase::Succeeded => match &o.spec.complete_when {
+            None => restore_now(
+                node,
+                o.status,
+                ending(
+                    Phase::Completed,
+                    TASK_SUCCEEDED,
+                    format!("task {name} succeeded; node restored"),
+                ),
+            ),
+            Some(c) => match work_done(c, node, o.status) {
+                Some(done) => restore_now(
+                    node,
+                    o.status,
+                    ending(Phase::Completed, WORK_DONE, format!("task {name} succeeded; {done}")),
+                ),
+                None => Step::AwaitTask { until: closes },
+            },
+        },
+        TaskPhase::Failed | TaskPhase::Stopped => match spec.on_failure {
+            OnTaskFailure::Hold => Step::AwaitTask { until: closes },
+            OnTaskFailure::Restore => restore_now(
+                node,
+                o.status,
+                ending(
+                    Phase::Failed,
+                    TASK_FAILED,
+                    format!(
+                        "task {name} {}; node restored (task.onFailure: Restore)",
+                        crate::task::summary(task)
+                    ),
+                ),
+            ),
+        },
     }
 }
 

@@ -12,7 +12,10 @@ use crate::{
     status::Note,
 };
 use drydock_api::{
-    names::{CLOSED, INVALID_SPEC, OPEN, OVERLAPPING_WINDOWS, SCHEDULE_LABEL, VALID, WINDOW_LABEL, WINDOW_OPEN},
+    names::{
+        CLOSED, INVALID_SPEC, OPEN, OVERLAPPING_WINDOWS, ROLLOUT_STOPPED, SCHEDULE_LABEL, VALID, WINDOW_LABEL,
+        WINDOW_OPEN,
+    },
     v1alpha1::{
         MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec, Window, WindowTimes,
     },
@@ -39,6 +42,7 @@ pub fn maintenance(ms: &MaintenanceSchedule, window: &Occurrence, node: &str) ->
             taints: t.taints.clone(),
             drain: t.drain.clone(),
             complete_when: t.complete_when.clone(),
+            task: t.task.clone(),
             allow_sole_control_plane: false,
         },
     );
@@ -52,6 +56,9 @@ pub fn maintenance(ms: &MaintenanceSchedule, window: &Occurrence, node: &str) ->
     nm.metadata.owner_references = ms.controller_owner_ref(&()).map(|o| vec![o]);
     nm
 }
+
+/// How a stopped rollout's status message begins.
+const STOPPED_PREFIX: &str = "rollout stopped: ";
 
 /// The schedule's status and Events, to be written (and published) only when the status changed.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +91,15 @@ pub fn status(
     let counts = &plan.counts;
     let message = match (&open, ms.spec.suspend, refused) {
         (_, _, Some(why)) => format!("{why} ({} in progress)", counts.in_progress),
+        (Some(_), _, None) if plan.stopped.is_some() => format!(
+            "{STOPPED_PREFIX}{}; no other node is started: delete that NodeMaintenance to go on ({} done, {} in \
+             progress, {} remaining, {} failed)",
+            plan.stopped.as_deref().unwrap_or_default(),
+            counts.done,
+            counts.in_progress,
+            counts.remaining,
+            counts.failed
+        ),
         (_, true, None) => "suspended: no window starts".to_string(),
         (Some(w), false, None) => format!(
             "window open until {}: {} done, {} in progress, {} remaining, {} failed",
@@ -115,10 +131,14 @@ pub fn status(
         now,
         generation,
     );
-    let events = match refused {
+    let mut events = match refused {
         Some(why) if !was_refused => vec![warning(OVERLAPPING_WINDOWS, why)],
         _ => Vec::new(),
     };
+    let was_stopped = old.message.as_deref().is_some_and(|m| m.starts_with(STOPPED_PREFIX));
+    if message.starts_with(STOPPED_PREFIX) && !was_stopped {
+        events.push(warning(ROLLOUT_STOPPED, &message));
+    }
     Report { status: new, events }
 }
 

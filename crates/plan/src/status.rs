@@ -11,13 +11,14 @@ use crate::{
     node::{NodeChange, NodeView},
     phase::{Ending, still_blocked},
     pods::DrainPlan,
+    task,
 };
 pub use lists::{MAX_LISTED_PODS, WAITING_REASON};
 use lists::{blocked_condition, counts, evicted_before, note, skipped};
 
 use drydock_api::{
     names::*,
-    v1alpha1::{NodeMaintenanceStatus, Phase, PodNote},
+    v1alpha1::{NodeMaintenanceStatus, Phase, PodNote, TaskPhase, TaskStatus},
 };
 
 /// What the status is computed from besides the old status and the step's outcome.
@@ -31,6 +32,8 @@ pub struct Seen<'a> {
     pub node: Option<&'a NodeView>,
     /// When the window closes, as resolved from the spec (None: no end, or the spec is unusable).
     pub window_end: Option<Timestamp>,
+    /// The task as seen now (`task::observe`); None: no task, or not started.
+    pub task: Option<&'a TaskStatus>,
 }
 
 /// The step carried out, and how it went.
@@ -57,10 +60,16 @@ pub enum Outcome<'a> {
     Drained {
         plan: &'a DrainPlan,
     },
-    /// The maintenance ended; `restored`: the node was given back by this reconcile.
+    /// Drained, and the task was just started or is being waited for (`Seen::task` says how it stands).
+    Task {
+        plan: &'a DrainPlan,
+    },
+    /// The maintenance ended; `restored`: the node was given back by this reconcile; `stopped_task`: its task
+    /// pod, not finished, was deleted.
     Ended {
         ending: &'a Ending,
         restored: bool,
+        stopped_task: bool,
     },
 }
 
@@ -86,6 +95,14 @@ pub struct Report {
 pub fn report(old: &NodeMaintenanceStatus, seen: &Seen, outcome: Outcome, now: Timestamp) -> Report {
     let mut r = Draft::new(old, seen.generation, now);
     r.new.window_end = seen.window_end.map(Time);
+    let stopped = match &outcome {
+        Outcome::Ended {
+            ending,
+            stopped_task: true,
+            ..
+        } => Some(ending.reason),
+        _ => None,
+    };
     // While drydock holds the node, status mirrors the node's own record of its prior state (and a start time),
     // so a status write lost at the moment of the cordon is made good by the next one.
     if let Some(v) = seen.node.filter(|v| v.held_by.as_deref() == Some(seen.name)) {
@@ -104,7 +121,22 @@ pub fn report(old: &NodeMaintenanceStatus, seen: &Seen, outcome: Outcome, now: T
             refused,
         } => r.draining(seen, plan, done, errors, refused),
         Outcome::Drained { plan } => r.drained(seen, plan),
-        Outcome::Ended { ending, restored } => r.ended(ending, restored),
+        Outcome::Task { plan } => {
+            r.drained(seen, plan);
+            if let Some(t) = seen.task {
+                r.awaiting_task(t);
+            }
+        }
+        Outcome::Ended { ending, restored, .. } => r.ended(ending, restored),
+    }
+    if let Some(t) = seen.task {
+        let mut t = t.clone();
+        if let Some(reason) = stopped {
+            t.phase = TaskPhase::Stopped;
+            t.message = Some(format!("deleted by drydock before it finished ({reason})"));
+            t.finished_at = Some(Time(now));
+        }
+        r.task(seen.node_name, t);
     }
     r.finish()
 }
@@ -280,6 +312,52 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// The message while the node is held for the task.
+    fn awaiting_task(&mut self, t: &TaskStatus) {
+        let name = task::display(t);
+        let message = match t.phase {
+            TaskPhase::Pending | TaskPhase::Running => {
+                format!("node drained; task {name} {}", task::summary(t))
+            }
+            TaskPhase::Succeeded => {
+                format!("task {name} succeeded; waiting for spec.completeWhen before the node is restored")
+            }
+            TaskPhase::Failed | TaskPhase::Stopped => format!(
+                "task {name} {}; node held for a person (task.onFailure: Hold): delete this NodeMaintenance to give \
+                 it back",
+                task::summary(t)
+            ),
+        };
+        self.new.message = Some(message);
+    }
+
+    /// Records the task as seen, with an Event and the TaskSucceeded condition when its phase changes.
+    fn task(&mut self, node: &str, t: TaskStatus) {
+        let before = self.old.task.as_ref().map(|o| o.phase);
+        let name = task::display(&t);
+        let (status, reason) = match t.phase {
+            TaskPhase::Pending => (false, TASK_PENDING),
+            TaskPhase::Running => (false, TASK_RUNNING),
+            TaskPhase::Succeeded => (true, TASK_SUCCEEDED),
+            TaskPhase::Failed => (false, TASK_FAILED),
+            TaskPhase::Stopped => (false, TASK_STOPPED),
+        };
+        let line = format!("task {name} {}", task::summary(&t));
+        self.condition(TASK_SUCCEEDED, status, reason, &line);
+        if before.is_none() {
+            self.event(
+                false,
+                TASK_STARTED,
+                &format!("task {name} started on node {node}"),
+                true,
+            );
+        }
+        if before != Some(t.phase) && t.phase.is_final() {
+            self.event(t.phase != TaskPhase::Succeeded, reason, &line, true);
+        }
+        self.new.task = Some(t);
+    }
+
     fn ended(&mut self, ending: &Ending, restored: bool) {
         let first = self.old.phase != ending.phase || self.old.completed_at.is_none();
         self.new.phase = ending.phase;
@@ -359,6 +437,7 @@ mod tests {
             generation: Some(1),
             node: None,
             window_end: None,
+            task: None,
         }
     }
 
@@ -447,6 +526,88 @@ mod tests {
         let again = report(&first.status, &seen(), Outcome::Drained { plan: &plan }, at(150));
         assert_eq!(again.status, first.status, "nothing to write: status is unchanged");
         assert_eq!((again.drained_after, again.events.len()), (None, 0));
+    }
+
+    #[test]
+    fn a_task_is_reported_with_an_event_at_its_start_and_at_its_end() {
+        use drydock_api::v1alpha1::TaskStatus;
+        let plan = DrainPlan::default();
+        let running = TaskStatus {
+            pod_name: "kernel-task-1".into(),
+            namespace: "drydock-tasks".into(),
+            phase: TaskPhase::Running,
+            started_at: Some(Time(at(0))),
+            ..Default::default()
+        };
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            started_at: Some(Time(at(-60))),
+            ..Default::default()
+        };
+        let seen_with = |t| Seen {
+            task: Some(t),
+            ..seen()
+        };
+        let first = report(&old, &seen_with(&running), Outcome::Task { plan: &plan }, at(0));
+        let s = &first.status;
+        assert_eq!(s.phase, Phase::Drained);
+        assert_eq!(s.task.as_ref(), Some(&running));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("node drained; task drydock-tasks/kernel-task-1 running")
+        );
+        let cond = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == TASK_SUCCEEDED)
+            .expect("TaskSucceeded");
+        assert_eq!((cond.status.as_str(), cond.reason.as_str()), ("False", TASK_RUNNING));
+        let reasons: Vec<_> = first.events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, vec![DRAINED_REASON, TASK_STARTED]);
+        let failed = TaskStatus {
+            phase: TaskPhase::Failed,
+            exit_code: Some(2),
+            message: Some("dpkg: error".into()),
+            finished_at: Some(Time(at(30))),
+            ..running.clone()
+        };
+        let later = report(s, &seen_with(&failed), Outcome::Task { plan: &plan }, at(30));
+        assert_eq!(
+            later.status.message.as_deref(),
+            Some(
+                "task drydock-tasks/kernel-task-1 failed (exit 2): dpkg: error; node held for a person \
+                 (task.onFailure: Hold): delete this NodeMaintenance to give it back"
+            )
+        );
+        assert_eq!(later.events.len(), 1);
+        assert!(later.events[0].warning && later.events[0].on_node);
+        assert_eq!(later.events[0].reason, TASK_FAILED);
+        let again = report(
+            &later.status,
+            &seen_with(&failed),
+            Outcome::Task { plan: &plan },
+            at(90),
+        );
+        assert!(again.events.is_empty(), "told once");
+        // The window closes on a task still running: the record says drydock stopped it.
+        let ending = Ending {
+            phase: Phase::Completed,
+            reason: WINDOW_CLOSED,
+            message: "window closed: node restored".into(),
+        };
+        let outcome = Outcome::Ended {
+            ending: &ending,
+            restored: true,
+            stopped_task: true,
+        };
+        let closed = report(s, &seen_with(&running), outcome, at(60));
+        let t = closed.status.task.expect("task");
+        assert_eq!(t.phase, TaskPhase::Stopped);
+        assert_eq!(
+            t.message.as_deref(),
+            Some("deleted by drydock before it finished (WindowClosed)")
+        );
+        assert!(closed.events.iter().any(|e| e.reason == TASK_STOPPED));
     }
 
     #[test]

@@ -34,6 +34,12 @@ use serde::{Deserialize, Serialize};
     ),
     printcolumn(name = "Blocked", type_ = "integer", json_path = ".status.pods.blocked"),
     printcolumn(
+        name = "Task",
+        type_ = "string",
+        json_path = ".status.task.phase",
+        description = "the task's phase, when spec.task is set"
+    ),
+    printcolumn(
         name = "Window-End",
         type_ = "string",
         json_path = ".status.windowEnd",
@@ -77,6 +83,12 @@ pub struct NodeMaintenanceSpec {
     /// of waiting for the window to close.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complete_when: Option<CompleteWhen>,
+
+    /// Work to run on the node once it is drained (a kernel upgrade, say): one pod, created once. The maintenance
+    /// is then done when the task succeeded and every completeWhen condition holds. Needs the run-task
+    /// permission (SECURITY.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::TaskSpec>,
 
     /// Allow taking the cluster's only control-plane node. Its restart takes the API server down, drydock's own
     /// watch included; without this a maintenance of a sole control-plane node waits (ControlPlaneGuard).
@@ -328,6 +340,9 @@ pub struct NodeMaintenanceStatus {
     /// When the drain finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drained_at: Option<Time>,
+    /// The task (spec.task), once drydock has created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::TaskStatus>,
     /// The node's bootID when the drain finished (for completeWhen.rebooted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id_at_drain: Option<String>,

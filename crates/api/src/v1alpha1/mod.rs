@@ -2,6 +2,8 @@
 //! recurring window over a pool of nodes, creating NodeMaintenances one budget at a time).
 mod maintenance;
 mod schedule;
+mod task;
 
 pub use maintenance::*;
 pub use schedule::*;
+pub use task::*;

@@ -97,6 +97,10 @@ pub struct MaintenanceTemplate {
     pub drain: DrainSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complete_when: Option<CompleteWhen>,
+    /// As NodeMaintenance spec.task: run on each node once it is drained. The rollout stops at the first task
+    /// that fails (status says which); delete that NodeMaintenance to go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::TaskSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]

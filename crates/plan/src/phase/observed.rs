@@ -6,7 +6,7 @@ use crate::{
     pods::DrainPlan,
     spec::{Checked, SpecError},
 };
-use drydock_api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus};
+use drydock_api::v1alpha1::{NodeMaintenanceSpec, NodeMaintenanceStatus, TaskStatus};
 
 /// Everything a decision depends on.
 pub struct Observed<'a> {
@@ -22,6 +22,8 @@ pub struct Observed<'a> {
     pub node: Option<&'a NodeView>,
     /// The drain as planned from the pods now on the node; None when the node is not held yet.
     pub drain: Option<&'a DrainPlan>,
+    /// The task as seen now (`task::observe`); None: spec.task is not set, or the task was never started.
+    pub task: Option<&'a TaskStatus>,
     /// Pods whose eviction a PodDisruptionBudget (or webhook) refused recently and that are still on the node.
     pub pdb_blocked: usize,
     /// Label held nodes so medik8s remediation leaves them alone (operator flag).

@@ -61,6 +61,7 @@ struct Case {
     pdb_blocked: usize,
     quota: Quota,
     peers: Option<Peers>,
+    task: Option<drydock_api::v1alpha1::TaskStatus>,
 }
 impl Case {
     fn new() -> Self {
@@ -77,6 +78,7 @@ impl Case {
             pdb_blocked: 0,
             quota: Quota::default(),
             peers: None,
+            task: None,
         }
     }
     fn decide(&self) -> Step {
@@ -93,6 +95,7 @@ impl Case {
             }),
             node: self.node.as_ref(),
             drain: self.drain.as_ref(),
+            task: self.task.as_ref(),
             pdb_blocked: self.pdb_blocked,
             exclude_remediation: false,
             quota: self.quota,
@@ -162,7 +165,9 @@ fn a_missing_node_fails_with_a_reason() {
         ..Case::new()
     };
     match c.decide() {
-        Step::Restore { change: None, ending } => {
+        Step::Restore {
+            change: None, ending, ..
+        } => {
             assert_eq!((ending.phase, ending.reason), (Phase::Failed, "NodeNotFound"));
             assert!(ending.message.contains("does not exist"));
         }
@@ -238,6 +243,7 @@ fn the_window_closing_restores_the_node_and_says_whether_the_drain_finished() {
         Step::Restore {
             change: Some(ch),
             ending,
+            ..
         } => {
             assert!(!ch.unschedulable && ch.held_by.is_none());
             assert_eq!(ending.phase, Phase::Completed);
@@ -257,7 +263,7 @@ fn a_window_closed_before_start_completes_without_touching_the_node() {
         now: ts("2026-01-01T03:00:00Z"),
         ..Case::new()
     };
-    assert!(matches!(c.decide(), Step::Restore { change: None, ending } if ending.phase == Phase::Completed));
+    assert!(matches!(c.decide(), Step::Restore { change: None, ending, .. } if ending.phase == Phase::Completed));
 }
 
 #[test]
@@ -334,6 +340,7 @@ fn invalid_spec_fails_and_gives_a_held_node_back() {
         Step::Restore {
             change: Some(_),
             ending,
+            ..
         } => assert_eq!(ending.reason, "InvalidSpec"),
         s => panic!("expected Restore, got {s:?}"),
     }
@@ -361,6 +368,7 @@ fn a_blocked_drain_times_out_per_on_timeout() {
         Step::Restore {
             change: Some(ch),
             ending,
+            ..
         } => {
             assert_eq!((ending.phase, ending.reason), (Phase::Failed, "DrainTimeout"));
             assert!(!ch.unschedulable);
@@ -490,6 +498,7 @@ fn complete_when_rebooted_ends_the_maintenance_once_the_boot_id_changes() {
         Step::Restore {
             change: Some(_),
             ending,
+            ..
         } => assert_eq!((ending.phase, ending.reason), (Phase::Completed, "WorkDone")),
         s => panic!("expected WorkDone, got {s:?}"),
     }
@@ -602,4 +611,172 @@ fn out_of_service_only_when_asked_and_only_while_the_node_is_not_ready() {
     let mut drained = dead_node(WhenNodeNotReady::OutOfService);
     drained.drain = Some(DrainPlan::default());
     assert!(!matches!(drained.decide(), Step::Hold(_)));
+}
+
+fn with_task(on_failure: drydock_api::v1alpha1::OnTaskFailure) -> Case {
+    let mut c = Case::new().holding();
+    c.spec.task = Some(drydock_api::v1alpha1::TaskSpec {
+        on_failure,
+        ..Default::default()
+    });
+    c.drain = Some(DrainPlan::default());
+    c.status.drained_at = Some(Time(ts("2026-01-01T00:30:00Z")));
+    if let Some(n) = c.node.as_mut() {
+        n.ready = true;
+    }
+    c
+}
+
+fn task_in(phase: drydock_api::v1alpha1::TaskPhase) -> drydock_api::v1alpha1::TaskStatus {
+    drydock_api::v1alpha1::TaskStatus {
+        pod_name: "nm1-task-0f2c9a4e".into(),
+        namespace: "drydock-tasks".into(),
+        phase,
+        exit_code: (phase == drydock_api::v1alpha1::TaskPhase::Failed).then_some(3),
+        message: Some("no such package".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_drained_node_with_a_task_starts_it_once_then_waits_for_it() {
+    use drydock_api::v1alpha1::{OnTaskFailure, TaskPhase};
+    let mut c = with_task(OnTaskFailure::Hold);
+    assert_eq!(c.decide(), Step::StartTask);
+    for phase in [TaskPhase::Pending, TaskPhase::Running] {
+        c.task = Some(task_in(phase));
+        assert_eq!(
+            c.decide(),
+            Step::AwaitTask {
+                until: Some(ts("2026-01-01T02:00:00Z"))
+            },
+            "{phase:?}: never started again"
+        );
+    }
+    // Not before the drain is done: the task is why the node is emptied.
+    c.task = None;
+    c.drain = Some(DrainPlan {
+        evict: vec![key("web-1")],
+        ..Default::default()
+    });
+    assert_eq!(c.decide(), Step::Drain);
+}
+
+#[test]
+fn a_task_that_succeeded_ends_the_maintenance_when_complete_when_holds_too() {
+    use drydock_api::v1alpha1::{CompleteWhen, NodeInfoMatch, OnTaskFailure, TaskPhase};
+    let mut c = with_task(OnTaskFailure::Hold);
+    c.task = Some(task_in(TaskPhase::Succeeded));
+    match c.decide() {
+        Step::Restore {
+            change: Some(_),
+            ending,
+            stop_task: false,
+        } => {
+            assert_eq!((ending.phase, ending.reason), (Phase::Completed, "TaskSucceeded"));
+            assert_eq!(
+                ending.message,
+                "task drydock-tasks/nm1-task-0f2c9a4e succeeded; node restored"
+            );
+        }
+        s => panic!("expected a restore, got {s:?}"),
+    }
+    c.spec.complete_when = Some(CompleteWhen {
+        rebooted: true,
+        node_info: Some(NodeInfoMatch {
+            kernel_version: Some("6.6.*".into()),
+            ..Default::default()
+        }),
+    });
+    c.status.boot_id_at_drain = Some("boot-1".into());
+    if let Some(n) = c.node.as_mut() {
+        n.boot_id = Some("boot-1".into());
+        n.node_info.insert("kernelVersion".into(), "6.1.0".into());
+    }
+    assert!(
+        matches!(c.decide(), Step::AwaitTask { .. }),
+        "succeeded, not rebooted yet"
+    );
+    if let Some(n) = c.node.as_mut() {
+        n.boot_id = Some("boot-2".into());
+        n.node_info.insert("kernelVersion".into(), "6.6.30".into());
+    }
+    c.task = Some(task_in(TaskPhase::Running));
+    assert!(
+        matches!(c.decide(), Step::AwaitTask { .. }),
+        "rebooted with the new kernel, but the task has not finished"
+    );
+    c.task = Some(task_in(TaskPhase::Succeeded));
+    match c.decide() {
+        Step::Restore { ending, .. } => {
+            assert_eq!(ending.reason, "WorkDone");
+            assert!(
+                ending
+                    .message
+                    .starts_with("task drydock-tasks/nm1-task-0f2c9a4e succeeded; work done: the node rebooted"),
+                "{}",
+                ending.message
+            );
+        }
+        s => panic!("expected WorkDone, got {s:?}"),
+    }
+}
+
+#[test]
+fn a_failed_task_holds_the_node_or_restores_it_as_on_failure_says() {
+    use drydock_api::v1alpha1::{OnTaskFailure, TaskPhase};
+    let mut hold = with_task(OnTaskFailure::Hold);
+    hold.task = Some(task_in(TaskPhase::Failed));
+    assert!(matches!(hold.decide(), Step::AwaitTask { .. }));
+    let mut restore = with_task(OnTaskFailure::Restore);
+    restore.task = Some(task_in(TaskPhase::Failed));
+    match restore.decide() {
+        Step::Restore {
+            change: Some(change),
+            ending,
+            stop_task: false,
+        } => {
+            assert!(!change.unschedulable);
+            assert_eq!((ending.phase, ending.reason), (Phase::Failed, "TaskFailed"));
+            assert_eq!(
+                ending.message,
+                "task drydock-tasks/nm1-task-0f2c9a4e failed (exit 3): no such package; node restored (task.onFailure: Restore)"
+            );
+        }
+        s => panic!("expected a restore, got {s:?}"),
+    }
+}
+
+#[test]
+fn whatever_ends_a_maintenance_stops_a_task_that_has_not_finished() {
+    use drydock_api::v1alpha1::{OnTaskFailure, TaskPhase};
+    let mut closed = with_task(OnTaskFailure::Hold);
+    closed.task = Some(task_in(TaskPhase::Running));
+    closed.now = ts("2026-01-01T02:00:01Z");
+    match closed.decide() {
+        Step::Restore {
+            change: Some(_),
+            ending,
+            stop_task: true,
+        } => {
+            assert_eq!(ending.reason, "WindowClosed");
+            assert!(
+                ending
+                    .message
+                    .ends_with("; task drydock-tasks/nm1-task-0f2c9a4e stopped before it finished"),
+                "{}",
+                ending.message
+            );
+        }
+        s => panic!("expected a restore that stops the task, got {s:?}"),
+    }
+    let mut deleted = with_task(OnTaskFailure::Hold);
+    deleted.task = Some(task_in(TaskPhase::Pending));
+    deleted.deleting = true;
+    assert!(matches!(deleted.decide(), Step::Restore { stop_task: true, .. }));
+    deleted.task = Some(task_in(TaskPhase::Failed));
+    assert!(
+        matches!(deleted.decide(), Step::Restore { stop_task: false, .. }),
+        "a finished task is left for its log"
+    );
 }

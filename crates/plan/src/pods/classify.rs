@@ -41,6 +41,8 @@ pub enum SkipReason {
     /// It tolerates the cordon and every taint the maintenance adds: its replacement would be scheduled straight
     /// back onto the node (an eviction loop), so it stays, as a DaemonSet pod does.
     ComesBack,
+    /// A NodeMaintenance's task: drydock runs it on the drained node, and stops it itself.
+    Task,
 }
 
 impl SkipReason {
@@ -50,6 +52,7 @@ impl SkipReason {
             SkipReason::DaemonSet => "DaemonSet-managed pod: left in place (it would come straight back)",
             SkipReason::Mirror => "mirror (static) pod: managed by the kubelet, never touched",
             SkipReason::NotSelected => "not matched by spec.drain.podSelector",
+            SkipReason::Task => "drydock's task pod: it runs on the drained node; drydock stops it itself",
             SkipReason::ComesBack => {
                 "tolerates the cordon and the maintenance taint: its replacement would be scheduled straight back \
                  onto this node, so it is left in place (like a DaemonSet pod)"
@@ -164,6 +167,10 @@ impl<'a> Rules<'a> {
         if controller.is_some_and(is_daemonset) {
             return Disposition::Skip(SkipReason::DaemonSet);
         }
+        // The task is why the node was drained: never evicted, and kept when finished (its log is the record).
+        if controller.is_some_and(is_task) {
+            return Disposition::Skip(SkipReason::Task);
+        }
         let selected = match &self.selector {
             Ok(None) => true,
             Ok(Some(selector)) => selector.matches(&labels),
@@ -229,6 +236,15 @@ impl<'a> Rules<'a> {
                 .iter()
                 .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
     }
+}
+
+/// A NodeMaintenance (any version of drydock's group) owns the pod: it is a task.
+fn is_task(owner: &OwnerReference) -> bool {
+    owner.kind == "NodeMaintenance"
+        && owner
+            .api_version
+            .split_once('/')
+            .is_some_and(|(group, _)| group == drydock_api::names::GROUP)
 }
 
 /// Any version of the apps group, so a future apps/v2 still counts; a DaemonSet kind from another group (a CRD)

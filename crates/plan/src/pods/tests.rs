@@ -178,6 +178,20 @@ fn mirror_pod_is_skipped_even_when_terminating_finished_or_bare() {
 }
 
 #[test]
+fn a_maintenances_task_pod_is_never_evicted_nor_deleted_when_finished() {
+    let task = owned(pod("kernel-task"), "drydock.dev/v1alpha1", "NodeMaintenance", true);
+    assert_eq!(classify_default(&task), Disposition::Skip(SkipReason::Task));
+    assert_eq!(
+        classify_default(&phase(task.clone(), "Succeeded")),
+        Disposition::Skip(SkipReason::Task),
+        "its log is the record"
+    );
+    // Only drydock's group: another project's NodeMaintenance kind owns an ordinary pod.
+    let other = owned(pod("x"), "example.com/v1", "NodeMaintenance", true);
+    assert_eq!(classify_default(&other), Disposition::Evict);
+}
+
+#[test]
 fn daemonset_pod_is_skipped() {
     let p = owned(pod("fluentd"), "apps/v1", "DaemonSet", true);
     assert_eq!(classify_default(&p), Disposition::Skip(SkipReason::DaemonSet));
