@@ -79,9 +79,10 @@ install_drydock() {
   kubectl wait --for=condition=Established --timeout=30s \
     crd/nodemaintenances.drydock.dev crd/maintenanceschedules.drydock.dev
 
-  say "Installing drydock's RBAC (config/rbac) and a kubeconfig that acts as its ServiceAccount"
+  say "Installing drydock's RBAC (config/rbac), the run-task admission policy (config/policy) and a kubeconfig that acts as its ServiceAccount"
   kubectl apply -f config/manager/namespace.yaml
   kubectl apply -k config/rbac
+  kubectl apply -k config/policy
   # The admin kubeconfig plus `as:`: every request drydock makes is authorised as the ServiceAccount.
   sed 's|^\(    client-key: .*\)$|\1\n    as: system:serviceaccount:drydock-system:drydock|' "$kubeconfig" \
     > "$controller_kubeconfig"

@@ -1,5 +1,7 @@
 //! config/rbac stays least-privilege: no wildcard anywhere, no access to secrets, and the controller's
-//! ClusterRole grants exactly the verbs the code uses (a new one must be added here on purpose).
+//! ClusterRole grants exactly the verbs the code uses (a new one must be added here on purpose). The run-task verb
+//! (who may give a maintenance a task, a pod on the node) is granted by drydock-task-author and to the controller
+//! only, and the controller may create pods in its task namespace only.
 use serde_yaml_ng::Value;
 
 fn documents(path: &str) -> Vec<Value> {
@@ -27,14 +29,36 @@ fn rules(doc: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
         .unwrap_or_default()
 }
 
-#[test]
-fn no_wildcards_and_no_secrets() {
+/// The files config/rbac/kustomization.yaml installs: every check below that is about all of config/rbac reads
+/// these, so a file added there is checked without being named here.
+fn installed_files() -> Vec<String> {
+    let kustomization = documents("kustomization.yaml");
+    let files: Vec<String> = kustomization[0]["resources"]
+        .as_sequence()
+        .expect("resources in config/rbac/kustomization.yaml")
+        .iter()
+        .map(|f| f.as_str().expect("a file name").to_string())
+        .collect();
     for file in [
         "controller_role.yaml",
         "leader_election_role.yaml",
         "maintainer_role.yaml",
         "preview_role.yaml",
+        "task_author_role.yaml",
+        "task_role.yaml",
     ] {
+        assert!(
+            files.iter().any(|f| f == file),
+            "config/rbac/kustomization.yaml lacks {file}"
+        );
+    }
+    files
+}
+
+#[test]
+fn no_wildcards_and_no_secrets() {
+    for file in installed_files() {
+        let file = file.as_str();
         for doc in documents(file) {
             for (groups, resources, verbs) in rules(&doc) {
                 for word in groups.iter().chain(&resources).chain(&verbs) {
@@ -48,9 +72,14 @@ fn no_wildcards_and_no_secrets() {
 
 /// Every `group/resource:verb` the ClusterRole in `file` grants, sorted.
 fn granted(file: &str) -> Vec<String> {
+    granted_by(file, "ClusterRole")
+}
+
+/// Every `group/resource:verb` the roles of `kind` (ClusterRole, Role) in `file` grant, sorted.
+fn granted_by(file: &str, kind: &str) -> Vec<String> {
     let mut granted: Vec<String> = documents(file)
         .iter()
-        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("ClusterRole"))
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
         .flat_map(rules)
         .flat_map(|(groups, resources, verbs)| {
             let mut out = Vec::new();
@@ -82,6 +111,7 @@ fn controller_role_is_exactly_what_the_code_uses() {
         "drydock.dev/nodemaintenances/status:update",
         "drydock.dev/nodemaintenances/finalizers:update",
         "drydock.dev/nodemaintenances:create",
+        "drydock.dev/nodemaintenances:run-task",
         "drydock.dev/maintenanceschedules:get",
         "drydock.dev/maintenanceschedules:list",
         "drydock.dev/maintenanceschedules:watch",
@@ -146,21 +176,91 @@ fn preview_role_is_exactly_the_reads_of_preview() {
     assert_eq!(granted("preview_role.yaml"), expected);
 }
 
-/// Neither role for people is aggregated into the built-in admin/edit/view roles: draining is granted on purpose.
+/// The right to give a maintenance a task (a pod of one's choosing on the node): the custom verb run-task,
+/// checked by the admission policy drydock-run-task (config/policy), and nothing else.
+#[test]
+fn task_author_role_is_run_task_only() {
+    let mut expected: Vec<&str> = vec![
+        "drydock.dev/nodemaintenances:run-task",
+        "drydock.dev/maintenanceschedules:run-task",
+    ];
+    expected.sort();
+    assert_eq!(granted("task_author_role.yaml"), expected);
+}
+
+/// run-task is granted by drydock-task-author and, on nodemaintenances only, to the controller (a schedule's
+/// NodeMaintenances carry its task): no other role of config/rbac grants it.
+#[test]
+fn run_task_is_granted_on_purpose_only() {
+    for file in installed_files() {
+        let granted: Vec<String> = ["ClusterRole", "Role"]
+            .iter()
+            .flat_map(|kind| granted_by(&file, kind))
+            .filter(|g| g.ends_with(":run-task"))
+            .collect();
+        let expected: Vec<&str> = match file.as_str() {
+            "task_author_role.yaml" => vec![
+                "drydock.dev/maintenanceschedules:run-task",
+                "drydock.dev/nodemaintenances:run-task",
+            ],
+            "controller_role.yaml" => vec!["drydock.dev/nodemaintenances:run-task"],
+            _ => vec![],
+        };
+        assert_eq!(granted, expected, "{file}: run-task");
+    }
+}
+
+/// The controller creates pods in its task namespace only, and nothing else there: it reads, watches and deletes
+/// them with the ClusterRole's pod rights.
+#[test]
+fn task_role_is_pod_create_in_the_task_namespace() {
+    assert_eq!(granted_by("task_role.yaml", "Role"), vec!["/pods:create"]);
+    assert!(granted("task_role.yaml").is_empty(), "task_role.yaml: no ClusterRole");
+    let docs = documents("task_role.yaml");
+    for doc in &docs {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        assert!(
+            kind == "Role" || kind == "RoleBinding",
+            "task_role.yaml: unexpected {kind}"
+        );
+        assert_eq!(
+            doc["metadata"]["namespace"].as_str(),
+            Some("drydock-tasks"),
+            "task_role.yaml: {kind} outside the task namespace"
+        );
+    }
+    let binding = docs
+        .iter()
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("RoleBinding"))
+        .expect("task_role.yaml: a RoleBinding");
+    assert_eq!(binding["roleRef"]["kind"].as_str(), Some("Role"));
+    assert_eq!(binding["roleRef"]["name"].as_str(), Some("drydock-tasks"));
+    let subjects: Vec<(Option<&str>, Option<&str>, Option<&str>)> = binding["subjects"]
+        .as_sequence()
+        .expect("subjects")
+        .iter()
+        .map(|s| (s["kind"].as_str(), s["namespace"].as_str(), s["name"].as_str()))
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![(Some("ServiceAccount"), Some("drydock-system"), Some("drydock"))]
+    );
+}
+
+/// No role for people is aggregated into the built-in admin/edit/view roles, nor into any other: draining, and
+/// running tasks, are granted on purpose.
 #[test]
 fn people_roles_are_not_aggregated() {
-    for file in ["maintainer_role.yaml", "preview_role.yaml"] {
+    for file in ["maintainer_role.yaml", "preview_role.yaml", "task_author_role.yaml"] {
         for doc in documents(file) {
+            assert!(doc.get("aggregationRule").is_none(), "{file} aggregates other roles");
             let labels = doc
                 .get("metadata")
                 .and_then(|m| m.get("labels"))
                 .and_then(Value::as_mapping);
-            let aggregated = labels.is_some_and(|l| {
-                l.keys()
-                    .filter_map(Value::as_str)
-                    .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
-            });
-            assert!(!aggregated, "{file} is aggregated into a built-in role");
+            let aggregated =
+                labels.is_some_and(|l| l.keys().filter_map(Value::as_str).any(|k| k.contains("aggregate-to-")));
+            assert!(!aggregated, "{file} is aggregated into another role");
         }
     }
 }

@@ -44,6 +44,8 @@ pub fn controller_kubeconfig() -> PathBuf {
         let config = |p: &str| root.join("config").join(p).display().to_string();
         kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &config("manager/namespace.yaml")]);
         kubectl(&["apply", "--server-side", "--force-conflicts", "-k", &config("rbac")]);
+        // The admission policy that makes a task its own permission (run-task), as a real install has it.
+        kubectl(&["apply", "--server-side", "--force-conflicts", "-k", &config("policy")]);
         let token = kubectl(&["-n", "drydock-system", "create", "token", "drydock", "--duration", "48h"]);
         let server = kubectl(&["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]);
         let ca = root.join(".cache/cluster/pki/ca.crt");
