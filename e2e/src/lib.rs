@@ -10,6 +10,7 @@ pub mod audit;
 pub mod controller;
 pub mod person;
 pub mod relay;
+pub mod schedules;
 pub mod workloads;
 
 /// The controller's own Ready check, so tests and drydock agree on what Ready means.

@@ -1,20 +1,14 @@
 //! MaintenanceSchedule on the real control plane: a window over a pool of kwok nodes, one node at a time,
 //! each maintenance ending when "the kernel agent" (this test) reboots the node, and a window that closes
 //! mid-pool. Windows are minutes of real time at most: the schedule's cron names the current minute.
-use std::{
-    collections::BTreeSet,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeSet, sync::atomic::Ordering, time::Duration};
 
 use drydock::api::v1alpha1::{MaintenanceSchedule, NodeMaintenance, Phase};
 use drydock_e2e::{
     ENV_LABEL, TestEnv,
     audit::Expect,
     controller::{Drydock, taints, unschedulable},
+    schedules::{create_schedule, sample_max_cordoned, this_minute},
     wait_until,
 };
 use k8s_openapi::api::core::v1::Node;
@@ -23,53 +17,6 @@ use kube::{
     api::{ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-
-/// A cron expression that fired at the start of the current UTC minute (and next fires tomorrow), and how long
-/// ago that was.
-fn this_minute() -> (String, Duration) {
-    let now = jiff::Timestamp::now();
-    let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
-    let elapsed = Duration::from_secs(utc.second() as u64) + Duration::from_nanos(utc.subsec_nanosecond() as u64);
-    (format!("{} {} * * *", utc.minute(), utc.hour()), elapsed)
-}
-
-async fn create_schedule(env: &TestEnv, name: &str, pool: &str, duration: &str, template: serde_json::Value) {
-    let (cron, _) = this_minute();
-    let ms: MaintenanceSchedule = serde_json::from_value(json!({
-        "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
-        "metadata": {"name": format!("{}-{name}", env.id), "labels": {ENV_LABEL: env.id}},
-        "spec": {
-            "schedule": cron, "timeZone": "UTC", "duration": duration,
-            "nodeSelector": {"matchLabels": {"pool": pool}},
-            "maxUnavailable": 1,
-            "template": template
-        }
-    }))
-    .expect("schedule json");
-    Api::<MaintenanceSchedule>::all(env.client.clone())
-        .create(&PostParams::default(), &ms)
-        .await
-        .expect("create schedule");
-}
-
-/// Samples the pool every 100 ms in the background: the most nodes ever cordoned at once.
-fn sample_max_cordoned(env: &TestEnv, nodes: Vec<String>) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
-    let (max, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
-    let (m, s, api) = (max.clone(), stop.clone(), Api::<Node>::all(env.client.clone()));
-    tokio::spawn(async move {
-        while !s.load(Ordering::Relaxed) {
-            let mut n = 0;
-            for name in &nodes {
-                if api.get(name).await.is_ok_and(|node| unschedulable(&node)) {
-                    n += 1;
-                }
-            }
-            m.fetch_max(n, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    (max, stop)
-}
 
 fn schedule_maintenances(all: &[NodeMaintenance], schedule: &str) -> Vec<NodeMaintenance> {
     all.iter()
@@ -98,13 +45,7 @@ fn planned_by(node: &Node, schedule: &str) -> bool {
 #[tokio::test]
 async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
     let mut env = TestEnv::new("sch-roll").await;
-    let mut pool = Vec::new();
-    for i in 1..=4 {
-        pool.push(
-            env.node_with(&format!("n{i}"), json!({"labels": {"pool": "batch"}}))
-                .await,
-        );
-    }
+    let pool = env.pool("batch", 4).await;
     // Each of the 4 nodes held, then restored; on each, MaintenancePlanned, then the hold's and the end's
     // lifecycle conditions.
     env.expect_audit(Expect {
@@ -120,6 +61,7 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
         "kernel",
         "batch",
         "10m",
+        1,
         json!({"reason": "kernel 6.6", "completeWhen": {"rebooted": true}}),
     )
     .await;
@@ -179,6 +121,7 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
         announced.len() >= 3,
         "the nodes waiting their turn showed MaintenancePlanned: only {announced:?}"
     );
+    env.wait_pool_untainted(&pool).await;
     for n in &pool {
         let node = nodes.get(n).await.expect("node");
         assert!(!unschedulable(&node), "{n} uncordoned");
@@ -203,13 +146,7 @@ async fn schedule_rolls_through_the_pool_one_node_at_a_time() {
 #[tokio::test]
 async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
     let mut env = TestEnv::new("sch-close").await;
-    let mut pool = Vec::new();
-    for i in 1..=3 {
-        pool.push(
-            env.node_with(&format!("n{i}"), json!({"labels": {"pool": "web"}}))
-                .await,
-        );
-    }
+    let pool = env.pool("web", 3).await;
     // The first node's drain cannot finish (a pod without a controller), so the window closes on it.
     env.bare_pod("pet", &pool[0], json!({})).await;
     env.wait_ready_pods("pet", 1).await;
@@ -219,7 +156,7 @@ async fn a_window_closing_mid_pool_leaves_the_rest_untouched() {
     let _drydock = Drydock::start(&env, 0);
     let (_, elapsed) = this_minute();
     let duration = format!("{}s", elapsed.as_secs() + 8);
-    create_schedule(&env, "short", "web", &duration, json!({})).await;
+    create_schedule(&env, "short", "web", &duration, 1, json!({})).await;
     let schedule = format!("{}-short", env.id);
     let nms = Api::<NodeMaintenance>::all(env.client.clone());
     let lp = ListParams::default().labels(&format!("{ENV_LABEL}={}", env.id));
@@ -312,7 +249,7 @@ async fn overlapping_windows_are_refused_and_what_they_hold_is_counted() {
     let _n2 = env.node_with("n2", json!({"labels": {"pool": "overlap"}})).await;
     let _drydock = Drydock::start(&env, 0);
     // A window open now for 10 minutes takes the first node and holds it until the window closes.
-    create_schedule(&env, "ovl", "overlap", "10m", json!({})).await;
+    create_schedule(&env, "ovl", "overlap", "10m", 1, json!({})).await;
     let schedule = format!("{}-ovl", env.id);
     let nms = Api::<NodeMaintenance>::all(env.client.clone());
     let lp = ListParams::default().labels(&format!("{ENV_LABEL}={}", env.id));

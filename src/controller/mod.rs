@@ -60,6 +60,8 @@ pub struct Settings {
     /// Publish the node lifecycle conditions (MaintenancePlanned, MaintenanceInProgress, DrainInProgress,
     /// Drained) on the nodes drydock maintains.
     pub node_conditions: bool,
+    /// Where task pods run.
+    pub task_namespace: String,
 }
 
 /// How long the controller may finish the reconciles it is running once asked to stop; then they are dropped.
@@ -212,8 +214,12 @@ async fn reconcile_schedule(obj: Arc<Lenient<MaintenanceSchedule>>, ctx: Arc<Con
 fn schedule_error_policy(ms: Arc<Lenient<MaintenanceSchedule>>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics
         .reconcile_error(Which::MaintenanceSchedule, error.category());
+    // A conflict is news (a maintenance changed the node meanwhile): look again at once, as a maintenance does.
+    if error.is_conflict() {
+        return Action::requeue(crate::plan::retry::AFTER_CONFLICT);
+    }
     warn!(ms = %ms.name_any(), category = error.category(), error = %error, "schedule reconcile failed");
-    Action::requeue(Duration::from_secs(if error.is_conflict() { 1 } else { 10 }))
+    Action::requeue(Duration::from_secs(10))
 }
 
 /// Counts a reconcile and how long it took.
