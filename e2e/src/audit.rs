@@ -2,7 +2,11 @@
 //! every test: what drydock's own identity did to pods and nodes, judged by the objects as the API server
 //! recorded them.
 //!
-//! - No DELETE of a pod that was not already finished (Succeeded or Failed); no deletecollection of pods.
+//! - No DELETE of a pod that was not already finished (Succeeded or Failed), but of a task drydock created
+//!   itself (it stops its running task when the window closes); no deletecollection of pods.
+//! - No pod create but of a task: a pod with a NodeMaintenance controller owner reference, pinned (spec.nodeName)
+//!   to a node drydock held when the create was sent. Tasks are judged by the scope of their node, whatever
+//!   their namespace; a pod drydock pins to no node is judged by every scope.
 //! - No eviction of a pod on a node drydock did not hold (held-by annotation) when the eviction was sent.
 //! - No node write that removed a taint drydock had not added or uncordoned a node someone else cordoned; no
 //!   DELETE or deletecollection of nodes.
@@ -194,8 +198,8 @@ fn read_lines(file: &Path, from: u64, live: bool, out: &mut Vec<Value>) -> Resul
     Ok(())
 }
 
-/// Which requests a check covers: pods in these namespaces, nodes whose name starts with `node_prefix`, and who
-/// drydock is.
+/// Which requests a check covers: pods in these namespaces, nodes whose name starts with `node_prefix` and
+/// drydock's task pods on them (in whatever namespace), and who drydock is.
 #[derive(Clone, Debug)]
 pub struct Scope {
     pub namespaces: Vec<String>,
@@ -219,6 +223,10 @@ pub struct Expect {
     pub restored: Vec<String>,
     /// Writes of node lifecycle conditions (nodes/status) the API server accepted.
     pub condition_writes: usize,
+    /// Task pods drydock created on the test's nodes.
+    pub task_creates: usize,
+    /// Task pods drydock stopped (deleted) on the test's nodes.
+    pub task_deletes: usize,
 }
 
 impl Expect {
@@ -259,6 +267,11 @@ pub struct Report {
     pub restored: BTreeSet<String>,
     /// Writes of node lifecycle conditions by drydock the API server accepted.
     pub condition_writes: usize,
+    /// Creates by drydock of task pods (a NodeMaintenance controller owner) on the scope's nodes the API server
+    /// accepted, dry runs aside (creates on nodes drydock did not hold are judged too, and counted).
+    pub task_creates: usize,
+    /// Task pods on the scope's nodes that drydock created and then deleted, whatever their phase.
+    pub task_deletes: usize,
     /// Nodes whose creation is logged with the node as written (the harness's witnesses: see `TestEnv`).
     pub nodes_created: BTreeSet<String>,
     /// Pod creates in the scope's namespaces, by anyone.
@@ -282,6 +295,8 @@ impl Report {
             ("pod deletes", self.pod_deletes, expect.pod_deletes),
             ("node writes", self.node_writes, expect.node_writes),
             ("node condition writes", self.condition_writes, expect.condition_writes),
+            ("task pod creates", self.task_creates, expect.task_creates),
+            ("task pod deletes", self.task_deletes, expect.task_deletes),
         ] {
             if seen < want {
                 out.push(format!("{seen} {what} by drydock, the test expects at least {want}"));
@@ -347,6 +362,38 @@ fn code(e: &Value) -> String {
     e["responseStatus"]["code"]
         .as_u64()
         .map_or_else(|| "no response".into(), |c| format!("HTTP {c}"))
+}
+
+/// A field of the pod a create logged, by JSON pointer: as sent, or as stored when the request lacks it (a name
+/// the server generated, a default). Null when neither has it.
+fn pod_field<'a>(e: &'a Value, pointer: &str) -> &'a Value {
+    [&e["requestObject"], &e["responseObject"]]
+        .into_iter()
+        .filter_map(|o| o.pointer(pointer))
+        .find(|v| !v.is_null() && v.as_str() != Some(""))
+        .unwrap_or(&NULL)
+}
+
+static NULL: Value = Value::Null;
+
+/// Whether these owner references make a pod a task: one of them is a NodeMaintenance, of drydock's API group,
+/// as the pod's controller.
+fn task_owned(owners: &Value) -> bool {
+    owners.as_array().into_iter().flatten().any(|o| {
+        o["controller"].as_bool() == Some(true)
+            && s(&o["kind"]) == "NodeMaintenance"
+            && s(&o["apiVersion"]).starts_with("drydock.dev/")
+    })
+}
+
+/// Whether drydock held `node` when a request it sent arrived at `at`: the node's last write, in etcd's order,
+/// among those completed by then, left the hold on it.
+fn held_at(nodes: &BTreeMap<String, NodeHistory>, node: &str, at: &str) -> bool {
+    nodes.get(node).is_some_and(|h| {
+        let mut ws: Vec<_> = h.writes.iter().filter(|w| w.1.as_str() <= at).collect();
+        ws.sort_by_key(|w| w.0);
+        ws.last().is_some_and(|w| w.3.held)
+    })
 }
 
 /// The node condition types drydock may write: Kubernetes' node lifecycle conditions.
@@ -430,6 +477,10 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
     let mut evictions = Vec::new();
     // Node -> the condition types its status had after drydock's last write of it.
     let mut last_conditions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // drydock's creates of pods on the scope's nodes, judged once every node write is known: (pod, node, sent at).
+    let mut drydock_creates = Vec::new();
+    // Every task pod drydock created, in any scope: (namespace, name, uid).
+    let mut tasks: BTreeSet<(String, String, String)> = BTreeSet::new();
     for e in events {
         let r = &e["objectRef"];
         let (resource, sub, name) = (s(&r["resource"]), s(&r["subresource"]), s(&r["name"]).to_string());
@@ -496,18 +547,54 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
             ("nodes", "status") if by_drydock(e) && name.starts_with(&scope.node_prefix) => {
                 status_write(e, &name, &when, &mut last_conditions, &mut report);
             }
-            ("pods", "") if verb == "create" && in_ns(e) && ok(e) => {
-                report.pod_creates += 1;
-                let node = s(&e["requestObject"]["spec"]["nodeName"]);
-                if !node.is_empty() {
-                    // A controller's pods are named by the server (generateName): the response has the name.
-                    let named = [&e["requestObject"], &e["responseObject"]]
-                        .into_iter()
-                        .map(|o| s(&o["metadata"]["name"]))
-                        .find(|n| !n.is_empty())
-                        .unwrap_or_default();
-                    let key = (s(&r["namespace"]).to_string(), named.to_string());
-                    placed.entry(key).or_default().push((when, node.to_string()));
+            ("pods", "") if verb == "create" && ok(e) => {
+                // A controller's pods are named by the server (generateName): the response has the name.
+                let pod = s(pod_field(e, "/metadata/name")).to_string();
+                let ns = match s(&r["namespace"]) {
+                    "" => s(pod_field(e, "/metadata/namespace")),
+                    ns => ns,
+                }
+                .to_string();
+                let node = s(pod_field(e, "/spec/nodeName")).to_string();
+                let ours = node.starts_with(&scope.node_prefix);
+                if in_ns(e) {
+                    report.pod_creates += 1;
+                }
+                if by_drydock(e) && !dry_run {
+                    let received = s(&e["requestReceivedTimestamp"]).to_string();
+                    if e["requestObject"].is_null() && e["responseObject"].is_null() {
+                        report.blind_spots.push(format!(
+                            "drydock's create of pod {ns}/{} at {received} is logged without the pod: the audit \
+                             policy no longer records pod bodies, so its node and owner cannot be judged",
+                            s(&r["name"])
+                        ));
+                        continue;
+                    }
+                    let task = task_owned(pod_field(e, "/metadata/ownerReferences"));
+                    if task {
+                        let uid = s(&e["responseObject"]["metadata"]["uid"]).to_string();
+                        tasks.insert((ns.clone(), pod.clone(), uid));
+                    }
+                    if node.is_empty() {
+                        // No node's scope would judge it: every scope does.
+                        report.violations.push(format!(
+                            "drydock created pod {ns}/{pod} at {received} pinned to no node: it creates pods only \
+                             as tasks on nodes it holds"
+                        ));
+                    } else if ours {
+                        if task {
+                            report.task_creates += 1;
+                        } else {
+                            report.violations.push(format!(
+                                "drydock created pod {ns}/{pod} on node {node} at {received} without a \
+                                 NodeMaintenance controller owner reference: it creates pods only as tasks"
+                            ));
+                        }
+                        drydock_creates.push((format!("{ns}/{pod}"), node.clone(), received));
+                    }
+                }
+                if !node.is_empty() && (in_ns(e) || (ours && by_drydock(e) && !dry_run)) {
+                    placed.entry((ns, pod)).or_default().push((when, node));
                 }
             }
             ("pods", "binding") if in_ns(e) && ok(e) => {
@@ -532,12 +619,34 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
                     ));
                 }
             }
-            ("pods", "") if verb == "delete" && in_ns(e) && by_drydock(e) => {
+            ("pods", "") if verb == "delete" && by_drydock(e) => {
                 if !ok(e) {
                     continue; // 404/409: nothing was deleted
                 }
+                let pod = &e["responseObject"];
+                // A task is judged by its node's scope, whatever its namespace, and may be stopped running. Owner
+                // and node are only what the pod claims, and anyone can write those: it must be a pod drydock
+                // created as a task (the same uid, not one made again under its name). Any other pod claiming to be
+                // a task on the scope's nodes is judged as a pod of the scope.
+                let claims_task = task_owned(&pod["metadata"]["ownerReferences"]);
+                let on_scope_node = s(&pod["spec"]["nodeName"]).starts_with(&scope.node_prefix);
+                let key = (
+                    s(&r["namespace"]).to_string(),
+                    name.clone(),
+                    s(&pod["metadata"]["uid"]).to_string(),
+                );
+                if claims_task && tasks.contains(&key) && !key.2.is_empty() {
+                    if on_scope_node {
+                        report.task_deletes += 1;
+                    }
+                    continue;
+                }
+                let judged_here = in_ns(e) || (claims_task && on_scope_node);
+                if !judged_here {
+                    continue;
+                }
                 report.pod_deletes += 1;
-                let phase = s(&e["responseObject"]["status"]["phase"]);
+                let phase = s(&pod["status"]["phase"]);
                 if phase != "Succeeded" && phase != "Failed" {
                     report.violations.push(format!(
                         "drydock deleted pod {}/{name} while it was {phase:?} (only finished pods may be deleted)",
@@ -561,14 +670,18 @@ pub fn check(events: &[Value], scope: &Scope) -> Report {
                 .push(format!("drydock evicted pod {ns}/{pod}, whose node is not on record"));
             continue;
         };
-        let held = nodes.get(&node).and_then(|h| {
-            let mut ws: Vec<_> = h.writes.iter().filter(|w| w.1 <= received).collect();
-            ws.sort_by_key(|w| w.0);
-            ws.last().map(|w| w.3.held)
-        });
-        if held != Some(true) {
+        if !held_at(&nodes, &node, &received) {
             report.violations.push(format!(
                 "drydock evicted pod {ns}/{pod} on node {node} at {received}, when it did not hold that node"
+            ));
+        }
+    }
+
+    // Pod creates: drydock starts a task only on a node it holds (it drained it first).
+    for (pod, node, received) in drydock_creates {
+        if !held_at(&nodes, &node, &received) {
+            report.violations.push(format!(
+                "drydock created pod {pod} on node {node} at {received}, when it did not hold that node"
             ));
         }
     }
@@ -680,6 +793,33 @@ mod tests {
                "objectRef": {"resource": "pods", "namespace": "t", "name": pod},
                "responseStatus": {"code": 200}, "responseObject": {"status": {"phase": phase}}})
     }
+    /// A task as drydock makes it: in its own namespace, pinned to `node`, with its NodeMaintenance as controller.
+    fn task(name: &str, node: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "drydock-tasks", "uid": format!("uid-{name}"),
+                            "labels": {"drydock.dev/task-of": "nm"},
+                            "ownerReferences": [{"apiVersion": "drydock.dev/v1alpha1", "kind": "NodeMaintenance",
+                                                 "name": "nm", "uid": "nm-uid", "controller": true}]},
+               "spec": {"nodeName": node}, "status": {"phase": "Pending"}})
+    }
+    /// The create of `pod` by `user`, logged with the pod as sent (no uid yet) and as stored.
+    fn create_pod(user: &str, pod: &Value, at: &str) -> Value {
+        let (ns, name) = (s(&pod["metadata"]["namespace"]), s(&pod["metadata"]["name"]));
+        let mut sent = pod.clone();
+        sent["metadata"].as_object_mut().expect("metadata").remove("uid");
+        json!({"verb": "create", "user": {"username": user}, "stageTimestamp": at, "requestReceivedTimestamp": at,
+               "requestURI": format!("/api/v1/namespaces/{ns}/pods"),
+               "objectRef": {"resource": "pods", "namespace": ns, "name": name},
+               "responseStatus": {"code": 201}, "requestObject": sent, "responseObject": pod})
+    }
+    /// drydock's delete of `pod`, logged with the pod as it was then.
+    fn delete_pod(pod: &Value, phase: &str, at: &str) -> Value {
+        let mut gone = pod.clone();
+        gone["status"]["phase"] = json!(phase);
+        json!({"verb": "delete", "user": {"username": DRYDOCK}, "stageTimestamp": at,
+               "objectRef": {"resource": "pods", "namespace": s(&pod["metadata"]["namespace"]),
+                             "name": s(&pod["metadata"]["name"])},
+               "responseStatus": {"code": 200}, "responseObject": gone})
+    }
     fn collection(resource: &str, namespace: Option<&str>, user: &str, code: u16) -> Value {
         let uri = match namespace {
             Some(ns) => format!("/api/v1/namespaces/{ns}/{resource}?labelSelector=app%3Dx"),
@@ -698,12 +838,14 @@ mod tests {
             evict("web", "4"),
             evict_as(DRYDOCK, "web", "4", 429), // refused by a PDB: judged, not counted
             delete("job", "Succeeded"),
+            create_pod(DRYDOCK, &task("nm-task", "t-a"), "5"),
             node_write(DRYDOCK, 7, "6", false, &["env"], false),
         ];
         let r = check(&events, &scope());
         assert_eq!(r.violations, Vec::<String>::new());
         assert_eq!(r.blind_spots, Vec::<String>::new());
         assert_eq!((r.evictions, r.pod_deletes, r.node_writes), (1, 1, 2));
+        assert_eq!((r.task_creates, r.task_deletes), (1, 0));
         assert_eq!(r.restored, BTreeSet::from(["t-a".to_string()]));
         assert_eq!(r.nodes_created, BTreeSet::from(["t-a".to_string()]));
         let expect = Expect {
@@ -712,6 +854,8 @@ mod tests {
             node_writes: 2,
             restored: vec!["t-a".into()],
             condition_writes: 0,
+            task_creates: 1,
+            task_deletes: 0,
         };
         assert_eq!(r.shortfalls(&expect), Vec::<String>::new());
     }
@@ -843,6 +987,8 @@ mod tests {
             evictions: 3,
             node_writes: 2,
             restored: vec!["t-a".into()],
+            task_creates: 1,
+            task_deletes: 2,
             ..Expect::default()
         });
         assert_eq!(
@@ -850,9 +996,160 @@ mod tests {
             vec![
                 "0 accepted evictions by drydock, the test expects at least 3",
                 "0 node writes by drydock, the test expects at least 2",
+                "0 task pod creates by drydock, the test expects at least 1",
+                "0 task pod deletes by drydock, the test expects at least 2",
                 "no write by drydock that restored node t-a",
             ]
         );
+    }
+
+    #[test]
+    fn a_task_only_on_a_node_drydock_holds() {
+        let events = vec![
+            created("1"),
+            create_pod(DRYDOCK, &task("early", "t-a"), "2"),
+            node_write(DRYDOCK, 5, "3", true, &["env", "drydock"], true),
+            create_pod(DRYDOCK, &task("held", "t-a"), "4"),
+            create_pod(DRYDOCK, &task("other", "u-a"), "4"), // another scope's node: judged there
+            node_write(DRYDOCK, 7, "6", false, &["env"], false),
+            create_pod(DRYDOCK, &task("late", "t-a"), "7"),
+        ];
+        let r = check(&events, &scope());
+        assert_eq!(
+            r.violations,
+            vec![
+                "drydock created pod drydock-tasks/early on node t-a at 2, when it did not hold that node",
+                "drydock created pod drydock-tasks/late on node t-a at 7, when it did not hold that node",
+            ]
+        );
+        assert_eq!(r.task_creates, 3); // refused ones aside, every task create is counted, and judged
+    }
+
+    #[test]
+    fn drydock_creates_pods_only_as_tasks_pinned_to_a_node() {
+        let mut not_owned = Vec::new();
+        for (field, value) in [
+            ("controller", json!(false)),
+            ("kind", json!("Deployment")),
+            ("apiVersion", json!("drydock.dev.example/v1")),
+        ] {
+            let mut pod = task(field, "t-a");
+            pod["metadata"]["ownerReferences"][0][field] = value;
+            not_owned.push(pod);
+        }
+        let mut bare = task("bare", "t-a");
+        bare["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("ownerReferences");
+        not_owned.push(bare);
+        let mut nowhere = task("nowhere", "");
+        nowhere["spec"].as_object_mut().expect("spec").remove("nodeName");
+
+        let mut events = vec![created("1"), node_write(DRYDOCK, 5, "2", true, &["env"], true)];
+        events.extend(not_owned.iter().map(|p| create_pod(DRYDOCK, p, "3")));
+        events.push(create_pod(DRYDOCK, &nowhere, "4"));
+        let r = check(&events, &scope());
+        assert_eq!(r.violations.len(), 5, "{:#?}", r.violations);
+        for (v, pod) in r.violations.iter().zip(["controller", "kind", "apiVersion", "bare"]) {
+            assert_eq!(
+                *v,
+                format!(
+                    "drydock created pod drydock-tasks/{pod} on node t-a at 3 without a NodeMaintenance controller \
+                     owner reference: it creates pods only as tasks"
+                )
+            );
+        }
+        let unpinned = "drydock created pod drydock-tasks/nowhere at 4 pinned to no node: it creates pods only as \
+                        tasks on nodes it holds";
+        assert_eq!(r.violations[4], unpinned);
+        assert_eq!(r.task_creates, 0);
+        // A pod pinned to no node belongs to no scope: every scope judges it.
+        let other = Scope {
+            node_prefix: "u-".into(),
+            ..scope()
+        };
+        assert_eq!(check(&events, &other).violations, vec![unpinned]);
+    }
+
+    #[test]
+    fn a_dry_run_or_refused_pod_create_is_not_judged() {
+        let mut pod = task("probe", "t-a");
+        pod["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("ownerReferences");
+        let mut dry = create_pod(DRYDOCK, &pod, "2");
+        dry["requestURI"] = json!("/api/v1/namespaces/drydock-tasks/pods?dryRun=All");
+        let mut refused = create_pod(DRYDOCK, &task("refused", "t-a"), "3");
+        refused["responseStatus"]["code"] = json!(403);
+        let r = check(&[created("1"), dry, refused], &scope());
+        assert_eq!(r.violations, Vec::<String>::new());
+        assert_eq!(r.task_creates, 0);
+    }
+
+    #[test]
+    fn a_pod_create_without_the_pod_is_a_blind_spot() {
+        let mut e = create_pod(DRYDOCK, &task("nm-task", "t-a"), "2");
+        e.as_object_mut().expect("object").remove("requestObject");
+        e.as_object_mut().expect("object").remove("responseObject");
+        let r = check(&[e], &scope());
+        assert_eq!(r.violations, Vec::<String>::new());
+        assert_eq!(r.blind_spots.len(), 1, "{:?}", r.blind_spots);
+        assert!(r.blind_spots[0].contains("create of pod drydock-tasks/nm-task at 2 is logged without the pod"));
+    }
+
+    #[test]
+    fn drydock_may_stop_its_own_running_task() {
+        let pod = task("nm-task", "t-a");
+        let events = vec![
+            created("1"),
+            node_write(DRYDOCK, 5, "2", true, &["env"], true),
+            create_pod(DRYDOCK, &pod, "3"),
+            delete_pod(&pod, "Running", "4"),
+        ];
+        let r = check(&events, &scope());
+        assert_eq!(r.violations, Vec::<String>::new());
+        assert_eq!((r.task_creates, r.task_deletes, r.pod_deletes), (1, 1, 0));
+        // Another scope's task: not this one's to count.
+        let other = Scope {
+            node_prefix: "u-".into(),
+            ..scope()
+        };
+        let r = check(&events, &other);
+        assert_eq!((r.violations.len(), r.task_deletes), (0, 0));
+    }
+
+    #[test]
+    fn a_running_pod_that_only_claims_to_be_a_task_is_not_drydocks_to_delete() {
+        // Owned by a NodeMaintenance on the scope's node, but made by someone else: in the scope's namespace, in
+        // drydock's, and under the name of drydock's task after that one was gone.
+        let mut in_test_ns = task("fake", "t-a");
+        in_test_ns["metadata"]["namespace"] = json!("t");
+        let in_tasks_ns = task("fake", "t-a");
+        let ours = task("nm-task", "t-a");
+        let mut again = ours.clone();
+        again["metadata"]["uid"] = json!("uid-again");
+        let events = vec![
+            created("1"),
+            node_write(DRYDOCK, 5, "2", true, &["env"], true),
+            create_pod("admin", &in_test_ns, "3"),
+            create_pod("admin", &in_tasks_ns, "3"),
+            create_pod(DRYDOCK, &ours, "3"),
+            delete_pod(&ours, "Succeeded", "4"),
+            create_pod("admin", &again, "5"),
+            delete_pod(&in_test_ns, "Running", "6"),
+            delete_pod(&in_tasks_ns, "Running", "6"),
+            delete_pod(&again, "Running", "6"),
+        ];
+        let r = check(&events, &scope());
+        assert_eq!(
+            r.violations,
+            ["t/fake", "drydock-tasks/fake", "drydock-tasks/nm-task"].map(|p| format!(
+                "drydock deleted pod {p} while it was \"Running\" (only finished pods may be deleted)"
+            ))
+        );
+        assert_eq!((r.task_deletes, r.pod_deletes), (1, 3));
     }
 
     #[test]

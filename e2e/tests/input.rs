@@ -635,6 +635,42 @@ async fn malformed_maintenances_are_rejected_naming_the_field() {
             spec(json!({"completeWhen": {"nodeInfo": {"kernelVersion": long(257)}}})),
             &["spec.completeWhen.nodeInfo.kernelVersion"],
         ),
+        case(
+            "task pinned by hand to a node",
+            &base,
+            spec(
+                json!({"task": {"template": {"spec": {"nodeName": "other", "containers": [{"name": "a", "image": "i"}]}}}}),
+            ),
+            &["drydock pins the task to spec.nodeName itself"],
+        ),
+        case(
+            "task with restartPolicy Always (it would never finish)",
+            &base,
+            spec(
+                json!({"task": {"template": {"spec": {"restartPolicy": "Always", "containers": [{"name": "a", "image": "i"}]}}}}),
+            ),
+            &["spec.task.template.spec.restartPolicy", "Never", "OnFailure"],
+        ),
+        case(
+            "task without containers",
+            &base,
+            spec(json!({"task": {"template": {"spec": {"containers": []}}}})),
+            &["spec.task.template.spec.containers"],
+        ),
+        case(
+            "task without a template",
+            &base,
+            spec(json!({"task": {"onFailure": "Hold"}})),
+            &["spec.task.template"],
+        ),
+        case(
+            "task onFailure misspelled",
+            &base,
+            spec(
+                json!({"task": {"onFailure": "Retry", "template": {"spec": {"containers": [{"name": "a", "image": "i"}]}}}}),
+            ),
+            &["spec.task.onFailure", "Hold", "Restore"],
+        ),
     ];
     assert!(cases.len() >= 30, "{} cases", cases.len());
     let (failures, names) = run_table(&cases, &env.id);
@@ -888,4 +924,37 @@ async fn malformed_schedules_are_rejected_naming_the_field() {
     let (failures, names) = run_table(&cases, &env.id);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_nothing_changed(&env, Kind::MaintenanceSchedule, &node, &rv, &names).await;
+}
+
+/// Every sample in config/samples is what the API server accepts as written (`kubectl apply --dry-run=server
+/// --validate=strict`: no unknown field, every CEL rule and admission policy passed) and what drydock reads.
+#[tokio::test]
+async fn every_sample_is_accepted_as_written() {
+    let env = TestEnv::new("samples").await;
+    env.expect_audit(Expect::default()); // dry runs only
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/samples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("config/samples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in &files {
+        let path = file.display().to_string();
+        let (ok, out) =
+            drydock_e2e::person::kubectl(&["apply", "--dry-run=server", "--validate=strict", "-f", &path], None);
+        assert!(ok, "{path}: {out}");
+        let text = std::fs::read_to_string(file).expect("read sample");
+        let doc: Value = serde_yaml_ng::from_str(&text).expect("yaml");
+        match doc["kind"].as_str() {
+            Some("NodeMaintenance") => {
+                serde_json::from_value::<drydock::api::v1alpha1::NodeMaintenance>(doc).expect(&path);
+            }
+            Some("MaintenanceSchedule") => {
+                serde_json::from_value::<drydock::api::v1alpha1::MaintenanceSchedule>(doc).expect(&path);
+            }
+            other => panic!("{path}: unexpected kind {other:?}"),
+        }
+    }
 }
