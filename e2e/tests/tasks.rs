@@ -530,3 +530,50 @@ async fn the_task_runs_past_the_noexecute_taint_among_pods_that_stay() {
     let evicted = env.evictions_by_pod();
     assert_eq!(evicted.len(), web.len(), "only the web pods were evicted: {evicted:?}");
 }
+
+/// A controller that died between creating the task and recording it, and comes back only after its
+/// NodeMaintenance was deleted, still finds the task by its name and stops it itself before it gives the node
+/// back (the audit log must show drydock's delete of the running pod, not only the garbage collector's).
+#[tokio::test]
+async fn a_task_never_recorded_is_still_stopped_when_its_maintenance_is_deleted() {
+    let mut env = TestEnv::new("task-unrecorded").await;
+    let node = env.node("a").await;
+    env.expect_audit(Expect {
+        task_creates: 1,
+        task_deletes: 1,
+        ..Expect::restored(&node, 0)
+    });
+    let mut first = Drydock::start(&env, 0);
+    let nm = env
+        .maintenance(
+            "kernel",
+            &node,
+            json!({"task": task("registry.example/kernel-upgrade:6.6", "Hold")}),
+        )
+        .await;
+    env.wait_nm("kernel", Phase::Drained, |nm| {
+        task_phase(nm) == Some(TaskPhase::Running)
+    })
+    .await;
+    first.kill();
+    let lost = json!({"status": {"task": null}});
+    env.nms()
+        .patch_status(&nm.name_any(), &PatchParams::default(), &Patch::Merge(&lost))
+        .await
+        .expect("forget the task in status");
+    // Deleted while no controller runs: the finalizer keeps it until drydock restores the node.
+    env.nms()
+        .delete(&nm.name_any(), &DeleteParams::default())
+        .await
+        .expect("delete the maintenance");
+    let _second = Drydock::start(&env, 1);
+    wait_until("the maintenance to be gone", Duration::from_secs(60), || async {
+        env.nms().get_opt(&nm.name_any()).await.is_ok_and(|n| n.is_none())
+    })
+    .await;
+    assert!(!held(&env.get_node(&node).await), "restored");
+    wait_until("the task pod to be gone", Duration::from_secs(30), || async {
+        task_pods(&env, &nm.name_any()).await.is_empty()
+    })
+    .await;
+}

@@ -119,10 +119,9 @@ async fn observe(ctx: &Context, nm: &NodeMaintenance, memory: &mut drain::Memory
     } else {
         None
     };
-    // The task pod is read only where it may exist: once recorded, or on a drained node (drydock may have
-    // created it and stopped before recording it).
-    let drained = plan.as_ref().is_some_and(DrainPlan::is_drained);
-    let look = nm.spec.task.is_some() && (status.task.is_some() || (holds && drained));
+    // The task pod is read only where it may exist: once recorded, or on a node this maintenance holds (drydock
+    // may have created it and stopped before recording it; a restore must find it to stop it).
+    let look = nm.spec.task.is_some() && (status.task.is_some() || holds);
     let task_pod = if look {
         let (namespace, name) = match &status.task {
             Some(t) => (t.namespace.clone(), t.pod_name.clone()),
