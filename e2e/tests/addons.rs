@@ -3,7 +3,7 @@
 //! node-local DNS, ip-masq-agent...) and a Deployment that tolerates every taint, as Cilium's operator does.
 use std::time::Duration;
 
-use drydock::api::v1alpha1::Phase;
+use drydock::api::v1alpha1::{Phase, TaskPhase};
 use drydock_e2e::{
     TestEnv, addons,
     audit::Expect,
@@ -90,12 +90,27 @@ async fn kubernetes_own_addons_and_an_operator_that_tolerates_everything_drain_c
         on_a.iter().map(|p| p.name_any()).collect::<Vec<_>>()
     );
 
-    env.expect_audit(Expect::restored(&a, leaving.len()));
+    // The task (one that runs until stopped) is created once, and deleted by drydock when the maintenance ends.
+    env.expect_audit(Expect {
+        task_creates: 1,
+        task_deletes: 1,
+        ..Expect::restored(&a, leaving.len())
+    });
     let drydock = Drydock::start(&env, 0);
-    // Like `kubectl drain --delete-emptydir-data`: several add-ons keep scratch data in emptyDir volumes.
-    env.maintenance("zoo", &a, json!({"drain": {"deleteEmptyDirData": true}}))
+    // Like `kubectl drain --delete-emptydir-data`: several add-ons keep scratch data in emptyDir volumes. And the
+    // work itself, as a task on the drained node among the add-ons that stay.
+    let task = json!({"template": {"spec": {"terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "upgrade", "image": "registry.example/kernel-upgrade:6.6"}]}}});
+    let spec = json!({"drain": {"deleteEmptyDirData": true}, "task": task});
+    env.maintenance("zoo", &a, spec).await;
+    let nm = env
+        .wait_nm("zoo", Phase::Drained, |nm| {
+            nm.status
+                .as_ref()
+                .and_then(|s| s.task.as_ref())
+                .is_some_and(|t| t.phase == TaskPhase::Running)
+        })
         .await;
-    let nm = env.wait_nm("zoo", Phase::Drained, |_| true).await;
     let status = nm.status.clone().expect("status");
 
     let evictions = env.evictions_by_pod();
@@ -146,6 +161,15 @@ async fn kubernetes_own_addons_and_an_operator_that_tolerates_everything_drain_c
             note.reason
         );
     }
+    let task = status.task.clone().expect("the task in status");
+    assert!(
+        status
+            .skipped_pods
+            .iter()
+            .any(|n| n.name == task.pod_name && n.reason.starts_with("drydock's task pod")),
+        "the task is left on the node, and said so: {:#?}",
+        status.skipped_pods
+    );
     assert!(
         after
             .iter()
