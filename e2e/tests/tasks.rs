@@ -52,6 +52,15 @@ fn task_phase(nm: &NodeMaintenance) -> Option<TaskPhase> {
     nm.status.as_ref()?.task.as_ref().map(|t| t.phase)
 }
 
+/// Loses the status write that recorded the task, as if the controller had died right after the create.
+async fn forget_task(env: &TestEnv, nm: &str) {
+    let lost = json!({"status": {"task": null}});
+    env.nms()
+        .patch_status(nm, &PatchParams::default(), &Patch::Merge(&lost))
+        .await
+        .expect("forget the task in status");
+}
+
 fn held(node: &Node) -> bool {
     unschedulable(node) && taints(node).iter().any(|t| t.starts_with("drydock.dev/maintenance="))
 }
@@ -356,12 +365,7 @@ async fn a_restarted_controller_never_starts_a_task_twice() {
     assert_eq!(pods.len(), 1);
     let uid = pods[0].uid();
     first.kill();
-    // The status write that recorded the task is lost, as if the controller had died right after the create.
-    let lost = json!({"status": {"task": null}});
-    env.nms()
-        .patch_status(&nm.name_any(), &PatchParams::default(), &Patch::Merge(&lost))
-        .await
-        .expect("forget the task in status");
+    forget_task(&env, &nm.name_any()).await;
     let _second = Drydock::start(&env, 1);
     env.wait_nm("kernel", Phase::Drained, |nm| {
         task_phase(nm) == Some(TaskPhase::Running)
@@ -556,11 +560,7 @@ async fn a_task_never_recorded_is_still_stopped_when_its_maintenance_is_deleted(
     })
     .await;
     first.kill();
-    let lost = json!({"status": {"task": null}});
-    env.nms()
-        .patch_status(&nm.name_any(), &PatchParams::default(), &Patch::Merge(&lost))
-        .await
-        .expect("forget the task in status");
+    forget_task(&env, &nm.name_any()).await;
     // Deleted while no controller runs: the finalizer keeps it until drydock restores the node.
     env.nms()
         .delete(&nm.name_any(), &DeleteParams::default())
