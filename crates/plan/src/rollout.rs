@@ -89,19 +89,15 @@ pub fn status(
         message: None,
     };
     let counts = &plan.counts;
-    let message = match (&open, ms.spec.suspend, refused) {
-        (_, _, Some(why)) => format!("{why} ({} in progress)", counts.in_progress),
-        (Some(_), _, None) if plan.stopped.is_some() => format!(
-            "{STOPPED_PREFIX}{}; no other node is started: delete that NodeMaintenance to go on ({} done, {} in \
+    let message = match (&open, ms.spec.suspend, refused, plan.stopped.as_deref()) {
+        (_, _, Some(why), _) => format!("{why} ({} in progress)", counts.in_progress),
+        (Some(_), _, None, Some(why)) => format!(
+            "{STOPPED_PREFIX}{why}; no other node is started: delete that NodeMaintenance to go on ({} done, {} in \
              progress, {} remaining, {} failed)",
-            plan.stopped.as_deref().unwrap_or_default(),
-            counts.done,
-            counts.in_progress,
-            counts.remaining,
-            counts.failed
+            counts.done, counts.in_progress, counts.remaining, counts.failed
         ),
-        (_, true, None) => "suspended: no window starts".to_string(),
-        (Some(w), false, None) => format!(
+        (_, true, None, _) => "suspended: no window starts".to_string(),
+        (Some(w), false, None, None) => format!(
             "window open until {}: {} done, {} in progress, {} remaining, {} failed",
             w.end_in(sched.time_zone()),
             counts.done,
@@ -109,7 +105,7 @@ pub fn status(
             counts.remaining,
             counts.failed
         ),
-        (None, false, None) => match sched.next_window(now) {
+        (None, false, None, _) => match sched.next_window(now) {
             Some(w) => format!("next window opens {}", w.start_in(sched.time_zone())),
             None => "no future window".into(),
         },

@@ -86,27 +86,30 @@ pub fn observe(pod: Option<&Pod>, recorded: Option<&TaskStatus>, now: Timestamp)
 
 /// A pod with the task's name that is not this maintenance's: the task cannot run, and that pod is left alone.
 pub fn foreign(pod: &Pod, now: Timestamp) -> TaskStatus {
-    let seen = TaskStatus {
-        pod_name: pod.name_any(),
-        namespace: pod.namespace().unwrap_or_default(),
-        phase: TaskPhase::Failed,
-        message: Some(format!(
-            "a pod named {} already exists in {} and is not this NodeMaintenance's task: it is left alone",
-            pod.name_any(),
-            pod.namespace().unwrap_or_default()
-        )),
-        ..TaskStatus::default()
-    };
-    stamped(seen, None, now)
+    let (namespace, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
+    let why = format!(
+        "a pod named {name} already exists in {namespace} and is not this NodeMaintenance's task: it is left alone"
+    );
+    failed_before_start(&namespace, &name, why, now)
 }
 
 /// The task whose pod (`namespace`/`name`) the API server refused to create: it failed before it began.
 pub fn refused(namespace: &str, name: &str, why: &str, now: Timestamp) -> TaskStatus {
+    failed_before_start(
+        namespace,
+        name,
+        format!("the API server refused the task pod: {why}"),
+        now,
+    )
+}
+
+/// A task that never ran, and why.
+fn failed_before_start(namespace: &str, name: &str, message: String, now: Timestamp) -> TaskStatus {
     let seen = TaskStatus {
         pod_name: name.into(),
         namespace: namespace.into(),
         phase: TaskPhase::Failed,
-        message: Some(format!("the API server refused the task pod: {why}")),
+        message: Some(message),
         ..TaskStatus::default()
     };
     stamped(seen, None, now)
