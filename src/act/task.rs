@@ -32,7 +32,7 @@ pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<Option<
         .map_err(|source| error("read", namespace, name, source))
 }
 
-async fn post(client: &Client, pod: &Value, dry_run: bool) -> Result<(), kube::Error> {
+async fn post(client: &Client, pod: &Value, dry_run: bool) -> Result<DynamicObject, kube::Error> {
     let (namespace, _) = names(pod);
     let object: DynamicObject = serde_json::from_value(pod.clone()).map_err(kube::Error::SerdeError)?;
     let api = Api::<DynamicObject>::namespaced_with(client.clone(), &namespace, &ApiResource::erase::<Pod>(&()));
@@ -40,7 +40,7 @@ async fn post(client: &Client, pod: &Value, dry_run: bool) -> Result<(), kube::E
         dry_run,
         ..PostParams::default()
     };
-    api.create(&pp, &object).await.map(|_| ())
+    api.create(&pp, &object).await
 }
 
 /// Asks the API server whether it would create `pod` (validation, admission, Pod Security), changing nothing.
@@ -48,6 +48,7 @@ pub async fn try_create(client: &Client, pod: &Value) -> Result<()> {
     let (namespace, name) = names(pod);
     post(client, pod, true)
         .await
+        .map(|_| ())
         .map_err(|source| error("dry-run create", &namespace, &name, source))
 }
 
@@ -57,11 +58,14 @@ pub async fn try_create(client: &Client, pod: &Value) -> Result<()> {
 pub async fn create(client: &Client, pod: &Value) -> Result<Option<Pod>> {
     let (namespace, name) = names(pod);
     match post(client, pod, false).await {
-        Ok(()) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(source) => return Err(error("create", &namespace, &name, source)),
+        // The server's answer is the pod as created: read as a Pod, it is what a GET would return.
+        Ok(created) => serde_json::to_value(created)
+            .and_then(serde_json::from_value)
+            .map(Some)
+            .map_err(|e| error("read", &namespace, &name, kube::Error::SerdeError(e))),
+        Err(kube::Error::Api(s)) if s.code == 409 => get(client, &namespace, &name).await,
+        Err(source) => Err(error("create", &namespace, &name, source)),
     }
-    get(client, &namespace, &name).await
 }
 
 /// Deletes the task pod, this incarnation only; gone already is fine.
