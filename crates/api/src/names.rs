@@ -162,6 +162,19 @@ pub const TASK_RUNNING: &str = "TaskRunning";
 pub const TASK_STOPPED: &str = "TaskStopped";
 /// A schedule's rollout stopped at a failed task (a Warning Event on the schedule).
 pub const ROLLOUT_STOPPED: &str = "RolloutStopped";
+/// A schedule's rollout waits on something other than its budget: a health gate, an approval, the soak time or
+/// the window's node limit (an Event on the schedule, once per blocker).
+pub const ROLLOUT_BLOCKED: &str = "RolloutBlocked";
+/// A schedule put a node whose drain timed out aside (rollout.onDrainTimeout: Quarantine) and went on.
+pub const NODE_QUARANTINED: &str = "NodeQuarantined";
+/// The label a schedule puts on a node whose drain timed out (onDrainTimeout: Quarantine): later windows pass the
+/// node over until a person removes it. Its value is the schedule's name (cut to 63 characters).
+pub const QUARANTINE_LABEL: &str = "drydock.dev/quarantined";
+/// The schedule annotation that approves a window or a node (rollout.approval): a comma-separated list of window
+/// IDs (`20261206t010000z`) or window/node pairs (`20261206t010000z/node-a`). `drydock approve` writes it.
+pub const APPROVED_ANNOTATION: &str = "drydock.dev/approved";
+/// A NodeMaintenance waits for its health gates before it touches the node.
+pub const HEALTH_GATE_BLOCKED: &str = "HealthGateBlocked";
 
 /// Drydock took the node: tainted and cordoned.
 pub const CORDONED_REASON: &str = "Cordoned";
