@@ -49,6 +49,9 @@ pub enum Error {
     Watch { node: String, reason: String },
     #[error("failed to load the Kubernetes client configuration: {0}; set KUBECONFIG or run inside a cluster")]
     ClientConfig(String),
+    /// A `drydock run` flag that cannot be used as given (the text says which and how to write it).
+    #[error("{0}")]
+    Flag(String),
     #[error(
         "failed to build the Kubernetes client: {0}; check the server's certificate authority and the credentials in the kubeconfig"
     )]
@@ -76,6 +79,7 @@ impl Error {
             Error::ReadSurroundings { .. } => "ReadSurroundingsFailed",
             Error::Watch { .. } => "WatchFailed",
             Error::ClientConfig(_) => "ClientConfigFailed",
+            Error::Flag(_) => "BadFlag",
             Error::Client(_) => "ClientFailed",
             Error::HttpBind { .. } => "HttpBindFailed",
             Error::ApiServerUnreachable { .. } => "ApiServerUnreachable",

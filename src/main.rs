@@ -75,6 +75,11 @@ struct Run {
     /// Namespace of the pods NodeMaintenances' spec.task runs (config/rbac lets drydock create pods there only).
     #[arg(long, default_value = "drydock-tasks")]
     task_namespace: String,
+    /// The Prometheus that health gates query (http[s]://host:port[/prefix]). Operator configuration on purpose:
+    /// no NodeMaintenance or MaintenanceSchedule can point drydock anywhere. Unset: gates cannot be checked, and
+    /// block.
+    #[arg(long, env = "DRYDOCK_PROMETHEUS_URL")]
+    prometheus_url: Option<String>,
 }
 
 /// After SIGTERM or SIGINT, `drydock run` exits within this long whatever still runs (its parts have shorter
@@ -155,6 +160,12 @@ async fn serve(run: Run, shutdown: Shutdown) -> drydock::error::Result<()> {
         max_concurrent: run.max_concurrent_maintenances.into(),
         node_conditions: run.node_lifecycle_conditions,
         task_namespace: run.task_namespace,
+        prometheus: run
+            .prometheus_url
+            .as_deref()
+            .map(drydock::act::prometheus::Prometheus::new)
+            .transpose()
+            .map_err(drydock::error::Error::Flag)?,
     };
     let identity = run.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

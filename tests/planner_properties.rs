@@ -1310,6 +1310,7 @@ fn nm_spec(m: &MaintenanceSpec) -> NodeMaintenanceSpec {
     };
     NodeMaintenanceSpec {
         task: None,
+        health_gates: Vec::new(),
         node_name: "n1".into(),
         reason: Some("kernel".into()),
         window,

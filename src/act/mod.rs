@@ -7,5 +7,6 @@ pub mod evict;
 pub mod finalizer;
 pub mod maintenance;
 pub mod node;
+pub mod prometheus;
 pub mod status;
 pub mod task;

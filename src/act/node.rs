@@ -66,3 +66,15 @@ fn params() -> PatchParams {
         ..Default::default()
     }
 }
+
+/// Sets one label on the node (a merge patch of that label alone, so nothing else is touched).
+pub async fn set_label(api: &Api<Node>, node: &str, key: &str, value: &str) -> Result<()> {
+    let patch = serde_json::json!({"metadata": {"labels": {key: value}}});
+    api.patch(node, &params(), &Patch::Merge(patch))
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::PatchNode {
+            node: node.to_string(),
+            source,
+        })
+}

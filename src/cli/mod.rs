@@ -1,4 +1,4 @@
-//! The runbook commands, for people at 3 a.m. and for scripts: `drydock preview | start | status | end | list`,
+//! The runbook commands, for people at 3 a.m. and for scripts: `drydock preview | start | status | end | list | approve`,
 //! talking to the API server with the user's kubeconfig. Also a kubectl plugin: link the binary as
 //! `kubectl-drydock` and run `kubectl drydock ...` (clap ignores `argv[0]`, so nothing else changes).
 //!
@@ -6,6 +6,7 @@
 //! tested apart from the I/O: [`preview::assess`] (what a drain would do), [`format`] (what is printed),
 //! [`args`] (what is accepted) and [`verdict`] (when a wait is over). Exit codes a script can rely on are in
 //! [`exit`]; every failure prints one line on stderr saying why and what to do.
+mod approve;
 pub mod args;
 mod end;
 pub mod error;
@@ -22,6 +23,7 @@ use clap::{Args, Subcommand};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client};
 
+pub use approve::ApproveArgs;
 pub use end::EndArgs;
 pub use error::{CliError, exit};
 pub use follow::{Until, verdict};
@@ -50,6 +52,8 @@ pub enum Command {
     End(EndArgs),
     /// List NodeMaintenances (the table of `kubectl get nm`).
     List(ListArgs),
+    /// Approve a MaintenanceSchedule's window (or, with --node, nodes of it) when its rollout.approval asks.
+    Approve(ApproveArgs),
 }
 
 /// The drain options, named after spec.drain.
@@ -136,6 +140,7 @@ async fn execute(command: Command) -> Result<()> {
             list::run(&client, selector.as_deref()).await
         }
         Command::End(a) => end::run(&client, &a).await,
+        Command::Approve(a) => approve::run(&client, &a).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! MaintenanceSchedule (`schedule`), wired to their watches here, with their error policies and metrics.
 mod context;
 mod drain;
+mod health;
 mod node_conditions;
 mod orphans;
 mod pod_watch;
@@ -62,6 +63,8 @@ pub struct Settings {
     pub node_conditions: bool,
     /// Where task pods run.
     pub task_namespace: String,
+    /// The Prometheus health gates ask (`--prometheus-url`); None: every gate is "cannot check".
+    pub prometheus: Option<crate::act::prometheus::Prometheus>,
 }
 
 /// How long the controller may finish the reconciles it is running once asked to stop; then they are dropped.

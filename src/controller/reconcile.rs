@@ -11,12 +11,12 @@ use tracing::instrument;
 
 use super::{
     context::{Context, MemoryGuard},
-    drain, node_conditions, pod_watch,
+    drain, health, node_conditions, pod_watch,
 };
 use crate::{
     act,
     api::{
-        names::{CONTROL_PLANE_LABEL, FINALIZER, NODE_REFUSED, TASK_REFUSED},
+        names::{CONTROL_PLANE_LABEL, FINALIZER, HEALTH_GATE_BLOCKED, NODE_REFUSED, TASK_REFUSED},
         v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, TaskStatus},
     },
     error::{Error, Result},
@@ -35,6 +35,8 @@ use crate::{
 
 /// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
 const RESYNC: Duration = Duration::from_secs(60);
+/// How often a maintenance held back by its health gates asks again (nothing watches Prometheus).
+const GATE_RECHECK: Duration = Duration::from_secs(10);
 
 /// What one reconcile read before deciding.
 struct Seen {
@@ -192,6 +194,20 @@ async fn carry_out(
             let Some(node) = seen.node.as_ref() else {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             };
+            // Health gates hold the node back until they are clear; checked only when the node would be taken.
+            if !nm.spec.health_gates.is_empty() && !seen.holds && seen.status.started_at.is_none() {
+                let gates: Vec<_> = nm.spec.health_gates.iter().collect();
+                let verdict = health::check(ctx, &gates, node_name).await;
+                if let Some(message) = verdict.message(&format!("node {node_name}")) {
+                    let outcome = Outcome::Waiting {
+                        phase: Phase::Pending,
+                        reason: HEALTH_GATE_BLOCKED,
+                        message: &message,
+                    };
+                    record(ctx, nm, &seen, outcome, now).await?;
+                    return Ok(Action::requeue(GATE_RECHECK));
+                }
+            }
             // A task the API server would refuse is found out before the node is touched.
             if let (Some(spec), false, None) = (&nm.spec.task, seen.holds, &seen.status.started_at) {
                 let pod = task::pod(nm, spec, &ctx.settings.task_namespace);

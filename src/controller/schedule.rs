@@ -2,7 +2,11 @@
 //! selected node, at most maxUnavailable at once, named after the window so a restart never creates
 //! duplicates; the NodeMaintenances carry the window's end, so they restore their nodes when it closes.
 //! Observe (the pool, the schedule's NodeMaintenances), decide (`plan::fleet`, `plan::rollout`), act (`act`).
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use jiff::Timestamp;
 use k8s_openapi::{
@@ -12,20 +16,25 @@ use k8s_openapi::{
 use kube::{Api, ResourceExt, api::ListParams, core::Selector, runtime::controller::Action};
 use tracing::{info, instrument};
 
-use super::{Context, node_conditions};
+use super::{Context, health, node_conditions};
 use crate::{
     act,
     api::{
-        names::{EXCLUDE_ANNOTATION, HELD_BY_ANNOTATION, UPCOMING_TAINT, WINDOW_LABEL},
-        v1alpha1::{MaintenanceSchedule, NodeMaintenance},
+        names::{
+            APPROVED_ANNOTATION, EXCLUDE_ANNOTATION, HELD_BY_ANNOTATION, QUARANTINE_LABEL, UPCOMING_TAINT, WINDOW_LABEL,
+        },
+        v1alpha1::{MaintenanceSchedule, NodeMaintenance, RolloutPolicy},
     },
     error::{Error, Result},
     plan::{
-        fleet::{self, PoolNode},
-        lifecycle,
+        fleet::{self, FleetPlan, PoolNode},
+        gates::{self, Verdict},
+        lifecycle, names,
         node::is_ready,
+        pacing::{self, Pace, Wait},
         rollout,
-        schedule::{self, Schedule},
+        schedule::{self, Occurrence, Schedule},
+        window::parse_duration,
     },
 };
 
@@ -51,6 +60,24 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         (_, Err(e)) => return invalid(ctx, ms, &format!("nodeSelector is invalid: {e}"), now).await,
     };
     let selector: Selector = selector;
+    // The CRD refuses bad durations at apply; an older CRD may not have.
+    let policy = spec.rollout.clone().unwrap_or_default();
+    let soak = policy
+        .soak
+        .as_deref()
+        .map(|s| parse_duration("rollout.soak", s))
+        .transpose();
+    let drain_timeout = spec
+        .template
+        .drain
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration("template.drain.timeout", t))
+        .transpose();
+    let (soak, drain_timeout) = match (soak, drain_timeout) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => return invalid(ctx, ms, &e.to_string(), now).await,
+    };
     let nodes_api = Api::<Node>::all(ctx.client.clone());
     let nodes = nodes_api
         .list(&ListParams::default().labels_from(&selector))
@@ -81,6 +108,8 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         .into_iter()
         .filter(|nm| nm.owner_references().iter().any(|o| Some(&o.uid) == ms.uid().as_ref()))
         .collect();
+    // The last of this window's maintenances to finish, for the soak.
+    let mut last_finished: Option<(jiff::Timestamp, String)> = None;
     let pool: BTreeMap<String, PoolNode> = nodes
         .iter()
         .map(|n| {
@@ -95,6 +124,14 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
             let failed_task = this_window
                 .as_ref()
                 .and_then(|(nm, status)| fleet::task_failure(nm, status));
+            let drain_timed_out = this_window
+                .as_ref()
+                .and_then(|(nm, status)| fleet::drain_timeout(nm, &node, status, drain_timeout, now));
+            if let Some(at) = this_window.as_ref().and_then(|(_, s)| s.completed_at.as_ref())
+                && last_finished.as_ref().is_none_or(|(t, _)| at.0 > *t)
+            {
+                last_finished = Some((at.0, node.clone()));
+            }
             let holder = n.annotations().get(HELD_BY_ANNOTATION);
             let pool_node = PoolNode {
                 ready: is_ready(n),
@@ -108,11 +145,30 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
                     .is_some_and(|ts| ts.iter().any(|t| t.key == UPCOMING_TAINT)),
                 maintenance,
                 failed_task,
+                drain_timed_out,
+                quarantined: n.labels().contains_key(QUARANTINE_LABEL),
             };
             (node, pool_node)
         })
         .collect();
-    let plan = fleet::plan(&pool, budget, open.is_some());
+    let plan = fleet::plan(
+        &pool,
+        budget,
+        open.is_some(),
+        policy.on_drain_timeout.unwrap_or_default(),
+    );
+    for node in &plan.quarantine {
+        let value = names::shorten(&name, names::MAX_LABEL_VALUE);
+        act::node::set_label(&nodes_api, node, QUARANTINE_LABEL, &value).await?;
+        info!(node, "schedule put aside a node whose drain timed out");
+    }
+    let (start, wait) = match open {
+        Some(window) => {
+            let last = last_finished.as_ref().map(|(t, n)| (*t, n.as_str()));
+            pace(ctx, ms, &policy, soak, &window, &plan, last, now).await
+        }
+        None => (Vec::new(), None),
+    };
 
     let upcoming = Taint {
         key: UPCOMING_TAINT.into(),
@@ -136,17 +192,23 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         act::node::set_taint(&nodes_api, written.as_ref().unwrap_or(n), &upcoming, upcoming_now).await?;
     }
     if let Some(window) = open {
-        for node in &plan.start {
+        for node in &start {
             let nm = rollout::maintenance(ms, &window, node);
             if act::maintenance::create(&ctx.client, &nm).await? {
                 info!(nm = %nm.name_any(), node, "schedule started a maintenance");
             }
         }
     }
-    let report = rollout::status(ms, &sched, open, &plan, refused.as_deref(), now);
+    let report = rollout::status(ms, &sched, open, &plan, wait.as_ref(), refused.as_deref(), now);
     write(ctx, ms, report).await?;
+    let soak_ends = wait.as_ref().and_then(|w| w.until).map(|until| {
+        until
+            .duration_since(now)
+            .unsigned_abs()
+            .clamp(Duration::from_millis(100), OPEN_RESYNC)
+    });
     Ok(Action::requeue(match open {
-        Some(_) => OPEN_RESYNC,
+        Some(_) => soak_ends.unwrap_or(OPEN_RESYNC),
         None => sched
             .next_window(now)
             .map(|w| {
@@ -157,6 +219,68 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
             })
             .unwrap_or(CLOSED_RESYNC),
     }))
+}
+
+/// Which of the candidates start now, and what the rollout waits for: the pacing's limits first (no query
+/// needed), then the fleet's gates, then each approved node's own gates, in order, until the free slots are
+/// filled. Prometheus is asked only when a node could start.
+#[allow(clippy::too_many_arguments)]
+async fn pace(
+    ctx: &Context,
+    ms: &MaintenanceSchedule,
+    policy: &RolloutPolicy,
+    soak: Option<Duration>,
+    window: &Occurrence,
+    plan: &FleetPlan,
+    last_finished: Option<(jiff::Timestamp, &str)>,
+    now: jiff::Timestamp,
+) -> (Vec<String>, Option<Wait>) {
+    if plan.stopped.is_some() || plan.candidates.is_empty() {
+        return (Vec::new(), None);
+    }
+    let name = ms.name_any();
+    let id = window.id();
+    let approved: BTreeSet<String> = pacing::approvals(ms.annotations().get(APPROVED_ANNOTATION).map(String::as_str));
+    let p = Pace {
+        schedule: &name,
+        window: &id,
+        approval: policy.approval,
+        approved: &approved,
+        soak,
+        max_nodes_per_window: policy.max_nodes_per_window.map(|n| n.max(0) as usize),
+        started: plan.started,
+        last_finished,
+        now,
+    };
+    if let Some(wait) = pacing::hold_all(&p, plan.candidates.len()) {
+        return (Vec::new(), Some(wait));
+    }
+    let free = pacing::free(&p, plan.free);
+    if free == 0 {
+        return (Vec::new(), None);
+    }
+    let (approved_nodes, awaiting) = pacing::approved(&p, &plan.candidates);
+    let (per_node, fleet_wide): (Vec<_>, Vec<_>) = policy.health_gates.iter().partition(|g| gates::per_node(g));
+    let fleet = match fleet_wide.is_empty() || approved_nodes.is_empty() {
+        true => Verdict::Clear,
+        false => health::check(ctx, &fleet_wide, "").await,
+    };
+    let mut verdicts = BTreeMap::new();
+    if fleet.is_clear() {
+        let mut clear = 0;
+        for node in approved_nodes.iter() {
+            if clear == free {
+                break;
+            }
+            let verdict = match per_node.is_empty() {
+                true => Verdict::Clear,
+                false => health::check(ctx, &per_node, node).await,
+            };
+            clear += usize::from(verdict.is_clear());
+            verdicts.insert(node.clone(), verdict);
+        }
+    }
+    pacing::choose(&p, &approved_nodes, &awaiting, &fleet, &verdicts, free)
 }
 
 /// Writes the schedule's status when it changed, then the Events that go with it.

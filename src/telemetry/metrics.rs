@@ -104,6 +104,7 @@ pub struct Metrics {
     overdue_seconds: Family<ObjectLabel, Gauge>,
     /// NodeMaintenances that cannot be read (left alone, reported by an Event).
     unreadable: Gauge,
+    health_gate_checks: Family<ResultLabel, Counter>,
     /// Serializes scrapes: the gauges are reset and refilled per scrape.
     scrape: Mutex<()>,
 }
@@ -177,9 +178,16 @@ impl Default for Metrics {
             "NodeMaintenances drydock cannot read and leaves alone (each has a Warning Event Unreadable)",
             unreadable.clone(),
         );
+        let health_gate_checks = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "health_gate_checks",
+            "Health-gate verdicts drydock asked Prometheus for, by result (clear, firing, cannot_check)",
+            health_gate_checks.clone(),
+        );
         Self {
             registry,
             unreadable,
+            health_gate_checks,
             maintenances,
             nodes_held,
             blocked,
@@ -224,6 +232,19 @@ impl Metrics {
                 controller: which.label().controller,
                 category: category.into(),
             })
+            .inc();
+    }
+
+    /// One verdict over a node's (or a rollout's) health gates.
+    pub fn health_gate_checked(&self, verdict: &crate::plan::gates::Verdict) {
+        use crate::plan::gates::Verdict;
+        let result = match verdict {
+            Verdict::Clear => "clear",
+            Verdict::Firing { .. } => "firing",
+            Verdict::CannotCheck { .. } => "cannot_check",
+        };
+        self.health_gate_checks
+            .get_or_create(&ResultLabel { result: result.into() })
             .inc();
     }
 

@@ -6,9 +6,11 @@ pub mod eviction;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod fleet;
+pub mod gates;
 pub mod lifecycle;
 pub mod names;
 pub mod node;
+pub mod pacing;
 pub mod phase;
 pub mod place;
 pub mod pods;

@@ -8,16 +8,18 @@ use crate::{
     conditions,
     fleet::FleetPlan,
     names,
+    pacing::{self, Wait},
     schedule::{Occurrence, Schedule},
     status::Note,
 };
 use drydock_api::{
     names::{
-        CLOSED, INVALID_SPEC, OPEN, OVERLAPPING_WINDOWS, ROLLOUT_STOPPED, SCHEDULE_LABEL, VALID, WINDOW_LABEL,
-        WINDOW_OPEN,
+        CLOSED, INVALID_SPEC, NODE_QUARANTINED, OPEN, OVERLAPPING_WINDOWS, ROLLOUT_BLOCKED, ROLLOUT_STOPPED,
+        SCHEDULE_LABEL, VALID, WINDOW_LABEL, WINDOW_OPEN,
     },
     v1alpha1::{
-        MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec, Window, WindowTimes,
+        DrainTimeoutPolicy, MaintenanceSchedule, MaintenanceScheduleStatus, NodeMaintenance, NodeMaintenanceSpec,
+        OnTimeout, RolloutWait, Window, WindowTimes,
     },
 };
 
@@ -40,9 +42,11 @@ pub fn maintenance(ms: &MaintenanceSchedule, window: &Occurrence, node: &str) ->
                 duration: None,
             }),
             taints: t.taints.clone(),
-            drain: t.drain.clone(),
+            drain: drain(ms),
             complete_when: t.complete_when.clone(),
             task: t.task.clone(),
+            // The schedule checks its gates before it creates the maintenance, and again before each node.
+            health_gates: Vec::new(),
             allow_sole_control_plane: false,
         },
     );
@@ -57,6 +61,18 @@ pub fn maintenance(ms: &MaintenanceSchedule, window: &Occurrence, node: &str) ->
     nm
 }
 
+/// The template's drain, with the onTimeout that rollout.onDrainTimeout needs: a node stays held for a person
+/// when the rollout stops on it, and is given back when the rollout puts it aside.
+fn drain(ms: &MaintenanceSchedule) -> drydock_api::v1alpha1::DrainSpec {
+    let mut drain = ms.spec.template.drain.clone();
+    match ms.spec.rollout.as_ref().and_then(|r| r.on_drain_timeout) {
+        Some(DrainTimeoutPolicy::Stop) => drain.on_timeout = OnTimeout::Hold,
+        Some(DrainTimeoutPolicy::Quarantine) => drain.on_timeout = OnTimeout::Abort,
+        None => {}
+    }
+    drain
+}
+
 /// How a stopped rollout's status message begins.
 const STOPPED_PREFIX: &str = "rollout stopped: ";
 
@@ -67,23 +83,45 @@ pub struct Report {
     pub events: Vec<Note>,
 }
 
-/// What a usable schedule's status says: its windows, what the rollout did, and whether its windows overlap
-/// (`refused`: why no window may open).
+/// What a usable schedule's status says: its windows, what the rollout did and waits for (`wait`, from
+/// `pacing`), and whether its windows overlap (`refused`: why no window may open).
 pub fn status(
     ms: &MaintenanceSchedule,
     sched: &Schedule,
     open: Option<Occurrence>,
     plan: &FleetPlan,
+    wait: Option<&Wait>,
     refused: Option<&str>,
     now: Timestamp,
 ) -> Report {
     let old = ms.status.clone().unwrap_or_default();
     let generation = ms.metadata.generation;
+    let stop = plan.stopped.as_ref().filter(|_| open.is_some()).map(|why| Wait {
+        reason: pacing::STOPPED,
+        on: "rollout".into(),
+        message: why.clone(),
+        until: None,
+    });
+    let wait = stop.as_ref().or(wait.filter(|_| open.is_some() && refused.is_none()));
+    let waiting = wait.map(|w| {
+        let same = old.waiting.as_ref().filter(|o| o.reason == w.reason && o.on == w.on);
+        RolloutWait {
+            reason: w.reason.into(),
+            on: w.on.clone(),
+            message: w.message.clone(),
+            since: same.map_or(Time(now), |o| o.since.clone()),
+        }
+    });
+    let mut quarantined: Vec<String> = plan.quarantined.iter().chain(&plan.quarantine).cloned().collect();
+    quarantined.sort();
+    quarantined.dedup();
     let mut new = MaintenanceScheduleStatus {
         last_window: open.map(|w| times(&w, sched)).or(old.last_window.clone()),
         next_window: sched.next_window(now).map(|w| times(&w, sched)),
         nodes: Some(plan.counts.clone()),
         excluded_nodes: plan.excluded.clone(),
+        quarantined_nodes: quarantined,
+        waiting: waiting.clone(),
         conditions: old.conditions.clone(),
         observed_generation: generation,
         message: None,
@@ -97,14 +135,23 @@ pub fn status(
             counts.done, counts.in_progress, counts.remaining, counts.failed
         ),
         (_, true, None, _) => "suspended: no window starts".to_string(),
-        (Some(w), false, None, None) => format!(
-            "window open until {}: {} done, {} in progress, {} remaining, {} failed",
-            w.end_in(sched.time_zone()),
-            counts.done,
-            counts.in_progress,
-            counts.remaining,
-            counts.failed
-        ),
+        (Some(w), false, None, None) => {
+            let mut m = format!(
+                "window open until {}: {} done, {} in progress, {} remaining, {} failed",
+                w.end_in(sched.time_zone()),
+                counts.done,
+                counts.in_progress,
+                counts.remaining,
+                counts.failed
+            );
+            if !plan.quarantined.is_empty() || !plan.quarantine.is_empty() {
+                m.push_str(&format!(", {} quarantined", new.quarantined_nodes.len()));
+            }
+            if let Some(w) = wait {
+                m.push_str(&format!("; {}", w.message));
+            }
+            m
+        }
         (None, false, None, _) => match sched.next_window(now) {
             Some(w) => format!("next window opens {}", w.start_in(sched.time_zone())),
             None => "no future window".into(),
@@ -134,6 +181,32 @@ pub fn status(
     let was_stopped = old.message.as_deref().is_some_and(|m| m.starts_with(STOPPED_PREFIX));
     if message.starts_with(STOPPED_PREFIX) && !was_stopped {
         events.push(warning(ROLLOUT_STOPPED, &message));
+    }
+    // Once per blocker: a new gate, approval or limit, not every look at the same one.
+    let new_blocker = wait
+        .filter(|w| w.is_blocker() && w.reason != pacing::STOPPED)
+        .filter(|w| {
+            old.waiting
+                .as_ref()
+                .is_none_or(|o| o.reason != w.reason || o.on != w.on)
+        });
+    if let Some(w) = new_blocker {
+        let approval = w.reason == pacing::APPROVAL || w.reason == pacing::WINDOW_LIMIT;
+        events.push(Note {
+            warning: !approval,
+            reason: ROLLOUT_BLOCKED.into(),
+            text: format!("{}: {}", w.reason, w.message),
+            on_node: false,
+        });
+    }
+    for node in &plan.quarantine {
+        events.push(warning(
+            NODE_QUARANTINED,
+            &format!(
+                "node {node} is put aside: its drain timed out, so it is given back as it was and labelled \
+                 drydock.dev/quarantined; later windows pass it over until a person removes the label"
+            ),
+        ));
     }
     Report { status: new, events }
 }

@@ -90,6 +90,12 @@ pub struct NodeMaintenanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<super::TaskSpec>,
 
+    /// PromQL queries that must return no series before drydock takes the node (checked until it does; a firing
+    /// query or an unreachable Prometheus keeps the maintenance Pending). `{{node}}` in a query is this node's name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub health_gates: Vec<super::HealthGate>,
+
     /// Allow taking the cluster's only control-plane node. Its restart takes the API server down, drydock's own
     /// watch included; without this a maintenance of a sole control-plane node waits (ControlPlaneGuard).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

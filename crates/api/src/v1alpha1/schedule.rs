@@ -29,10 +29,19 @@ use super::{CompleteWhen, DrainSpec, MaintenanceTaint};
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
     printcolumn(name = "Zone", type_ = "string", json_path = ".spec.timeZone"),
     printcolumn(name = "Done", type_ = "integer", json_path = ".status.nodes.done"),
+    printcolumn(name = "Failed", type_ = "integer", json_path = ".status.nodes.failed"),
     printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.nodes.remaining"),
+    printcolumn(
+        name = "Waiting",
+        type_ = "string",
+        json_path = ".status.waiting.reason",
+        description = "what the rollout waits for besides its budget: HealthGate, CannotCheck, Approval, Soak, WindowLimit, Stopped"
+    ),
     printcolumn(name = "Next", type_ = "string", json_path = ".status.nextWindow.start"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1)
 )]
+#[x_kube(validation = Rule::new("!has(self.rollout) || !has(self.rollout.onDrainTimeout) || (has(self.template) && has(self.template.drain) && has(self.template.drain.timeout))").message("rollout.onDrainTimeout needs template.drain.timeout: say how long a drain may stay blocked, e.g. 30m"))]
 #[serde(rename_all = "camelCase")]
 pub struct MaintenanceScheduleSpec {
     /// When windows open: a standard 5-field cron expression (minute hour day-of-month month day-of-week),
@@ -64,6 +73,10 @@ pub struct MaintenanceScheduleSpec {
     /// Start no new window while true (windows already open go on).
     #[serde(default)]
     pub suspend: bool,
+    /// How the rollout paces itself: health gates, approval, soak time, a node limit per window, and what a node
+    /// whose drain times out does to the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::RolloutPolicy>,
 }
 
 /// spec.schedule's grammar, checked by the API server: the fields and values `plan::schedule` accepts (ASCII
@@ -118,6 +131,14 @@ pub struct MaintenanceScheduleStatus {
     /// Nodes passed over (drydock.dev/exclude=true) in the current window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_nodes: Vec<String>,
+    /// Nodes this schedule put aside after their drain timed out (label drydock.dev/quarantined): passed over
+    /// until a person removes the label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined_nodes: Vec<String>,
+    /// What the rollout waits for now besides its budget (a health gate, an approval, the soak time, the window's
+    /// node limit, a stop), with what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<super::RolloutWait>,
     /// One line for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -1,0 +1,136 @@
+//! Asks a Prometheus whether health gates hold: one instant query per gate over Prometheus' HTTP API. Where that
+//! Prometheus lives is the operator's configuration (`drydock run --prometheus-url`), never a field of a
+//! maintenance object, so nobody who can write a NodeMaintenance can make drydock send requests elsewhere.
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::Deserialize;
+
+use crate::plan::gates::Answer;
+
+/// How long one query may take before the gate counts as "cannot check".
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct Prometheus {
+    http: reqwest::Client,
+    query_url: reqwest::Url,
+}
+
+/// The body of Prometheus' /api/v1/query answer, successful or not.
+#[derive(Deserialize)]
+struct Reply {
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    data: Option<Data>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    result_type: String,
+    #[serde(default)]
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Series {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+}
+
+impl Prometheus {
+    /// `base`: Prometheus' URL, e.g. http://prometheus.monitoring:9090 (a path prefix is kept).
+    pub fn new(base: &str) -> Result<Self, String> {
+        let mut url = reqwest::Url::parse(base).map_err(|e| format!("--prometheus-url {base:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("--prometheus-url {base:?} must be an http:// or https:// URL"));
+        }
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        let query_url = url.join("api/v1/query").map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .timeout(QUERY_TIMEOUT)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for Prometheus: {e}"))?;
+        Ok(Prometheus { http, query_url })
+    }
+
+    /// The series `promql` returns now, each as `name{label="value",...}`, or why there is no answer.
+    pub async fn series(&self, promql: &str) -> Answer {
+        let reply = self
+            .http
+            .get(self.query_url.clone())
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .map_err(|e| format!("Prometheus at {} did not answer: {}", self.query_url, source_chain(&e)))?;
+        let code = reply.status();
+        let body: Reply = reply
+            .json()
+            .await
+            .map_err(|e| format!("Prometheus answered HTTP {code} without a query result: {e}"))?;
+        if body.status != "success" {
+            return Err(format!(
+                "Prometheus refused the query {promql:?} (HTTP {code}): {}",
+                body.error.unwrap_or_default()
+            ));
+        }
+        let data = body.data.ok_or("Prometheus answered without data")?;
+        match data.result_type.as_str() {
+            "vector" | "matrix" => {
+                let series: Vec<Series> = serde_json::from_value(data.result).map_err(|e| e.to_string())?;
+                Ok(series.into_iter().map(|s| label_set(s.metric)).collect())
+            }
+            other => Err(format!(
+                "the query {promql:?} returns a {other}: a gate needs series (an instant vector), e.g. ALERTS{{alertstate=\"firing\"}}"
+            )),
+        }
+    }
+}
+
+/// A series as PromQL writes it: `up{job="x"}`.
+fn label_set(mut metric: BTreeMap<String, String>) -> String {
+    let name = metric.remove("__name__").unwrap_or_default();
+    let labels: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
+/// reqwest's error and its causes, so "connection refused" reaches status.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_reads_as_promql_writes_it() {
+        let metric = BTreeMap::from([
+            ("__name__".to_string(), "ALERTS".to_string()),
+            ("alertname".to_string(), "NodeDown".to_string()),
+            ("node".to_string(), "kwok-1".to_string()),
+        ]);
+        assert_eq!(label_set(metric), r#"ALERTS{alertname="NodeDown",node="kwok-1"}"#);
+    }
+
+    #[test]
+    fn only_http_urls_are_accepted_and_a_path_prefix_is_kept() {
+        assert!(Prometheus::new("ftp://x").is_err());
+        assert!(Prometheus::new("not a url").is_err());
+        let p = Prometheus::new("http://prom.monitoring:9090/prometheus").expect("valid");
+        assert_eq!(
+            p.query_url.as_str(),
+            "http://prom.monitoring:9090/prometheus/api/v1/query"
+        );
+    }
+}
