@@ -7,9 +7,12 @@ use std::{
     time::Duration,
 };
 
-use drydock::api::v1alpha1::MaintenanceSchedule;
+use drydock::api::v1alpha1::{MaintenanceSchedule, NodeMaintenance, Phase};
 use k8s_openapi::api::core::v1::Node;
-use kube::{Api, api::PostParams};
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
 use serde_json::json;
 
 use crate::{ENV_LABEL, TestEnv, controller::unschedulable};
@@ -68,16 +71,42 @@ pub async fn create_schedule(
     max_unavailable: u32,
     template: serde_json::Value,
 ) -> String {
+    create_rollout(
+        env,
+        name,
+        pool,
+        max_unavailable,
+        template,
+        serde_json::Value::Null,
+        duration,
+    )
+    .await
+}
+
+/// [`create_schedule`] with spec.rollout (`rollout`, none when null) and a window of `duration`.
+pub async fn create_rollout(
+    env: &TestEnv,
+    name: &str,
+    pool: &str,
+    max_unavailable: u32,
+    template: serde_json::Value,
+    rollout: serde_json::Value,
+    duration: &str,
+) -> String {
     let (cron, _) = this_minute();
+    let mut spec = json!({
+        "schedule": cron, "timeZone": "UTC", "duration": duration,
+        "nodeSelector": {"matchLabels": {"pool": pool}},
+        "maxUnavailable": max_unavailable,
+        "template": template
+    });
+    if !rollout.is_null() {
+        spec["rollout"] = rollout;
+    }
     let ms: MaintenanceSchedule = serde_json::from_value(json!({
         "apiVersion": "drydock.dev/v1alpha1", "kind": "MaintenanceSchedule",
         "metadata": {"name": format!("{}-{name}", env.id), "labels": {ENV_LABEL: env.id}},
-        "spec": {
-            "schedule": cron, "timeZone": "UTC", "duration": duration,
-            "nodeSelector": {"matchLabels": {"pool": pool}},
-            "maxUnavailable": max_unavailable,
-            "template": template
-        }
+        "spec": spec
     }))
     .expect("schedule json");
     Api::<MaintenanceSchedule>::all(env.client.clone())
@@ -85,6 +114,59 @@ pub async fn create_schedule(
         .await
         .expect("create schedule");
     format!("{}-{name}", env.id)
+}
+
+/// The schedule's NodeMaintenances (by its label).
+pub async fn of_schedule(env: &TestEnv, schedule: &str) -> Vec<NodeMaintenance> {
+    let lp = ListParams::default().labels(&format!("drydock.dev/schedule={schedule}"));
+    Api::<NodeMaintenance>::all(env.client.clone())
+        .list(&lp)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+/// The schedule as it is now.
+pub async fn schedule(env: &TestEnv, name: &str) -> MaintenanceSchedule {
+    Api::<MaintenanceSchedule>::all(env.client.clone())
+        .get(name)
+        .await
+        .expect("get schedule")
+}
+
+/// Waits until the schedule's status.waiting says `reason`; returns the schedule.
+pub async fn wait_waiting(env: &TestEnv, name: &str, reason: &str) -> MaintenanceSchedule {
+    crate::wait_for(
+        &format!("schedule {name} waiting for {reason}"),
+        Duration::from_secs(30),
+        || async {
+            let ms = schedule(env, name).await;
+            let waits = ms
+                .status
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .is_some_and(|w| w.reason == reason);
+            waits.then_some(ms)
+        },
+    )
+    .await
+}
+
+/// Waits until `count` of the schedule's NodeMaintenances are Completed (within `limit`).
+pub async fn wait_completed(env: &TestEnv, name: &str, count: usize, limit: Duration) -> Vec<NodeMaintenance> {
+    crate::wait_for(
+        &format!("{count} maintenances of schedule {name} completed"),
+        limit,
+        || async {
+            let ours = of_schedule(env, name).await;
+            let done = ours
+                .iter()
+                .filter(|nm| nm.status.as_ref().is_some_and(|s| s.phase == Phase::Completed))
+                .count();
+            (done >= count).then_some(ours)
+        },
+    )
+    .await
 }
 
 /// Samples the pool every 100 ms in the background: the most nodes ever cordoned at once.

@@ -20,12 +20,12 @@ pub const SOAK: &str = "Soak";
 pub const WINDOW_LIMIT: &str = "WindowLimit";
 pub const STOPPED: &str = "Stopped";
 
-/// What the rollout waits for: `reason` (one of the constants above), `on` what exactly, and a message with
+/// What the rollout waits for: `reason` (one of the constants above), `subject` what exactly, and a message with
 /// what to do. `until`: when the wait ends by itself (the soak), so the controller looks again then.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wait {
     pub reason: &'static str,
-    pub on: String,
+    pub subject: String,
     pub message: String,
     pub until: Option<Timestamp>,
 }
@@ -95,7 +95,7 @@ pub fn hold_all(p: &Pace, waiting: usize) -> Option<Wait> {
     if let Some(limit) = p.max_nodes_per_window.filter(|l| p.started >= *l) {
         return Some(Wait {
             reason: WINDOW_LIMIT,
-            on: p.window.into(),
+            subject: p.window.into(),
             message: format!(
                 "window {} started its {limit} nodes (rollout.maxNodesPerWindow): the {waiting} others wait for the \
                  next window",
@@ -109,7 +109,7 @@ pub fn hold_all(p: &Pace, waiting: usize) -> Option<Wait> {
         if p.now < until {
             return Some(Wait {
                 reason: SOAK,
-                on: node.into(),
+                subject: node.into(),
                 message: format!(
                     "soaking until {until} ({}s of rollout.soak after node {node} finished) before the next node",
                     soak.as_secs()
@@ -122,7 +122,7 @@ pub fn hold_all(p: &Pace, waiting: usize) -> Option<Wait> {
     if p.approval == Some(Approval::Window) && !window_approved {
         return Some(Wait {
             reason: APPROVAL,
-            on: p.window.into(),
+            subject: p.window.into(),
             message: format!(
                 "waiting for approval of window {}: drydock approve ms/{} (or annotate drydock.dev/approved={})",
                 p.window, p.schedule, p.window
@@ -181,7 +181,7 @@ pub fn choose(
             let first = &awaiting[0];
             Wait {
                 reason: APPROVAL,
-                on: format!("{}/{}", p.window, awaiting.join(",")),
+                subject: format!("{}/{}", p.window, awaiting.join(",")),
                 message: format!(
                     "waiting for approval of node{} {} in window {}: drydock approve ms/{} --node {first} (or add \
                      {}/{first} to the annotation drydock.dev/approved)",
@@ -198,7 +198,7 @@ pub fn choose(
     (start, wait)
 }
 
-/// The wait for a gate that does not let go; `node` when it holds back one node (then `on` is gate/node).
+/// The wait for a gate that does not let go; `node` when it holds back one node (then `subject` is gate/node).
 fn gate_wait(v: &Verdict, what: &str, node: Option<&str>) -> Option<Wait> {
     let reason = match v {
         Verdict::Clear => return None,
@@ -207,7 +207,7 @@ fn gate_wait(v: &Verdict, what: &str, node: Option<&str>) -> Option<Wait> {
     };
     Some(Wait {
         reason,
-        on: match node {
+        subject: match node {
             Some(n) => format!("{}/{n}", v.gate().unwrap_or_default()),
             None => v.gate().unwrap_or_default().to_string(),
         },

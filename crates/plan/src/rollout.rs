@@ -98,16 +98,19 @@ pub fn status(
     let generation = ms.metadata.generation;
     let stop = plan.stopped.as_ref().filter(|_| open.is_some()).map(|why| Wait {
         reason: pacing::STOPPED,
-        on: "rollout".into(),
+        subject: "rollout".into(),
         message: why.clone(),
         until: None,
     });
     let wait = stop.as_ref().or(wait.filter(|_| open.is_some() && refused.is_none()));
     let waiting = wait.map(|w| {
-        let same = old.waiting.as_ref().filter(|o| o.reason == w.reason && o.on == w.on);
+        let same = old
+            .waiting
+            .as_ref()
+            .filter(|o| o.reason == w.reason && o.subject == w.subject);
         RolloutWait {
             reason: w.reason.into(),
-            on: w.on.clone(),
+            subject: w.subject.clone(),
             message: w.message.clone(),
             since: same.map_or(Time(now), |o| o.since.clone()),
         }
@@ -188,7 +191,7 @@ pub fn status(
         .filter(|w| {
             old.waiting
                 .as_ref()
-                .is_none_or(|o| o.reason != w.reason || o.on != w.on)
+                .is_none_or(|o| o.reason != w.reason || o.subject != w.subject)
         });
     if let Some(w) = new_blocker {
         let approval = w.reason == pacing::APPROVAL || w.reason == pacing::WINDOW_LIMIT;

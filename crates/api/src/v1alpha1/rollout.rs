@@ -82,7 +82,7 @@ pub struct RolloutWait {
     /// HealthGate, CannotCheck, Approval, Soak, WindowLimit or Stopped.
     pub reason: String,
     /// What exactly: the gate, the window or the nodes awaiting approval, the node that stopped the rollout.
-    pub on: String,
+    pub subject: String,
     /// One line for humans, with what to do.
     pub message: String,
     /// Since when the rollout waits for this.

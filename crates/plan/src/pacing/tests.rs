@@ -79,7 +79,7 @@ fn a_window_approval_is_for_that_window_only() {
     let mut p = pace(&none);
     p.approval = Some(Approval::Window);
     let wait = hold_all(&p, 2).expect("waits for approval");
-    assert_eq!((wait.reason, wait.on.as_str()), (APPROVAL, WINDOW));
+    assert_eq!((wait.reason, wait.subject.as_str()), (APPROVAL, WINDOW));
     assert!(wait.message.contains("drydock approve ms/kernel"), "{}", wait.message);
     let last_week = approvals(Some("20261129t010000z"));
     p.approved = &last_week;
@@ -135,7 +135,7 @@ fn a_firing_fleet_gate_holds_everything_and_says_which() {
     let (start, wait) = choose(&p, &nodes(&["a"]), &[], &fleet, &clear(&["a"]), 1);
     assert!(start.is_empty());
     let wait = wait.expect("blocked");
-    assert_eq!((wait.reason, wait.on.as_str()), (HEALTH_GATE, "quiet"));
+    assert_eq!((wait.reason, wait.subject.as_str()), (HEALTH_GATE, "quiet"));
     assert!(wait.is_blocker());
     let down = Verdict::CannotCheck {
         gate: "quiet".into(),
@@ -165,7 +165,7 @@ fn a_node_gate_holds_back_that_node_only() {
     let (start, wait) = choose(&p, &nodes(&["a", "b", "c"]), &[], &Verdict::Clear, &verdicts, 3);
     assert_eq!(start, nodes(&["b", "c"]));
     let wait = wait.expect("a slot stays free because of node a's gate");
-    assert_eq!((wait.reason, wait.on.as_str()), (HEALTH_GATE, "node-ok/a"));
+    assert_eq!((wait.reason, wait.subject.as_str()), (HEALTH_GATE, "node-ok/a"));
     assert!(wait.message.contains("holds back node a"), "{}", wait.message);
 }
 
