@@ -51,7 +51,7 @@ bench: cluster-build ## drydock vs kubectl drain on the local control plane: tab
 	target=$${CARGO_TARGET_DIR:-target}; \
 	DRYDOCK_BIN=$$target/release/drydock $$target/release/bench
 
-cluster-build: ## build the pinned control-plane binaries (cached outside the checkout, reused)
+cluster-build: ## build the pinned control-plane binaries and Prometheus (cached outside the checkout, reused)
 	$(CLUSTER)/build.sh
 
 cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubeconfig in .cache/kubeconfig
@@ -60,8 +60,8 @@ cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubecon
 cluster-down: ## stop it and check no process or port is left
 	$(CLUSTER)/down.sh
 
-cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env
-	$(CLUSTER)/pin.sh
+cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env (all, or WHAT="k8s etcd prometheus")
+	$(CLUSTER)/pin.sh $(WHAT)
 
 clean: cluster-down ## stop the cluster and remove build output
 	cargo clean
