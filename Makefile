@@ -2,10 +2,11 @@
 SHELL := /bin/bash
 CLUSTER := e2e/cluster
 KUBECONFIG_PATH := $(CURDIR)/.cache/kubeconfig
+PROM := config/prometheus
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test unit lint fmt crds e2e e2e-oldest bench cluster-build cluster-up cluster-down cluster-pin demo clean
+.PHONY: help build test unit lint rules prometheusrule fmt crds e2e e2e-oldest bench cluster-build cluster-up cluster-down cluster-pin demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -13,7 +14,7 @@ help: ## list the targets
 build: ## build the drydock binary (target/debug/drydock)
 	cargo build --bins
 
-test: lint unit e2e e2e-oldest ## everything CI runs: lint, unit tests, end-to-end tests on the newest and the oldest Kubernetes
+test: lint rules unit e2e e2e-oldest ## everything CI runs: lint, alert rules, unit tests, end-to-end tests on the newest and the oldest Kubernetes
 
 unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
 	cargo test --workspace --lib --bins --tests --exclude drydock-e2e
@@ -21,6 +22,16 @@ unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+rules: ## promtool checks config/prometheus/alerts.yaml and runs its unit tests; prometheusrule.yaml must be generated from it
+	$(CLUSTER)/build.sh prometheus
+	promtool check rules $(PROM)/alerts.yaml
+	promtool test rules $(PROM)/alerts_test.yaml
+	@$(PROM)/prometheusrule.sh | diff -u $(PROM)/prometheusrule.yaml - || \
+	  { echo "$(PROM)/prometheusrule.yaml differs from what alerts.yaml generates: run 'make prometheusrule'" >&2; exit 1; }
+
+prometheusrule: ## regenerate config/prometheus/prometheusrule.yaml (the Prometheus Operator's copy) from alerts.yaml
+	$(PROM)/prometheusrule.sh > $(PROM)/prometheusrule.yaml
 
 fmt: ## format the code
 	cargo fmt --all
