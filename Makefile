@@ -2,10 +2,11 @@
 SHELL := /bin/bash
 CLUSTER := e2e/cluster
 KUBECONFIG_PATH := $(CURDIR)/.cache/kubeconfig
+PROM := config/prometheus
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test unit lint fmt crds e2e e2e-oldest bench cluster-build cluster-up cluster-down cluster-pin demo clean
+.PHONY: help build test unit lint rules prometheusrule fmt crds e2e e2e-oldest bench cluster-build cluster-up cluster-down cluster-pin demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -13,7 +14,7 @@ help: ## list the targets
 build: ## build the drydock binary (target/debug/drydock)
 	cargo build --bins
 
-test: lint unit e2e e2e-oldest ## everything CI runs: lint, unit tests, end-to-end tests on the newest and the oldest Kubernetes
+test: lint rules unit e2e e2e-oldest ## everything CI runs: lint, alert rules, unit tests, end-to-end tests on the newest and the oldest Kubernetes
 
 unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
 	cargo test --workspace --lib --bins --tests --exclude drydock-e2e
@@ -21,6 +22,16 @@ unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+rules: ## promtool checks config/prometheus/alerts.yaml and runs its unit tests; prometheusrule.yaml must be generated from it
+	$(CLUSTER)/build.sh prometheus
+	promtool check rules $(PROM)/alerts.yaml
+	promtool test rules $(PROM)/alerts_test.yaml
+	@$(PROM)/prometheusrule.sh | diff -u $(PROM)/prometheusrule.yaml - || \
+	  { echo "$(PROM)/prometheusrule.yaml differs from what alerts.yaml generates: run 'make prometheusrule'" >&2; exit 1; }
+
+prometheusrule: ## regenerate config/prometheus/prometheusrule.yaml (the Prometheus Operator's copy) from alerts.yaml
+	$(PROM)/prometheusrule.sh > $(PROM)/prometheusrule.yaml
 
 fmt: ## format the code
 	cargo fmt --all
@@ -51,7 +62,7 @@ bench: cluster-build ## drydock vs kubectl drain on the local control plane: tab
 	target=$${CARGO_TARGET_DIR:-target}; \
 	DRYDOCK_BIN=$$target/release/drydock $$target/release/bench
 
-cluster-build: ## build the pinned control-plane binaries (cached outside the checkout, reused)
+cluster-build: ## build the pinned control-plane binaries and Prometheus (cached outside the checkout, reused)
 	$(CLUSTER)/build.sh
 
 cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubeconfig in .cache/kubeconfig
@@ -60,8 +71,8 @@ cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubecon
 cluster-down: ## stop it and check no process or port is left
 	$(CLUSTER)/down.sh
 
-cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env
-	$(CLUSTER)/pin.sh
+cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env (all, or WHAT="k8s etcd prometheus")
+	$(CLUSTER)/pin.sh $(WHAT)
 
 clean: cluster-down ## stop the cluster and remove build output
 	cargo clean

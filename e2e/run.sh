@@ -10,7 +10,19 @@ started=no
 out=$(e2e/cluster/up.sh)
 echo "$out"
 [[ $out == *"already up"* ]] || started=yes
-cleanup() { if [ $started = yes ]; then e2e/cluster/down.sh; fi; }
+cleanup() {
+  local status=$?
+  if [ $started = yes ]; then e2e/cluster/down.sh || status=1; fi
+  # Every Prometheus a test starts (e2e/src/prometheus.rs) keeps its data under .cache/prometheus/ and is killed
+  # when the test ends: one still running was leaked.
+  local left
+  left=$(pgrep -f -- "--storage.tsdb.path=$root/.cache/prometheus/" || true)
+  if [ -n "$left" ]; then
+    echo "e2e: Prometheus processes the tests started are still running: $(ps -o pid=,args= -p "${left//$'\n'/,}")" >&2
+    status=1
+  fi
+  exit $status
+}
 trap cleanup EXIT
 cargo build --bin drydock
 target=${CARGO_TARGET_DIR:-target}

@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane binaries with `go build` through the Go module proxy, into a cache outside the
-# checkout keyed by version (so fresh clones on the same machine reuse them): etcd, kwok, and kube-apiserver,
-# kube-controller-manager, kube-scheduler and kubectl for every Kubernetes version in versions.env (or only those
-# named: build.sh v1.37.2). A binary already in the cache is not rebuilt. up.sh links the version it runs into
-# .cache/bin.
+# Builds the pinned binaries with `go build` through the Go module proxy, into a cache outside the checkout keyed
+# by version (so fresh clones on the same machine reuse them): etcd, kwok, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kubectl for every Kubernetes version in versions.env, and Prometheus with promtool. Arguments
+# name what to build (etcd, kwok, prometheus, or a Kubernetes version: build.sh v1.37.2); none = everything. A
+# binary already in the cache is not rebuilt. up.sh links the Kubernetes version it runs into .cache/bin; this
+# script links prometheus and promtool there (they serve every version, and `make rules` needs no cluster).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
 export GOFLAGS=-mod=readonly CGO_ENABLED=0
 cache=${DRYDOCK_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock/bin}
 
-build() { # dir name package [ldflags]
+build() { # dir name package [ldflags [tags]]
   local out=$1/$2
   if [ -x "$out" ]; then return; fi
   echo "building $2 ($3, $GOTOOLCHAIN)" >&2
   local start=$SECONDS
   mkdir -p "$1"
-  go build -trimpath -ldflags "-s -w ${4:-}" -o "$out.tmp" "$3"
+  go build -trimpath ${5:+-tags "$5"} -ldflags "-s -w ${4:-}" -o "$out.tmp" "$3"
   mv "$out.tmp" "$out"
   echo "built $2 in $((SECONDS - start))s" >&2
 }
@@ -37,21 +39,53 @@ build_k8s() { # version go-toolchain
   done)
 }
 
-export GOTOOLCHAIN=$K8S_OLDEST_GO
-(cd "$here/etcd" && build "$cache/etcd-$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 \
-  "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION")
-if [ ! -x "$cache/kwok-$KWOK_VERSION/kwok" ]; then
-  echo "building kwok ($KWOK_VERSION)" >&2
-  GOFLAGS= GOBIN="$cache/kwok-$KWOK_VERSION" go install -trimpath \
-    -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-fi
-versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=("$K8S_OLDEST" "$K8S_NEWEST")
-for v in "${versions[@]}"; do
-  case $v in
-    "$K8S_OLDEST") build_k8s "$v" "$K8S_OLDEST_GO" ;;
-    "$K8S_NEWEST") build_k8s "$v" "$K8S_NEWEST_GO" ;;
-    *) echo "build: $v is not in versions.env (K8S_OLDEST=$K8S_OLDEST, K8S_NEWEST=$K8S_NEWEST)" >&2; exit 2 ;;
+build_etcd() {
+  export GOTOOLCHAIN=$K8S_OLDEST_GO
+  (cd "$here/etcd" && build "$cache/etcd-$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 \
+    "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION")
+}
+
+build_kwok() {
+  export GOTOOLCHAIN=$K8S_OLDEST_GO
+  if [ ! -x "$cache/kwok-$KWOK_VERSION/kwok" ]; then
+    echo "building kwok ($KWOK_VERSION)" >&2
+    GOFLAGS= GOBIN="$cache/kwok-$KWOK_VERSION" go install -trimpath \
+      -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  fi
+}
+
+# Tag remove_all_sd leaves out the cloud service discoveries (AWS, Azure, GCE, Kubernetes, ...): static targets are
+# all the tests use, and the build is much smaller and faster. The version is stamped as upstream's release
+# builds do (.promu.yml), from the module's VERSION file, so `prometheus --version` and the API's buildinfo say it.
+build_prometheus() {
+  local dir=$cache/prometheus-$PROMETHEUS_VERSION module=$here/prometheus release c
+  export GOTOOLCHAIN=$K8S_NEWEST_GO
+  if [ ! -x "$dir/prometheus" ] || [ ! -x "$dir/promtool" ]; then
+    grep -q "github.com/prometheus/prometheus $PROMETHEUS_VERSION" "$module/go.mod" 2>/dev/null ||
+      { echo "build: the helper module does not pin Prometheus $PROMETHEUS_VERSION: run 'make cluster-pin'" >&2; exit 1; }
+    release=$(cd "$module" && go mod download -json github.com/prometheus/prometheus |
+      sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    release=$(cat "$release/VERSION")
+    (cd "$module" && for c in prometheus promtool; do
+      build "$dir" "$c" "github.com/prometheus/prometheus/cmd/$c" \
+        "-X github.com/prometheus/common/version.Version=$release" remove_all_sd
+    done)
+  fi
+  mkdir -p "$root/.cache/bin"
+  for c in prometheus promtool; do ln -sfn "$dir/$c" "$root/.cache/bin/$c"; done
+}
+
+what=("$@")
+[ ${#what[@]} -gt 0 ] || what=(etcd kwok "$K8S_OLDEST" "$K8S_NEWEST" prometheus)
+for w in "${what[@]}"; do
+  case $w in
+    etcd) build_etcd ;;
+    kwok) build_kwok ;;
+    prometheus) build_prometheus ;;
+    "$K8S_OLDEST") build_k8s "$w" "$K8S_OLDEST_GO" ;;
+    "$K8S_NEWEST") build_k8s "$w" "$K8S_NEWEST_GO" ;;
+    *) echo "build: $w is neither etcd, kwok, prometheus nor a version in versions.env (K8S_OLDEST=$K8S_OLDEST," \
+            "K8S_NEWEST=$K8S_NEWEST)" >&2; exit 2 ;;
   esac
 done
-echo "control-plane binaries ready in $cache" >&2
+echo "pinned binaries ready in $cache" >&2

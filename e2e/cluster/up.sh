@@ -25,10 +25,12 @@ if [ -n "$busy" ]; then
        "stop it or choose other ports (ETCD_PORT, APISERVER_PORT, ...)" >&2
   exit 1
 fi
-# .cache/bin holds the binaries of the version that runs, kubectl included (tests and the demo use it).
+# .cache/bin holds the binaries of the version that runs, kubectl included (tests and the demo use it), and the
+# Prometheus the e2e tests start (e2e/src/prometheus.rs).
 mkdir -p "$bin"
 for b in "$bin_cache/etcd-$ETCD_VERSION/etcd" "$bin_cache/kwok-$KWOK_VERSION/kwok" \
-         "$bin_cache/kubernetes-$K8S_VERSION"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}; do
+         "$bin_cache/kubernetes-$K8S_VERSION"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl} \
+         "$bin_cache/prometheus-$PROMETHEUS_VERSION"/{prometheus,promtool}; do
   [ -x "$b" ] || { echo "cluster-up: $b is missing: run 'make cluster-build' first" >&2; exit 1; }
   ln -sfn "$b" "$bin/$(basename "$b")"
 done

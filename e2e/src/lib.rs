@@ -9,6 +9,7 @@ pub mod addons;
 pub mod audit;
 pub mod controller;
 pub mod person;
+pub mod prometheus;
 pub mod relay;
 pub mod schedules;
 pub mod workloads;
