@@ -17,7 +17,7 @@ use crate::{
     act,
     api::{
         names::{CONTROL_PLANE_LABEL, FINALIZER, NODE_REFUSED, TASK_REFUSED},
-        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, TaskStatus},
+        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, OnTimeout, Phase, TaskStatus},
     },
     error::{Error, Result},
     gather,
@@ -345,6 +345,12 @@ async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outco
         node: seen.view.as_ref(),
         window_end: seen.checked.as_ref().ok().and_then(|c| c.window.end),
         task: seen.task.as_ref(),
+        hold_timeout: seen
+            .checked
+            .as_ref()
+            .ok()
+            .and_then(|c| c.drain_timeout)
+            .filter(|_| nm.spec.drain.on_timeout == OnTimeout::Hold),
     };
     let report = status::report(&seen.status, &facts, outcome, now);
     if let Some(d) = report.drained_after {

@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod lifecycle;
 pub mod names;
 pub mod node;
+pub mod notify;
 pub mod phase;
 pub mod place;
 pub mod pods;
