@@ -75,6 +75,14 @@ struct Run {
     /// Namespace of the pods NodeMaintenances' spec.task runs (config/rbac lets drydock create pods there only).
     #[arg(long, default_value = "drydock-tasks")]
     task_namespace: String,
+    /// The Secret `<namespace>/<name>` whose key receivers.yaml lists where to send notifications (webhooks:
+    /// CloudEvents or Slack); watched, so a change applies without a restart. Omitted: no notifications.
+    #[arg(long, env = "DRYDOCK_NOTIFY_SECRET", value_parser = notify_secret)]
+    notify_secret: Option<(String, String)>,
+}
+
+fn notify_secret(text: &str) -> Result<(String, String), String> {
+    drydock::notify::secret::parse_name(text)
 }
 
 /// After SIGTERM or SIGINT, `drydock run` exits within this long whatever still runs (its parts have shorter
@@ -155,6 +163,7 @@ async fn serve(run: Run, shutdown: Shutdown) -> drydock::error::Result<()> {
         max_concurrent: run.max_concurrent_maintenances.into(),
         node_conditions: run.node_lifecycle_conditions,
         task_namespace: run.task_namespace,
+        notify_secret: run.notify_secret,
     };
     let identity = run.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

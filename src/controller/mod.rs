@@ -36,6 +36,7 @@ use crate::{
         v1alpha1::{MaintenanceSchedule, NodeMaintenance},
     },
     error::{Error, Result},
+    notify::{Notifier, secret},
     plan::{retry, status},
     shutdown::Shutdown,
     telemetry::{
@@ -62,6 +63,8 @@ pub struct Settings {
     pub node_conditions: bool,
     /// Where task pods run.
     pub task_namespace: String,
+    /// The Secret (namespace, name) that lists the notification receivers; None: no notifications.
+    pub notify_secret: Option<(String, String)>,
 }
 
 /// How long the controller may finish the reconciles it is running once asked to stop; then they are dropped.
@@ -93,9 +96,28 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
     )
     .touched_objects();
     let (wake, woken) = futures::channel::mpsc::unbounded();
+    let notifier = Notifier::new(health.metrics.clone(), shutdown.clone());
+    let receivers = match settings.notify_secret.clone() {
+        Some((namespace, name)) => {
+            info!(secret = %format!("{namespace}/{name}"), "notification receivers from this Secret");
+            let watch = secret::watch(
+                client.clone(),
+                namespace,
+                name,
+                notifier.clone(),
+                health.metrics.clone(),
+            );
+            futures::future::Either::Left(watch)
+        }
+        None => {
+            health.metrics.set_notify_config(true, 0);
+            futures::future::Either::Right(futures::future::ready(()))
+        }
+    };
     let ctx = Arc::new(Context::new(
         Parts {
             client: client.clone(),
+            notifier,
             evict_client,
             metrics: health.metrics.clone(),
             store: store.clone(),
@@ -132,9 +154,10 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
         .run(reconcile_schedule, schedule_error_policy, ctx.clone())
         .for_each(|r| async move { log_outcome("MaintenanceSchedule", r) });
     let orphans = futures::future::select(Box::pin(orphans::watch(&ctx)), Box::pin(shutdown.requested()));
+    let receivers = futures::future::select(Box::pin(receivers), Box::pin(shutdown.requested()));
     // kube-runtime's graceful shutdown waits for every running reconcile, and for a watch that never synced
     // (e.g. its CRD is not installed): bounded here.
-    let all = async { tokio::join!(maintenances, schedules, orphans) };
+    let all = async { tokio::join!(maintenances, schedules, orphans, receivers) };
     if shutdown.bounded(all, GRACE).await.is_none() {
         warn!(
             grace = ?GRACE,
