@@ -72,6 +72,18 @@ pub struct Settings {
 /// every step is built to resume from (the chaos test kills the controller mid-step). Kept short: the whole
 /// process must be gone within 2 s of a SIGTERM, the Lease handed over included.
 pub const GRACE: Duration = Duration::from_millis(300);
+/// How long the controller waits at its start for the notification receivers' Secret, so the first
+/// transitions reach them; an API server that does not answer by then delays nothing more.
+const RECEIVERS_FIRST_READ: Duration = Duration::from_secs(10);
+
+/// A spawned task that ends when this is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Runs the controller until `shutdown`, then at most [`GRACE`] more. Publishes its cache of NodeMaintenances to
 /// `health` for the metrics endpoint.
@@ -97,21 +109,36 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
     .touched_objects();
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let notifier = Notifier::new(health.metrics.clone(), shutdown.clone());
-    let receivers = match settings.notify_secret.clone() {
+    let _receivers = match settings.notify_secret.clone() {
         Some((namespace, name)) => {
             info!(secret = %format!("{namespace}/{name}"), "notification receivers from this Secret");
+            let (tx, loaded) = tokio::sync::oneshot::channel();
             let watch = secret::watch(
                 client.clone(),
                 namespace,
                 name,
                 notifier.clone(),
                 health.metrics.clone(),
+                tx,
             );
-            futures::future::Either::Left(watch)
+            // Ends with the controller: dropped (aborted) on return, and at a stop.
+            let watch = AbortOnDrop(tokio::spawn(futures::future::select(
+                Box::pin(watch),
+                Box::pin(shutdown.requested()),
+            )));
+            // The receivers are known before the first reconcile, so its transitions are not missed; a Secret
+            // that cannot be read is reported and waited for no longer.
+            let waited = shutdown
+                .bounded(tokio::time::timeout(RECEIVERS_FIRST_READ, loaded), Duration::ZERO)
+                .await;
+            if matches!(waited, Some(Err(_))) {
+                warn!(timeout = ?RECEIVERS_FIRST_READ, "the notification receivers' Secret was not read in time: starting without");
+            }
+            Some(watch)
         }
         None => {
             health.metrics.set_notify_config(true, 0);
-            futures::future::Either::Right(futures::future::ready(()))
+            None
         }
     };
     let ctx = Arc::new(Context::new(
@@ -154,10 +181,9 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
         .run(reconcile_schedule, schedule_error_policy, ctx.clone())
         .for_each(|r| async move { log_outcome("MaintenanceSchedule", r) });
     let orphans = futures::future::select(Box::pin(orphans::watch(&ctx)), Box::pin(shutdown.requested()));
-    let receivers = futures::future::select(Box::pin(receivers), Box::pin(shutdown.requested()));
     // kube-runtime's graceful shutdown waits for every running reconcile, and for a watch that never synced
     // (e.g. its CRD is not installed): bounded here.
-    let all = async { tokio::join!(maintenances, schedules, orphans, receivers) };
+    let all = async { tokio::join!(maintenances, schedules, orphans) };
     if shutdown.bounded(all, GRACE).await.is_none() {
         warn!(
             grace = ?GRACE,

@@ -22,8 +22,22 @@ pub fn parse_name(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Follows the Secret `namespace/name` until the stream ends (the caller bounds it by the shutdown).
-pub async fn watch(client: Client, namespace: String, name: String, notifier: Notifier, metrics: Arc<Metrics>) {
+/// Follows the Secret `namespace/name` until the stream ends (the caller bounds it by the shutdown). `loaded`
+/// fires once the first version is applied, or the first attempt to read it failed.
+pub async fn watch(
+    client: Client,
+    namespace: String,
+    name: String,
+    notifier: Notifier,
+    metrics: Arc<Metrics>,
+    loaded: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut loaded = Some(loaded);
+    let mut fire = || {
+        if let Some(tx) = loaded.take() {
+            let _ = tx.send(());
+        }
+    };
     let api = Api::<Secret>::namespaced(client, &namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut initial: Option<Secret> = None;
@@ -33,10 +47,17 @@ pub async fn watch(client: Client, namespace: String, name: String, notifier: No
         match event {
             Ok(watcher::Event::Init) => initial = None,
             Ok(watcher::Event::InitApply(s)) => initial = Some(s),
-            Ok(watcher::Event::InitDone) => load(&what, initial.take(), &notifier, &metrics),
+            Ok(watcher::Event::InitDone) => {
+                load(&what, initial.take(), &notifier, &metrics);
+                fire();
+            }
             Ok(watcher::Event::Apply(s)) => load(&what, Some(s), &notifier, &metrics),
             Ok(watcher::Event::Delete(_)) => load(&what, None, &notifier, &metrics),
-            Err(e) => warn!(secret = %what, error = %e, "cannot watch the notification receivers' Secret (retrying)"),
+            Err(e) => {
+                warn!(secret = %what, error = %e, "cannot watch the notification receivers' Secret (retrying)");
+                metrics.set_notify_config(false, notifier.receivers());
+                fire();
+            }
         }
     }
 }
