@@ -9,6 +9,8 @@
 //! - [`cli`]: the runbook commands (preview, start, status, end, list) for people and scripts.
 //! - [`controller`]: kube-runtime wiring, and each reconcile as observe, decide (`plan`), act (`act`).
 //! - [`operator`]: the `drydock run` process: endpoints, leader election, the controller while leading.
+//! - [`notify`]: notifications to the operator's receivers (CloudEvents, Slack), queued and delivered apart.
+//! - [`outbound`]: the HTTP(S) client for requests outside the API server.
 //! - [`shutdown`]: the one SIGTERM/SIGINT listener, and bounded waits once it fired.
 //! - [`telemetry`]: logs, Prometheus metrics, /healthz /readyz.
 //! - [`error`]: the error type, each variant saying what failed and what to check.
@@ -17,7 +19,9 @@ pub mod cli;
 pub mod controller;
 pub mod error;
 pub mod gather;
+pub mod notify;
 pub mod operator;
+pub mod outbound;
 pub mod shutdown;
 pub mod telemetry;
 

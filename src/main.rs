@@ -80,6 +80,14 @@ struct Run {
     /// block.
     #[arg(long, env = "DRYDOCK_PROMETHEUS_URL")]
     prometheus_url: Option<String>,
+    /// The Secret `<namespace>/<name>` whose key receivers.yaml lists where to send notifications (webhooks:
+    /// CloudEvents or Slack); watched, so a change applies without a restart. Omitted: no notifications.
+    #[arg(long, env = "DRYDOCK_NOTIFY_SECRET", value_parser = notify_secret)]
+    notify_secret: Option<(String, String)>,
+}
+
+fn notify_secret(text: &str) -> Result<(String, String), String> {
+    drydock::notify::secret::parse_name(text)
 }
 
 /// After SIGTERM or SIGINT, `drydock run` exits within this long whatever still runs (its parts have shorter
@@ -166,6 +174,7 @@ async fn serve(run: Run, shutdown: Shutdown) -> drydock::error::Result<()> {
             .map(drydock::act::prometheus::Prometheus::new)
             .transpose()
             .map_err(drydock::error::Error::Flag)?,
+        notify_secret: run.notify_secret,
     };
     let identity = run.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();

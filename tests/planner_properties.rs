@@ -957,6 +957,10 @@ impl World {
             node: Some(view),
             window_end: spec::check(&nm.spec, ts(CREATED)).ok().and_then(|c| c.window.end),
             task: None,
+            hold_timeout: spec::check(&nm.spec, ts(CREATED))
+                .ok()
+                .and_then(|c| c.drain_timeout)
+                .filter(|_| nm.spec.drain.on_timeout == OnTimeout::Hold),
         };
         let now = self.now;
         let report = match step {

@@ -1,4 +1,5 @@
-//! config/rbac stays least-privilege: no wildcard anywhere, no access to secrets, and the controller's
+//! config/rbac stays least-privilege: no wildcard anywhere, no access to secrets but reading the one Secret of
+//! the notification receivers, and the controller's
 //! ClusterRole grants exactly the verbs the code uses (a new one must be added here on purpose). The run-task verb
 //! (who may give a maintenance a task, a pod on the node) is granted by drydock-task-author and to the controller
 //! only, and the controller may create pods in its task namespace only.
@@ -46,6 +47,7 @@ fn installed_files() -> Vec<String> {
         "preview_role.yaml",
         "task_author_role.yaml",
         "task_role.yaml",
+        "notify_role.yaml",
     ] {
         assert!(
             files.iter().any(|f| f == file),
@@ -64,10 +66,37 @@ fn no_wildcards_and_no_secrets() {
                 for word in groups.iter().chain(&resources).chain(&verbs) {
                     assert_ne!(word, "*", "{file}: wildcard in a rule");
                 }
-                assert!(!resources.iter().any(|r| r == "secrets"), "{file}: secrets access");
+                if file != "notify_role.yaml" {
+                    assert!(!resources.iter().any(|r| r == "secrets"), "{file}: secrets access");
+                }
             }
         }
     }
+}
+
+/// The notification receivers' Secret, and no other: a Role in drydock-system, read-only, by name.
+#[test]
+fn notify_role_reads_one_secret_by_name() {
+    let docs = documents("notify_role.yaml");
+    let role = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Role"))
+        .expect("a Role");
+    assert_eq!(role["metadata"]["namespace"].as_str(), Some("drydock-system"));
+    let rules = role["rules"].as_sequence().expect("rules");
+    assert_eq!(rules.len(), 1);
+    let names: Vec<_> = rules[0]["resourceNames"]
+        .as_sequence()
+        .expect("resourceNames: by name only")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(names, ["drydock-notify"]);
+    assert_eq!(
+        granted_by("notify_role.yaml", "Role"),
+        ["/secrets:get", "/secrets:list", "/secrets:watch"]
+    );
+    assert!(granted_by("notify_role.yaml", "ClusterRole").is_empty());
 }
 
 /// Every `group/resource:verb` the ClusterRole in `file` grants, sorted.

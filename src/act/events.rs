@@ -1,5 +1,8 @@
 //! Kubernetes Events: what `plan` said people should hear, published on the objects it concerns. An Event that
 //! cannot be published is logged and dropped: status carries the same facts, and a reconcile never fails for it.
+//! A schedule's Events that are notifications too (`plan::notify::from_schedule`) are handed to the receivers
+//! here, so the schedule controller only publishes its Notes.
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::{
     Resource, ResourceExt,
@@ -7,14 +10,40 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use crate::plan::status::Note;
+use crate::{
+    notify::{Notification, Notifier, Object},
+    plan::{notify, status::Note},
+};
+
+/// Where Events go: the Event recorder, and the notification receivers.
+pub struct Publisher {
+    recorder: Recorder,
+    pub notifier: Notifier,
+}
+
+impl Publisher {
+    pub fn new(recorder: Recorder, notifier: Notifier) -> Self {
+        Self { recorder, notifier }
+    }
+}
 
 /// The longest Event note drydock sends: the API server refuses a note over 1 KiB, and a refused Event would say
 /// nothing at all.
 const MAX_NOTE: usize = 1000;
 
 /// Publishes `note` on each of `on`, cut to [`MAX_NOTE`] characters; `action` is what drydock was doing.
-pub async fn publish(recorder: &Recorder, note: &Note, action: &str, on: &[ObjectReference]) {
+pub async fn publish(publisher: &Publisher, note: &Note, action: &str, on: &[ObjectReference]) {
+    if let (Some(notice), Some(about)) = (notify::from_schedule(note), on.first()) {
+        let object = Object {
+            kind: about.kind.clone().unwrap_or_default(),
+            name: about.name.clone().unwrap_or_default(),
+            uid: about.uid.clone().unwrap_or_default(),
+        };
+        let mut n = Notification::new(&notice, object, Timestamp::now());
+        n.schedule = Some(n.object.name.clone());
+        publisher.notifier.send(&n);
+    }
+    let recorder = &publisher.recorder;
     info!(reason = %note.reason, note = %note.text, "event");
     let ev = Event {
         type_: if note.warning {

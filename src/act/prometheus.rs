@@ -3,17 +3,34 @@
 //! maintenance object, so nobody who can write a NodeMaintenance can make drydock send requests elsewhere.
 use std::{collections::BTreeMap, time::Duration};
 
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 
-use crate::plan::gates::Answer;
+use crate::{
+    outbound::{self, HttpClient},
+    plan::gates::Answer,
+};
 
 /// How long one query may take before the gate counts as "cannot check".
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of an answer drydock reads: a gate's series are a handful; a query that matches the whole TSDB is
+/// refused rather than read.
+const MAX_ANSWER: usize = 4 << 20;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Prometheus {
-    http: reqwest::Client,
-    query_url: reqwest::Url,
+    http: HttpClient,
+    query_url: url::Url,
+}
+
+impl std::fmt::Debug for Prometheus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prometheus")
+            .field("query_url", &self.query_url.as_str())
+            .finish()
+    }
 }
 
 /// The body of Prometheus' /api/v1/query answer, successful or not.
@@ -43,7 +60,7 @@ struct Series {
 impl Prometheus {
     /// `base`: Prometheus' URL, e.g. http://prometheus.monitoring:9090 (a path prefix is kept).
     pub fn new(base: &str) -> Result<Self, String> {
-        let mut url = reqwest::Url::parse(base).map_err(|e| format!("--prometheus-url {base:?} is not a URL: {e}"))?;
+        let mut url = url::Url::parse(base).map_err(|e| format!("--prometheus-url {base:?} is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("--prometheus-url {base:?} must be an http:// or https:// URL"));
         }
@@ -51,26 +68,36 @@ impl Prometheus {
             url.set_path(&format!("{}/", url.path()));
         }
         let query_url = url.join("api/v1/query").map_err(|e| e.to_string())?;
-        let http = reqwest::Client::builder()
-            .timeout(QUERY_TIMEOUT)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for Prometheus: {e}"))?;
-        Ok(Prometheus { http, query_url })
+        Ok(Prometheus {
+            http: outbound::client(),
+            query_url,
+        })
     }
 
     /// The series `promql` returns now, each as `name{label="value",...}`, or why there is no answer.
     pub async fn series(&self, promql: &str) -> Answer {
-        let reply = self
-            .http
-            .get(self.query_url.clone())
-            .query(&[("query", promql)])
-            .send()
+        let mut url = self.query_url.clone();
+        url.query_pairs_mut().append_pair("query", promql);
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(url.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, concat!("drydock/", env!("CARGO_PKG_VERSION")))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let unreachable = |why: String| format!("Prometheus at {} did not answer: {why}", self.query_url);
+        let response = match tokio::time::timeout(QUERY_TIMEOUT, self.http.request(request)).await {
+            Err(_) => return Err(unreachable(format!("no answer within {QUERY_TIMEOUT:?}"))),
+            Ok(Err(e)) => return Err(unreachable(source_chain(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let code = response.status();
+        let body = tokio::time::timeout(QUERY_TIMEOUT, Limited::new(response.into_body(), MAX_ANSWER).collect())
             .await
-            .map_err(|e| format!("Prometheus at {} did not answer: {}", self.query_url, source_chain(&e)))?;
-        let code = reply.status();
-        let body: Reply = reply
-            .json()
-            .await
+            .map_err(|_| unreachable(format!("the answer took longer than {QUERY_TIMEOUT:?}")))?
+            .map_err(|e| format!("Prometheus' answer (HTTP {code}) could not be read: {e}"))?
+            .to_bytes();
+        let body: Reply = serde_json::from_slice(&body)
             .map_err(|e| format!("Prometheus answered HTTP {code} without a query result: {e}"))?;
         if body.status != "success" {
             return Err(format!(

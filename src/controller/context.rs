@@ -24,6 +24,7 @@ use crate::{
         names::{HELD_BY_ANNOTATION, UNREADABLE},
         v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase},
     },
+    notify::Notifier,
     plan::status::Note,
     telemetry::metrics::Metrics,
 };
@@ -32,7 +33,8 @@ pub struct Context {
     pub(super) client: Client,
     /// Same credentials, kube's retry layer off: an eviction's 429 must come back to us at once.
     pub(super) evict_client: Client,
-    pub(super) recorder: Recorder,
+    /// Events, and the notifications that go with them.
+    pub(super) recorder: act::events::Publisher,
     pub(super) pods: PodWatches,
     memory: Mutex<HashMap<String, drain::Memory>>,
     /// The status this controller last wrote, per object UID. The watch cache can lag behind our own writes, and a
@@ -62,17 +64,22 @@ pub struct Parts {
     pub nodes: Store<Node>,
     /// Wakes a NodeMaintenance (a pod on its node changed).
     pub wake: UnboundedSender<ObjectRef<Lenient<NodeMaintenance>>>,
+    /// The notification receivers (none unless `--notify-secret` names some).
+    pub notifier: Notifier,
 }
 
 impl Context {
     pub fn new(parts: Parts, settings: Settings) -> Self {
         Self {
-            recorder: Recorder::new(
-                parts.client.clone(),
-                Reporter {
-                    controller: "drydock".into(),
-                    instance: Some(instance_name()),
-                },
+            recorder: act::events::Publisher::new(
+                Recorder::new(
+                    parts.client.clone(),
+                    Reporter {
+                        controller: "drydock".into(),
+                        instance: Some(instance_name()),
+                    },
+                ),
+                parts.notifier,
             ),
             pods: PodWatches::new(parts.client.clone(), parts.wake),
             client: parts.client,

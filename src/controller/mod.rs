@@ -37,6 +37,7 @@ use crate::{
         v1alpha1::{MaintenanceSchedule, NodeMaintenance},
     },
     error::{Error, Result},
+    notify::{Notifier, secret},
     plan::{retry, status},
     shutdown::Shutdown,
     telemetry::{
@@ -65,6 +66,8 @@ pub struct Settings {
     pub task_namespace: String,
     /// The Prometheus health gates ask (`--prometheus-url`); None: every gate is "cannot check".
     pub prometheus: Option<crate::act::prometheus::Prometheus>,
+    /// The Secret (namespace, name) that lists the notification receivers; None: no notifications.
+    pub notify_secret: Option<(String, String)>,
 }
 
 /// How long the controller may finish the reconciles it is running once asked to stop; then they are dropped.
@@ -72,6 +75,18 @@ pub struct Settings {
 /// every step is built to resume from (the chaos test kills the controller mid-step). Kept short: the whole
 /// process must be gone within 2 s of a SIGTERM, the Lease handed over included.
 pub const GRACE: Duration = Duration::from_millis(300);
+/// How long the controller waits at its start for the notification receivers' Secret, so the first
+/// transitions reach them; an API server that does not answer by then delays nothing more.
+const RECEIVERS_FIRST_READ: Duration = Duration::from_secs(10);
+
+/// A spawned task that ends when this is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Runs the controller until `shutdown`, then at most [`GRACE`] more. Publishes its cache of NodeMaintenances to
 /// `health` for the metrics endpoint.
@@ -96,9 +111,43 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
     )
     .touched_objects();
     let (wake, woken) = futures::channel::mpsc::unbounded();
+    let notifier = Notifier::new(health.metrics.clone(), shutdown.clone());
+    let _receivers = match settings.notify_secret.clone() {
+        Some((namespace, name)) => {
+            info!(secret = %format!("{namespace}/{name}"), "notification receivers from this Secret");
+            let (tx, loaded) = tokio::sync::oneshot::channel();
+            let watch = secret::watch(
+                client.clone(),
+                namespace,
+                name,
+                notifier.clone(),
+                health.metrics.clone(),
+                tx,
+            );
+            // Ends with the controller: dropped (aborted) on return, and at a stop.
+            let watch = AbortOnDrop(tokio::spawn(futures::future::select(
+                Box::pin(watch),
+                Box::pin(shutdown.requested()),
+            )));
+            // The receivers are known before the first reconcile, so its transitions are not missed; a Secret
+            // that cannot be read is reported and waited for no longer.
+            let waited = shutdown
+                .bounded(tokio::time::timeout(RECEIVERS_FIRST_READ, loaded), Duration::ZERO)
+                .await;
+            if matches!(waited, Some(Err(_))) {
+                warn!(timeout = ?RECEIVERS_FIRST_READ, "the notification receivers' Secret was not read in time: starting without");
+            }
+            Some(watch)
+        }
+        None => {
+            health.metrics.set_notify_config(true, 0);
+            None
+        }
+    };
     let ctx = Arc::new(Context::new(
         Parts {
             client: client.clone(),
+            notifier,
             evict_client,
             metrics: health.metrics.clone(),
             store: store.clone(),

@@ -17,13 +17,15 @@ use crate::{
     act,
     api::{
         names::{CONTROL_PLANE_LABEL, FINALIZER, HEALTH_GATE_BLOCKED, NODE_REFUSED, TASK_REFUSED},
-        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, Phase, TaskStatus},
+        v1alpha1::{NodeMaintenance, NodeMaintenanceStatus, OnTimeout, Phase, TaskStatus},
     },
     error::{Error, Result},
     gather,
+    notify::{Notification, Object},
     plan::{
         lifecycle,
         node::NodeView,
+        notify::Notice,
         phase::{self, Ending, Observed, Peers, Quota, Step},
         place::Room,
         pods::{DrainInputs, DrainPlan, holding_taints, plan_drain},
@@ -361,6 +363,12 @@ async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outco
         node: seen.view.as_ref(),
         window_end: seen.checked.as_ref().ok().and_then(|c| c.window.end),
         task: seen.task.as_ref(),
+        hold_timeout: seen
+            .checked
+            .as_ref()
+            .ok()
+            .and_then(|c| c.drain_timeout)
+            .filter(|_| nm.spec.drain.on_timeout == OnTimeout::Hold),
     };
     let report = status::report(&seen.status, &facts, outcome, now);
     if let Some(d) = report.drained_after {
@@ -372,7 +380,32 @@ async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outco
         node_conditions::show(ctx, node, &wanted, act::events::reference(nm), now).await?;
     }
     publish(ctx, nm, seen.node.as_ref(), &report.events).await;
-    write_status(ctx, nm, &seen.status, report.status).await
+    let phase = report.status.phase;
+    write_status(ctx, nm, &seen.status, report.status).await?;
+    // Only once the status records the transition: a reconcile that fails before sends nothing, and the one that
+    // retries it sends the same notification (same ID) once.
+    notify(ctx, nm, phase, &report.notices, now);
+    Ok(())
+}
+
+/// Hands the maintenance's notices to the notification receivers (queued; never waits).
+fn notify(ctx: &Context, nm: &NodeMaintenance, phase: Phase, notices: &[Notice], now: Timestamp) {
+    for notice in notices {
+        let object = Object {
+            kind: "NodeMaintenance".into(),
+            name: nm.name_any(),
+            uid: nm.uid().unwrap_or_default(),
+        };
+        let mut n = Notification::new(notice, object, now);
+        n.node = Some(nm.spec.node_name.clone());
+        n.phase = Some(format!("{phase:?}"));
+        n.schedule = nm
+            .owner_references()
+            .iter()
+            .find(|o| o.kind == "MaintenanceSchedule")
+            .map(|o| o.name.clone());
+        ctx.recorder.notifier.send(&n);
+    }
 }
 
 /// Publishes Events on the NodeMaintenance, and on its Node where the note says so.

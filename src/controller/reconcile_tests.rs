@@ -79,11 +79,13 @@ fn publishing(script: &Arc<Script>) -> Arc<Context> {
 
 fn context_with(script: &Arc<Script>, settings: Settings) -> Arc<Context> {
     let client = script.client();
+    let metrics = Arc::new(Metrics::default());
     Arc::new(Context::new(
         Parts {
             evict_client: client.clone(),
             client,
-            metrics: Arc::new(Metrics::default()),
+            notifier: crate::notify::Notifier::new(metrics.clone(), crate::shutdown::Shutdown::manual().1),
+            metrics,
             store: reflector::store().0,
             nodes: reflector::store().0,
             wake: futures::channel::mpsc::unbounded().0,

@@ -48,6 +48,29 @@ pub struct ControllerLabel {
     pub controller: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabel {
+    pub receiver: String,
+    pub event: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabel {
+    pub receiver: String,
+    pub result: String,
+}
+
+/// How a notification ended, for `drydock_notifications_total{result}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyResult {
+    Delivered,
+    /// Refused for good, or every attempt failed.
+    Failed,
+    /// The receiver's queue was full.
+    Dropped,
+}
+
 /// Which controller a reconcile metric is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
@@ -105,6 +128,10 @@ pub struct Metrics {
     /// NodeMaintenances that cannot be read (left alone, reported by an Event).
     unreadable: Gauge,
     health_gate_checks: Family<ResultLabel, Counter>,
+    notifications: Family<NotifyLabel, Counter>,
+    notification_attempts: Family<AttemptLabel, Counter>,
+    notify_config_valid: Gauge,
+    notify_receivers: Gauge,
     /// Serializes scrapes: the gauges are reset and refilled per scrape.
     scrape: Mutex<()>,
 }
@@ -184,10 +211,38 @@ impl Default for Metrics {
             "Health-gate verdicts drydock asked Prometheus for, by result (clear, firing, cannot_check)",
             health_gate_checks.clone(),
         );
+        let notifications = Family::<NotifyLabel, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications by receiver, event and result (delivered, failed: refused or out of attempts, dropped: queue full)",
+            notifications.clone(),
+        );
+        let notification_attempts = Family::<AttemptLabel, Counter>::default();
+        registry.register(
+            "notification_attempts",
+            "HTTP attempts to deliver notifications, by receiver and result (2xx, 4xx, 5xx, other, timeout, error)",
+            notification_attempts.clone(),
+        );
+        let notify_config_valid = Gauge::default();
+        registry.register(
+            "notify_config_valid",
+            "1 when the receivers' Secret (--notify-secret) was read and is valid, 0 when it is missing or invalid",
+            notify_config_valid.clone(),
+        );
+        let notify_receivers = Gauge::default();
+        registry.register(
+            "notify_receivers",
+            "Notification receivers in use",
+            notify_receivers.clone(),
+        );
         Self {
             registry,
             unreadable,
             health_gate_checks,
+            notifications,
+            notification_attempts,
+            notify_config_valid,
+            notify_receivers,
             maintenances,
             nodes_held,
             blocked,
@@ -246,6 +301,35 @@ impl Metrics {
         self.health_gate_checks
             .get_or_create(&ResultLabel { result: result.into() })
             .inc();
+    }
+
+    pub fn notification(&self, receiver: &str, event: &str, result: NotifyResult) {
+        let result = match result {
+            NotifyResult::Delivered => "delivered",
+            NotifyResult::Failed => "failed",
+            NotifyResult::Dropped => "dropped",
+        };
+        self.notifications
+            .get_or_create(&NotifyLabel {
+                receiver: receiver.into(),
+                event: event.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    pub fn notification_attempt(&self, receiver: &str, result: &str) {
+        self.notification_attempts
+            .get_or_create(&AttemptLabel {
+                receiver: receiver.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    pub fn set_notify_config(&self, valid: bool, receivers: usize) {
+        self.notify_config_valid.set(i64::from(valid));
+        self.notify_receivers.set(i64::try_from(receivers).unwrap_or(i64::MAX));
     }
 
     pub fn set_leader(&self, leading: bool) {

@@ -10,6 +10,7 @@ pub mod gates;
 pub mod lifecycle;
 pub mod names;
 pub mod node;
+pub mod notify;
 pub mod pacing;
 pub mod phase;
 pub mod place;

@@ -9,11 +9,12 @@ use k8s_openapi::{api::core::v1::Taint, apimachinery::pkg::apis::meta::v1::Time}
 use crate::{
     conditions,
     node::{NodeChange, NodeView},
+    notify::{self, Kind, Notice},
     phase::{Ending, still_blocked},
     pods::DrainPlan,
     task,
 };
-pub use lists::{MAX_LISTED_PODS, WAITING_REASON};
+pub use lists::{MAX_LISTED_PODS, WAITING_REASON, blocker_kind};
 use lists::{blocked_condition, counts, evicted_before, note, skipped};
 
 use drydock_api::{
@@ -34,6 +35,9 @@ pub struct Seen<'a> {
     pub window_end: Option<Timestamp>,
     /// The task as seen now (`task::observe`); None: no task, or not started.
     pub task: Option<&'a TaskStatus>,
+    /// spec.drain.timeout when spec.drain.onTimeout is Hold: past it, status and an Event say the drain timed
+    /// out, and the node stays held. None: no timeout, or Abort (which ends the maintenance instead).
+    pub hold_timeout: Option<Duration>,
 }
 
 /// The step carried out, and how it went.
@@ -82,11 +86,13 @@ pub struct Note {
     pub on_node: bool,
 }
 
-/// The status to write and the Events to publish.
+/// The status to write, the Events to publish and the notifications to send.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub status: NodeMaintenanceStatus,
     pub events: Vec<Note>,
+    /// What the configured receivers hear (`crate::notify`): each transition once, beside its Event.
+    pub notices: Vec<Notice>,
     /// From the start of the maintenance to the end of its drain, once, when the drain has just finished.
     pub drained_after: Option<SignedDuration>,
 }
@@ -162,6 +168,7 @@ struct Draft<'a> {
     old: &'a NodeMaintenanceStatus,
     new: NodeMaintenanceStatus,
     events: Vec<Note>,
+    notices: Vec<Notice>,
     now: Timestamp,
 }
 
@@ -173,6 +180,7 @@ impl<'a> Draft<'a> {
             old,
             new,
             events: Vec::new(),
+            notices: Vec::new(),
             now,
         }
     }
@@ -185,6 +193,7 @@ impl<'a> Draft<'a> {
         Report {
             status: self.new,
             events: self.events,
+            notices: self.notices,
             drained_after,
         }
     }
@@ -216,6 +225,7 @@ impl<'a> Draft<'a> {
             self.new.message = Some(message.clone());
             self.condition(CORDONED, true, CORDONED_REASON, &message);
             self.event(false, CORDONED_REASON, &message, true);
+            self.notice(Notice::new(Kind::Started, CORDONED_REASON, &message, String::new()));
         } else if recordon {
             let message = format!(
                 "node {node} was uncordoned or lost drydock's taint while under maintenance: cordoned and tainted again"
@@ -261,10 +271,25 @@ impl<'a> Draft<'a> {
         self.new.phase = Phase::Draining;
         let evicted = evicted_before(self.old) + done as i32;
         self.new.pods = Some(counts(plan, evicted, blocked.len()));
+        // Under onTimeout: Hold, a drain blocked past drain.timeout says so in its message; the message starting
+        // so is how the next reconcile knows it was said.
+        let timed_out = match (seen.hold_timeout, &self.new.blocked_since) {
+            (Some(limit), Some(since)) => {
+                let waited = self.now.duration_since(since.0);
+                (!waited.is_negative() && waited.unsigned_abs() >= limit).then_some((limit, since.0))
+            }
+            _ => None,
+        };
+        let past = timed_out.map_or(String::new(), |(limit, _)| {
+            format!(
+                "{HELD_PAST_TIMEOUT} ({}s) and held (onTimeout: Hold); ",
+                limit.as_secs()
+            )
+        });
         let message = match blocked.first() {
             None => format!("draining: {} pods still to leave", plan.remaining()),
             Some(first) => format!(
-                "drain blocked: {} of {} pods cannot leave now; first: {}/{}: {}",
+                "{past}drain blocked: {} of {} pods cannot leave now; first: {}/{}: {}",
                 blocked.len(),
                 plan.remaining(),
                 first.namespace,
@@ -285,6 +310,20 @@ impl<'a> Draft<'a> {
         }
         if !self.new.blocked_pods.is_empty() && self.new.blocked_pods != self.old.blocked_pods {
             self.event(true, DRAIN_BLOCKED, &text, false);
+        }
+        if let Some(n) = notify::newly_blocked(&self.old.blocked_pods, &self.new.blocked_pods, &text) {
+            self.notice(n);
+        }
+        let said = self
+            .old
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(HELD_PAST_TIMEOUT));
+        if let (Some((_, since)), false, false) = (timed_out, said, self.new.blocked_pods.is_empty()) {
+            let text = self.new.message.clone().unwrap_or_default();
+            self.event(true, DRAIN_TIMEOUT, &text, false);
+            let key = notify::hash(&[&since.to_string()]);
+            self.notice(Notice::new(Kind::TimedOut, DRAIN_TIMEOUT, &text, key));
         }
     }
 
@@ -309,6 +348,7 @@ impl<'a> Draft<'a> {
             // For completeWhen.rebooted: a different bootID later means the node restarted after the drain.
             self.new.boot_id_at_drain = seen.node.and_then(|n| n.boot_id.clone());
             self.event(false, DRAINED_REASON, &message, true);
+            self.notice(Notice::new(Kind::Drained, DRAINED_REASON, &message, String::new()));
         }
     }
 
@@ -378,6 +418,10 @@ impl<'a> Draft<'a> {
         if first || restored {
             self.event(ending.phase == Phase::Failed, ending.reason, &ending.message, restored);
         }
+        if first {
+            let kind = notify::ending(ending.phase, ending.reason);
+            self.notice(Notice::new(kind, ending.reason, &ending.message, String::new()));
+        }
     }
 
     fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
@@ -393,6 +437,10 @@ impl<'a> Draft<'a> {
         );
     }
 
+    fn notice(&mut self, notice: Notice) {
+        self.notices.push(notice);
+    }
+
     fn event(&mut self, warning: bool, reason: &str, text: &str, on_node: bool) {
         self.events.push(Note {
             warning,
@@ -402,6 +450,9 @@ impl<'a> Draft<'a> {
         });
     }
 }
+
+/// How the message of a drain blocked past drain.timeout under onTimeout: Hold starts.
+const HELD_PAST_TIMEOUT: &str = "drain blocked past drain.timeout";
 
 fn is_out_of_service(t: &Taint) -> bool {
     t.key == OUT_OF_SERVICE_TAINT && t.effect == "NoExecute"
@@ -438,6 +489,7 @@ mod tests {
             node: None,
             window_end: None,
             task: None,
+            hold_timeout: None,
         }
     }
 
@@ -631,5 +683,172 @@ mod tests {
         );
         assert_eq!(r.status.observed_generation, Some(2));
         assert!(r.events[0].warning);
+    }
+
+    fn kinds(r: &Report) -> Vec<Kind> {
+        r.notices.iter().map(|n| n.kind).collect()
+    }
+
+    #[test]
+    fn a_maintenance_notifies_started_drained_and_completed_once_each() {
+        let change = NodeChange {
+            taints: Vec::new(),
+            unschedulable: true,
+            held_by: Some("kernel".into()),
+            prior: None,
+            labels: Default::default(),
+            annotations: Default::default(),
+        };
+        let started = report(
+            &NodeMaintenanceStatus::default(),
+            &seen(),
+            Outcome::Held { change: &change },
+            at(0),
+        );
+        assert_eq!(kinds(&started), [Kind::Started]);
+        assert_eq!(started.notices[0].reason, CORDONED_REASON);
+        assert_eq!(started.notices[0].key, "");
+        let again = report(&started.status, &seen(), Outcome::Held { change: &change }, at(5));
+        assert!(!kinds(&again).contains(&Kind::Started), "{:?}", again.notices);
+
+        let plan = DrainPlan::default();
+        let drained = report(&started.status, &seen(), Outcome::Drained { plan: &plan }, at(10));
+        assert_eq!(kinds(&drained), [Kind::Drained]);
+        assert!(
+            kinds(&report(
+                &drained.status,
+                &seen(),
+                Outcome::Drained { plan: &plan },
+                at(20)
+            ))
+            .is_empty()
+        );
+
+        let ending = Ending {
+            phase: Phase::Completed,
+            reason: RESTORED,
+            message: "node worker-1 restored".into(),
+        };
+        let ended = |old: &NodeMaintenanceStatus, now| {
+            let outcome = Outcome::Ended {
+                ending: &ending,
+                restored: true,
+                stopped_task: false,
+            };
+            report(old, &seen(), outcome, now)
+        };
+        let done = ended(&drained.status, at(30));
+        assert_eq!(kinds(&done), [Kind::Completed]);
+        assert_eq!(done.notices[0].message, "node worker-1 restored");
+        assert!(
+            kinds(&ended(&done.status, at(40))).is_empty(),
+            "the ending is told once"
+        );
+    }
+
+    #[test]
+    fn an_abort_on_drain_timeout_notifies_timed_out_and_other_failures_failed() {
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            started_at: Some(Time(at(0))),
+            ..Default::default()
+        };
+        for (reason, kind) in [(DRAIN_TIMEOUT, Kind::TimedOut), (NODE_REFUSED, Kind::Failed)] {
+            let ending = Ending {
+                phase: Phase::Failed,
+                reason,
+                message: "ended".into(),
+            };
+            let outcome = Outcome::Ended {
+                ending: &ending,
+                restored: true,
+                stopped_task: false,
+            };
+            assert_eq!(kinds(&report(&old, &seen(), outcome, at(60))), [kind], "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_blocked_drain_notifies_once_per_blocker_not_per_retry() {
+        let plan = DrainPlan {
+            evict: vec![key("web-0"), key("web-1")],
+            ..Default::default()
+        };
+        let round = |old: &NodeMaintenanceStatus, refused: Vec<PodNote>, now| {
+            let outcome = Outcome::Draining {
+                plan: &plan,
+                done: 0,
+                errors: &[],
+                refused,
+            };
+            report(old, &seen(), outcome, now)
+        };
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            ..Default::default()
+        };
+        let first = round(&old, refused("web-0"), at(0));
+        assert_eq!(kinds(&first), [Kind::Blocked]);
+        // Retries with the same blocker, its words changing: the Event may repeat, the notification does not.
+        let mut status = first.status.clone();
+        for (i, healthy) in [2, 3, 2].into_iter().enumerate() {
+            let words = format!("PDB shop/web allows 0 disruptions (needs 3 healthy pods and has {healthy})");
+            let r = round(&status, vec![note("shop", "web-0", &words)], at(10 * (i as i64 + 1)));
+            assert!(r.notices.is_empty(), "retry {i}: {:?}", r.notices);
+            status = r.status;
+        }
+        // A second pod blocked: news.
+        let mut two = refused("web-0");
+        two.extend(refused("web-1"));
+        let second = round(&status, two, at(60));
+        assert_eq!(kinds(&second), [Kind::Blocked]);
+        assert_ne!(second.notices[0].key, first.notices[0].key);
+    }
+
+    #[test]
+    fn a_drain_held_past_its_timeout_notifies_timed_out_once() {
+        let plan = DrainPlan {
+            evict: vec![key("web-0")],
+            ..Default::default()
+        };
+        let hold = Seen {
+            hold_timeout: Some(Duration::from_secs(30)),
+            ..seen()
+        };
+        let round = |old: &NodeMaintenanceStatus, now| {
+            let outcome = Outcome::Draining {
+                plan: &plan,
+                done: 0,
+                errors: &[],
+                refused: refused("web-0"),
+            };
+            report(old, &hold, outcome, now)
+        };
+        let old = NodeMaintenanceStatus {
+            phase: Phase::Draining,
+            ..Default::default()
+        };
+        let blocked = round(&old, at(0));
+        assert_eq!(kinds(&blocked), [Kind::Blocked]);
+        let before = round(&blocked.status, at(29));
+        assert!(before.notices.is_empty());
+        let past = round(&before.status, at(31));
+        assert_eq!(kinds(&past), [Kind::TimedOut]);
+        assert_eq!(past.notices[0].reason, DRAIN_TIMEOUT);
+        assert!(past.events.iter().any(|e| e.reason == DRAIN_TIMEOUT && e.warning));
+        let message = past.status.message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "drain blocked past drain.timeout (30s) and held (onTimeout: Hold); drain blocked: 1 of 1"
+            ),
+            "{message}"
+        );
+        let later = round(&past.status, at(90));
+        assert!(
+            later.notices.is_empty() && later.events.is_empty(),
+            "{:?}",
+            later.notices
+        );
+        assert_eq!(later.status.message, past.status.message);
     }
 }

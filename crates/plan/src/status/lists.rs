@@ -51,13 +51,11 @@ pub(super) fn skipped(plan: &DrainPlan) -> Vec<PodNote> {
         .collect()
 }
 
-/// The Blocked condition: reason from the first blocker's kind, message naming up to five pods.
-pub(super) fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
-    let Some(first) = blocked.first() else {
-        return (NOT_BLOCKED, String::new());
-    };
-    let r = first.reason.as_str();
-    let reason = if r.starts_with("PDB ") || r.contains("PodDisruptionBudget") {
+/// The kind of what blocks a pod, from its reason's words: the Blocked condition's reason, and what "once per
+/// blocker" compares (crate::notify).
+pub fn blocker_kind(reason: &str) -> &'static str {
+    let r = reason;
+    if r.starts_with("PDB ") || r.contains("PodDisruptionBudget") {
         BLOCKED_BY_PDB
     } else if r.starts_with("Pods with local storage") {
         BLOCKED_BY_LOCAL_STORAGE
@@ -75,7 +73,15 @@ pub(super) fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
         BLOCKED_STUCK_TERMINATING
     } else {
         BLOCKED_EVICTION_REFUSED
+    }
+}
+
+/// The Blocked condition: reason from the first blocker's kind, message naming up to five pods.
+pub(super) fn blocked_condition(blocked: &[PodNote]) -> (&'static str, String) {
+    let Some(first) = blocked.first() else {
+        return (NOT_BLOCKED, String::new());
     };
+    let reason = blocker_kind(&first.reason);
     let listed: Vec<String> = blocked
         .iter()
         .take(5)
