@@ -11,7 +11,7 @@ use drydock_e2e::{
     audit::Expect,
     controller::{Drydock, cli, taints, unschedulable},
     schedules::{create_rollout, of_schedule, schedule, wait_completed, wait_waiting},
-    wait_until,
+    wait_for, wait_until,
 };
 use k8s_openapi::api::core::v1::Node;
 use kube::{
@@ -207,11 +207,14 @@ async fn a_drain_that_times_out_is_quarantined_and_the_rollout_goes_on() {
         .expect("first node's");
     let status = timed_out.status.clone().unwrap_or_default();
     assert_eq!(status.phase, Phase::Failed);
-    let ms = schedule(&env, &name).await;
-    let st = ms.status.clone().unwrap_or_default();
+    // The schedule's status follows its maintenances on its next look.
+    let st = wait_for("the schedule to count the window", Duration::from_secs(20), || async {
+        let st = schedule(&env, &name).await.status.unwrap_or_default();
+        let counts = st.nodes.clone().unwrap_or_default();
+        ((counts.done, counts.failed, counts.remaining) == (1, 1, 0)).then_some(st)
+    })
+    .await;
     assert_eq!(st.quarantined_nodes, vec![pool[0].clone()]);
-    let counts = st.nodes.expect("counts");
-    assert_eq!((counts.done, counts.failed, counts.remaining), (1, 1, 0));
     let node = env.get_node(&pool[0]).await;
     assert_eq!(
         node.labels().get("drydock.dev/quarantined").map(String::as_str),
@@ -247,7 +250,13 @@ async fn a_drain_that_times_out_stops_the_rollout_until_a_person_deletes_it() {
         restored: pool.clone(),
         ..Expect::default()
     });
-    let _drydock = Drydock::start(&env, 0);
+    // Two maintenances at once: the operator's cluster-wide limit (1 by default) must allow the schedule's budget.
+    let _drydock = Drydock::start_with(
+        &env,
+        0,
+        &["--leader-elect=false", "--max-concurrent-maintenances", "2"],
+        None,
+    );
     let mut template = quick();
     template["drain"] = json!({"timeout": "3s"});
     // Node approval lets the test release the third node only after the first timed out.

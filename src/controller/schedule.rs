@@ -108,8 +108,9 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         .into_iter()
         .filter(|nm| nm.owner_references().iter().any(|o| Some(&o.uid) == ms.uid().as_ref()))
         .collect();
-    // The last of this window's maintenances to finish, for the soak.
+    // The last of this window's maintenances to finish, for the soak; the next drain to pass its timeout.
     let mut last_finished: Option<(jiff::Timestamp, String)> = None;
+    let mut next_timeout: Option<jiff::Timestamp> = None;
     let pool: BTreeMap<String, PoolNode> = nodes
         .iter()
         .map(|n| {
@@ -127,6 +128,11 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
             let drain_timed_out = this_window
                 .as_ref()
                 .and_then(|(nm, status)| fleet::drain_timeout(nm, &node, status, drain_timeout, now));
+            let times_out = this_window
+                .as_ref()
+                .and_then(|(_, status)| fleet::drain_timeout_at(status, drain_timeout))
+                .filter(|t| *t > now);
+            next_timeout = next_timeout.into_iter().chain(times_out).min();
             if let Some(at) = this_window.as_ref().and_then(|(_, s)| s.completed_at.as_ref())
                 && last_finished.as_ref().is_none_or(|(t, _)| at.0 > *t)
             {
@@ -201,12 +207,19 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
     }
     let report = rollout::status(ms, &sched, open, &plan, wait.as_ref(), refused.as_deref(), now);
     write(ctx, ms, report).await?;
-    let soak_ends = wait.as_ref().and_then(|w| w.until).map(|until| {
-        until
-            .duration_since(now)
-            .unsigned_abs()
-            .clamp(Duration::from_millis(100), OPEN_RESYNC)
-    });
+    // Look again when the soak ends or a drain passes its timeout, if that comes before the usual look.
+    let soak_ends = wait
+        .as_ref()
+        .and_then(|w| w.until)
+        .into_iter()
+        .chain(next_timeout)
+        .min()
+        .map(|until| {
+            until
+                .duration_since(now)
+                .unsigned_abs()
+                .clamp(Duration::from_millis(100), OPEN_RESYNC)
+        });
     Ok(Action::requeue(match open {
         Some(_) => soak_ends.unwrap_or(OPEN_RESYNC),
         None => sched

@@ -31,6 +31,16 @@ pub struct PoolNode {
     pub quarantined: bool,
 }
 
+/// When a maintenance whose drain is blocked passes `timeout`, for the schedule to look again then (nothing else
+/// wakes it at that moment).
+pub fn drain_timeout_at(status: &NodeMaintenanceStatus, timeout: Option<std::time::Duration>) -> Option<Timestamp> {
+    let since = status.blocked_since.as_ref()?.0;
+    let timeout = jiff::SignedDuration::try_from(timeout?).ok()?;
+    (!finished(Some(status.phase)))
+        .then(|| since.checked_add(timeout).ok())
+        .flatten()
+}
+
 /// What a NodeMaintenance whose drain passed `timeout` says to its schedule: one that ended Failed for it
 /// (onTimeout: Abort), or one still blocked past it (onTimeout: Hold); None otherwise.
 pub fn drain_timeout(
@@ -62,7 +72,7 @@ pub fn drain_timeout(
             .map(|p| format!(" ({}/{}: {})", p.namespace, p.name, p.reason))
             .unwrap_or_default();
         format!(
-            "the drain of node {node} (NodeMaintenance {nm}) is blocked past drain.timeout ({}s) with {left} pods              left{why}: the node is held for a person (rollout.onDrainTimeout: Stop)",
+            "the drain of node {node} (NodeMaintenance {nm}) is blocked past drain.timeout ({}s) with {left} pods left{why}: the node is held for a person (rollout.onDrainTimeout: Stop)",
             timeout.as_secs()
         )
     })
@@ -434,6 +444,11 @@ mod tests {
             ..blocked.clone()
         };
         assert_eq!(drain_timeout("m", "n1", &young, limit, now), None);
+        assert_eq!(
+            drain_timeout_at(&young, limit),
+            Some(now - jiff::SignedDuration::from_mins(5) + jiff::SignedDuration::from_mins(30)),
+            "the schedule looks again when the young one passes its timeout"
+        );
         assert_eq!(
             drain_timeout("m", "n1", &blocked, None, now),
             None,
