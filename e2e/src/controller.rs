@@ -98,7 +98,8 @@ pub struct Stopped {
 }
 
 /// A free port on 127.0.0.1 for a controller's HTTP endpoints.
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -154,11 +155,15 @@ impl Drydock {
 
     /// [`Drydock::start_with`] by the environment's id (for a task that cannot borrow the environment).
     pub fn start_for(env_id: &str, n: u32, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
+        Self::start_on(env_id, n, format!("127.0.0.1:{}", free_port()), args, kubeconfig)
+    }
+
+    /// [`Drydock::start_for`] serving /metrics on `http` (e.g. an address a Prometheus started before it scrapes).
+    pub fn start_on(env_id: &str, n: u32, http: String, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
         let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("drydock-{env_id}-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let http = format!("127.0.0.1:{}", free_port());
         let child = Command::new(binary())
             .args([
                 "run",

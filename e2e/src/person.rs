@@ -56,4 +56,23 @@ impl TestEnv {
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
     }
+
+    /// How many times drydock said `reason` about the object: an Event said again is recorded as a series of the
+    /// first (with the first note), so this counts occurrences, not Event objects.
+    pub async fn event_count(&self, kind: &str, name: &str, reason: &str) -> i32 {
+        let list = Api::<Event>::namespaced(self.client.clone(), "default")
+            .list(&Default::default())
+            .await
+            .expect("list events");
+        list.items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding
+                        .as_ref()
+                        .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
+            })
+            .map(|e| e.series.map_or(1, |s| s.count))
+            .sum()
+    }
 }
