@@ -8,8 +8,8 @@ use std::{
     time::Duration,
 };
 
-use drydock::api::v1alpha1::Phase;
-use drydock_e2e::{TestEnv, audit::Expect, controller::Drydock, wait_for, wait_until};
+use drydock::api::v1alpha1::{MaintenanceSchedule, Phase};
+use drydock_e2e::{TestEnv, audit::Expect, controller::Drydock, schedules::create_rollout, wait_for, wait_until};
 use k8s_openapi::{
     ByteString,
     api::{
@@ -465,4 +465,71 @@ async fn a_changed_secret_takes_effect_without_a_restart() {
         .delete("drydock-notify", &DeleteParams::default())
         .await
         .expect("delete drydock-system/drydock-notify");
+}
+
+/// A schedule's rollout: waiting for approval is notified blocked once however often the schedule is looked
+/// at; a drain past its timeout under onDrainTimeout: Stop is notified timed_out by the node's maintenance and
+/// failed by the schedule, each once.
+#[tokio::test]
+async fn a_rollout_is_notified_when_it_waits_and_when_it_stops() {
+    let mut env = TestEnv::new("notify-roll").await;
+    let pool = env.pool("notify", 2).await;
+    env.bare_pod("pet", &pool[0], json!({})).await;
+    env.wait_ready_pods("pet", 1).await;
+    env.expect_audit(Expect::held(0));
+    let events = Receiver::start(vec![]).await;
+    let secret = receivers_secret(&env, &receivers_yaml(&[("events", &events, "cloudevents", None)]), &[]).await;
+    let _drydock = Drydock::start_with(&env, 0, &["--leader-elect=false", "--notify-secret", &secret], None);
+    let template = json!({"drain": {"timeout": "3s"}, "completeWhen": {"nodeInfo": {"kernelVersion": "*"}}});
+    let rollout = json!({"approval": "Window", "onDrainTimeout": "Stop"});
+    let name = create_rollout(&env, "kernel", "notify", 1, template, rollout, "10m").await;
+    let schedule_type = |kind: &str| format!("dev.drydock.schedule.{kind}");
+    let of_type = |kind: String| {
+        events
+            .delivered()
+            .into_iter()
+            .filter(move |b| b["type"] == kind.as_str())
+    };
+    wait_until("a blocked notification for the schedule", LIMIT, || async {
+        of_type(schedule_type("blocked")).count() == 1
+    })
+    .await;
+    // Every change to the schedule is a look at it: none of them says the same blocker again.
+    let schedules = Api::<MaintenanceSchedule>::all(env.client.clone());
+    for i in 0..3 {
+        let touch = json!({"metadata": {"labels": {"touched": i.to_string()}}});
+        schedules
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&touch))
+            .await
+            .expect("touch the schedule");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let blocked: Vec<Value> = of_type(schedule_type("blocked")).collect();
+    assert_eq!(blocked.len(), 1, "{blocked:#?}");
+    assert_eq!(blocked[0]["data"]["reason"], "RolloutBlocked");
+    assert!(
+        blocked[0]["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("waiting for approval of window")),
+        "{blocked:#?}"
+    );
+
+    let out = drydock_e2e::controller::cli(&["approve", &name]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until("the schedule's failed notification", LIMIT, || async {
+        of_type(schedule_type("failed")).count() >= 1
+    })
+    .await;
+    events.wait_for_type("timed_out").await;
+    tokio::time::sleep(QUIET).await;
+    let failed: Vec<Value> = of_type(schedule_type("failed")).collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(
+        failed[0]["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("rollout stopped: the drain of node")),
+        "{failed:#?}"
+    );
+    assert_eq!(of_type("dev.drydock.maintenance.timed_out".into()).count(), 1);
+    assert_eq!(of_type("dev.drydock.maintenance.started".into()).count(), 1);
 }
