@@ -28,8 +28,25 @@ pub struct ApproveArgs {
     pub nodes: Vec<String>,
     /// The window to approve, by its id (e.g. 20261206t010000z, as status.waiting says). Default: the window open
     /// now, else the next one.
-    #[arg(long)]
+    #[arg(long, value_parser = window_id)]
     pub window: Option<String>,
+}
+
+/// `--window`: a window id as drydock writes them (the window's start in UTC), so a typo is not recorded as an
+/// approval of a window that never opens.
+fn window_id(text: &str) -> std::result::Result<String, String> {
+    let ok = text.len() == 16
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b't',
+            15 => b == b'z',
+            _ => b.is_ascii_digit(),
+        });
+    match ok {
+        true => Ok(text.to_string()),
+        false => Err(format!(
+            "{text:?} is not a window id: write it as status.waiting shows it, e.g. 20261206t010000z (the window's start in UTC)"
+        )),
+    }
 }
 
 /// Tries a write this many times when someone else changed the schedule in between.
@@ -139,4 +156,17 @@ async fn check_node(client: &Client, ms: &MaintenanceSchedule, node: &str) -> Re
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_id;
+
+    #[test]
+    fn a_window_id_is_a_utc_start_as_drydock_writes_it() {
+        assert!(window_id("20261206t010000z").is_ok());
+        for bad in ["2026-12-06", "20261206T010000Z", "20261206t0100z", "next", ""] {
+            assert!(window_id(bad).is_err(), "{bad}");
+        }
+    }
 }

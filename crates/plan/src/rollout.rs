@@ -266,3 +266,135 @@ fn warning(reason: &str, text: &str) -> Note {
         on_node: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use drydock_api::v1alpha1::MaintenanceScheduleSpec;
+
+    use super::*;
+    use crate::fleet::FleetPlan;
+
+    fn ms() -> MaintenanceSchedule {
+        let mut ms = MaintenanceSchedule::new(
+            "kernel",
+            MaintenanceScheduleSpec {
+                schedule: "0 3 * * *".into(),
+                time_zone: "UTC".into(),
+                duration: "2h".into(),
+                ..Default::default()
+            },
+        );
+        ms.metadata.generation = Some(1);
+        ms
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap_or_default()
+    }
+
+    fn gate_wait(subject: &str) -> Wait {
+        Wait {
+            reason: pacing::HEALTH_GATE,
+            subject: subject.into(),
+            message: format!("health gate {subject} holds back the rollout"),
+            until: None,
+        }
+    }
+
+    fn look(ms: &MaintenanceSchedule, wait: Option<&Wait>, now: Timestamp) -> Report {
+        let sched = Schedule::parse("0 3 * * *", "UTC", "2h").expect("schedule");
+        let open = sched.open_window(now);
+        assert!(open.is_some(), "the window is open at {now}");
+        status(ms, &sched, open, &FleetPlan::default(), wait, None, now)
+    }
+
+    #[test]
+    fn a_blocker_is_said_once_and_keeps_its_since_while_it_lasts() {
+        let mut ms = ms();
+        let first = look(&ms, Some(&gate_wait("quiet")), at("2026-12-06T03:01:00Z"));
+        let waiting = first.status.waiting.clone().expect("waiting");
+        assert_eq!(
+            (waiting.reason.as_str(), waiting.subject.as_str()),
+            ("HealthGate", "quiet")
+        );
+        assert_eq!(first.events.iter().filter(|e| e.reason == ROLLOUT_BLOCKED).count(), 1);
+        assert!(
+            first
+                .status
+                .message
+                .as_deref()
+                .is_some_and(|m| m.ends_with("holds back the rollout")),
+            "{:?}",
+            first.status.message
+        );
+        ms.status = Some(first.status);
+        let again = look(&ms, Some(&gate_wait("quiet")), at("2026-12-06T03:05:00Z"));
+        assert!(again.events.is_empty(), "the same blocker is not said again");
+        assert_eq!(again.status.waiting.map(|w| w.since), Some(waiting.since));
+        let other = look(&ms, Some(&gate_wait("node-ok/n1")), at("2026-12-06T03:06:00Z"));
+        assert_eq!(other.events.len(), 1, "a new blocker is");
+    }
+
+    #[test]
+    fn soaking_is_shown_but_not_said() {
+        let soak = Wait {
+            reason: pacing::SOAK,
+            subject: "n1".into(),
+            message: "soaking until 03:20".into(),
+            until: None,
+        };
+        let r = look(&ms(), Some(&soak), at("2026-12-06T03:10:00Z"));
+        assert_eq!(r.status.waiting.map(|w| w.reason), Some("Soak".to_string()));
+        assert!(r.events.is_empty());
+    }
+
+    #[test]
+    fn a_stopped_rollout_waits_for_a_person_whatever_else_holds_it() {
+        let plan = FleetPlan {
+            stopped: Some("the drain of node n1 timed out".into()),
+            ..Default::default()
+        };
+        let sched = Schedule::parse("0 3 * * *", "UTC", "2h").expect("schedule");
+        let now = at("2026-12-06T03:10:00Z");
+        let r = status(
+            &ms(),
+            &sched,
+            sched.open_window(now),
+            &plan,
+            Some(&gate_wait("quiet")),
+            None,
+            now,
+        );
+        let waiting = r.status.waiting.expect("waiting");
+        assert_eq!(waiting.reason, "Stopped");
+        assert!(
+            r.status
+                .message
+                .is_some_and(|m| m.starts_with("rollout stopped: the drain of node n1"))
+        );
+        assert_eq!(
+            r.events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+            vec![ROLLOUT_STOPPED],
+            "said as a stop, not as a blocker"
+        );
+    }
+
+    #[test]
+    fn on_drain_timeout_sets_the_on_timeout_it_needs() {
+        let mut ms = ms();
+        ms.spec.template.drain.on_timeout = OnTimeout::Abort;
+        ms.spec.rollout = Some(drydock_api::v1alpha1::RolloutPolicy {
+            on_drain_timeout: Some(DrainTimeoutPolicy::Stop),
+            ..Default::default()
+        });
+        assert_eq!(drain(&ms).on_timeout, OnTimeout::Hold, "held for a person");
+        ms.spec.rollout = Some(drydock_api::v1alpha1::RolloutPolicy {
+            on_drain_timeout: Some(DrainTimeoutPolicy::Quarantine),
+            ..Default::default()
+        });
+        ms.spec.template.drain.on_timeout = OnTimeout::Hold;
+        assert_eq!(drain(&ms).on_timeout, OnTimeout::Abort, "given back, then put aside");
+        ms.spec.rollout = None;
+        assert_eq!(drain(&ms).on_timeout, OnTimeout::Hold, "the template's own otherwise");
+    }
+}

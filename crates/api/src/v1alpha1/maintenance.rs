@@ -94,6 +94,7 @@ pub struct NodeMaintenanceSpec {
     /// query or an unreachable Prometheus keeps the maintenance Pending). `{{node}}` in a query is this node's name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(g, self.exists_one(h, h.name == g.name))").message("healthGates: each gate needs its own name"))]
     pub health_gates: Vec<super::HealthGate>,
 
     /// Allow taking the cluster's only control-plane node. Its restart takes the API server down, drydock's own
