@@ -40,8 +40,8 @@ pub fn kubectl_ok(args: &[&str]) -> String {
 }
 
 impl TestEnv {
-    /// (reason, note) of the Events about the object of `kind` named `name` (drydock records them in "default").
-    pub async fn events(&self, kind: &str, name: &str) -> Vec<(String, String)> {
+    /// The Events about the object of `kind` named `name` (drydock records them in "default").
+    async fn events_about(&self, kind: &str, name: &str) -> Vec<Event> {
         let list = Api::<Event>::namespaced(self.client.clone(), "default")
             .list(&Default::default())
             .await
@@ -53,6 +53,14 @@ impl TestEnv {
                     .as_ref()
                     .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
             })
+            .collect()
+    }
+
+    /// (reason, note) of the Events about the object of `kind` named `name`.
+    pub async fn events(&self, kind: &str, name: &str) -> Vec<(String, String)> {
+        self.events_about(kind, name)
+            .await
+            .into_iter()
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
     }
@@ -60,18 +68,10 @@ impl TestEnv {
     /// How many times drydock said `reason` about the object: an Event said again is recorded as a series of the
     /// first (with the first note), so this counts occurrences, not Event objects.
     pub async fn event_count(&self, kind: &str, name: &str, reason: &str) -> i32 {
-        let list = Api::<Event>::namespaced(self.client.clone(), "default")
-            .list(&Default::default())
+        self.events_about(kind, name)
             .await
-            .expect("list events");
-        list.items
             .into_iter()
-            .filter(|e| {
-                e.reason.as_deref() == Some(reason)
-                    && e.regarding
-                        .as_ref()
-                        .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
-            })
+            .filter(|e| e.reason.as_deref() == Some(reason))
             .map(|e| e.series.map_or(1, |s| s.count))
             .sum()
     }

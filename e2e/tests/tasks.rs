@@ -8,7 +8,7 @@ use drydock_e2e::{
     TestEnv,
     audit::Expect,
     controller::{Drydock, taints, unschedulable},
-    schedules::{create_schedule, sample_max_cordoned},
+    schedules::{create_schedule, of_schedule, sample_max_cordoned},
     wait_for, wait_until,
 };
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -72,15 +72,6 @@ async fn reboot(env: &TestEnv, node: &str, boot_before: &str) {
         .patch_status(node, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("reboot the node");
-}
-
-async fn of_schedule(env: &TestEnv, schedule: &str) -> Vec<NodeMaintenance> {
-    let lp = ListParams::default().labels(&format!("drydock.dev/schedule={schedule}"));
-    Api::<NodeMaintenance>::all(env.client.clone())
-        .list(&lp)
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
 }
 
 /// The whole GitOps story: one MaintenanceSchedule upgrades the kernel of a pool of 4, one node at a time. On
