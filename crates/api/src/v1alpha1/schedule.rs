@@ -27,7 +27,13 @@ use super::{CompleteWhen, DrainSpec, MaintenanceTaint};
     doc = "A recurring maintenance window over a pool of nodes: while it is open, one NodeMaintenance per node, \
            at most maxUnavailable at once.",
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
-    printcolumn(name = "Zone", type_ = "string", json_path = ".spec.timeZone"),
+    printcolumn(name = "Zone", type_ = "string", json_path = ".spec.timeZone", priority = 1),
+    printcolumn(
+        name = "Window",
+        type_ = "string",
+        json_path = ".status.lastWindow.startLocal",
+        description = "the window open now, or the last one, in the schedule's zone: the counts are this window's"
+    ),
     printcolumn(name = "Done", type_ = "integer", json_path = ".status.nodes.done"),
     printcolumn(name = "Failed", type_ = "integer", json_path = ".status.nodes.failed"),
     printcolumn(name = "Remaining", type_ = "integer", json_path = ".status.nodes.remaining"),
