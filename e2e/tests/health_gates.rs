@@ -171,3 +171,40 @@ async fn a_maintenance_waits_for_its_gate_and_for_prometheus_to_answer() {
     );
     env.delete_nm("later").await;
 }
+
+/// A query Prometheus refuses (a typo), or one that returns a number instead of series, is never taken as
+/// "healthy": the maintenance waits, and its status quotes what is wrong so the author can fix the query.
+#[tokio::test]
+async fn a_query_prometheus_refuses_or_one_without_series_blocks_and_says_why() {
+    let mut env = TestEnv::new("gate-bad").await;
+    let a = env.node("a").await;
+    let b = env.node("b").await;
+    env.expect_audit(Expect::default());
+    let target = MetricsTarget::start();
+    let (_prometheus, _drydock) = stack(&env, &target).await;
+    let cases = [
+        ("typo", &a, "up{job=", "Prometheus refused the query"),
+        ("scalar", &b, "1 + 1", "returns a scalar: a gate needs series"),
+    ];
+    for (name, node, query, _) in &cases {
+        let spec = json!({"healthGates": [{"name": "check", "query": query}]});
+        env.maintenance(name, node, spec).await;
+    }
+    for (name, node, _, says) in &cases {
+        let nm = env
+            .wait_nm(name, Phase::Pending, |nm| {
+                nm.status
+                    .as_ref()
+                    .and_then(|s| s.message.as_deref())
+                    .is_some_and(|m| m.contains(says))
+            })
+            .await;
+        assert!(
+            nm.status
+                .and_then(|s| s.message)
+                .is_some_and(|m| m.contains("cannot check it")),
+            "{name}"
+        );
+        assert!(!unschedulable(&env.get_node(node).await), "{name}: node untouched");
+    }
+}

@@ -206,6 +206,20 @@ impl<'a> Draft<'a> {
         if self.old.phase != phase || self.old.message.as_deref() != Some(message) {
             self.event(false, reason, message, false);
         }
+        // A health gate that holds the node back is a blocker: said once per gate, whatever its series do.
+        if reason == HEALTH_GATE_BLOCKED {
+            let gate = |m: &str| m.split(':').next().unwrap_or_default().to_string();
+            let before = self
+                .old
+                .message
+                .as_deref()
+                .map(gate)
+                .filter(|_| self.old.phase == phase);
+            if before.as_deref() != Some(gate(message).as_str()) {
+                let key = notify::hash(&[&gate(message)]);
+                self.notice(Notice::new(Kind::Blocked, reason, message, key));
+            }
+        }
     }
 
     fn held(&mut self, seen: &Seen, change: &NodeChange) {
@@ -687,6 +701,37 @@ mod tests {
 
     fn kinds(r: &Report) -> Vec<Kind> {
         r.notices.iter().map(|n| n.kind).collect()
+    }
+
+    #[test]
+    fn a_health_gate_that_holds_the_node_is_notified_once_per_gate() {
+        let wait = |message: &'static str| Outcome::Waiting {
+            phase: Phase::Pending,
+            reason: HEALTH_GATE_BLOCKED,
+            message,
+        };
+        let first = report(
+            &NodeMaintenanceStatus::default(),
+            &seen(),
+            wait("health gate quiet holds back node n1: its query returns series, e.g. {a=\"1\"}; ..."),
+            at(0),
+        );
+        assert_eq!(kinds(&first), [Kind::Blocked]);
+        // Other series, or Prometheus gone: the same gate, nothing new to tell.
+        let again = report(
+            &first.status,
+            &seen(),
+            wait("health gate quiet holds back node n1: cannot check it: connection refused"),
+            at(10),
+        );
+        assert!(again.notices.is_empty(), "{:?}", again.notices);
+        let other = report(
+            &again.status,
+            &seen(),
+            wait("health gate disk holds back node n1: its query returns series, e.g. {}; ..."),
+            at(20),
+        );
+        assert_eq!(kinds(&other), [Kind::Blocked]);
     }
 
     #[test]
