@@ -94,8 +94,6 @@ pub fn task_failure(nm: &str, status: &drydock_api::v1alpha1::NodeMaintenanceSta
 /// The schedule's decisions for this look.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FleetPlan {
-    /// Create a NodeMaintenance for these nodes now.
-    pub start: Vec<String>,
     /// Add the upcoming taint to these nodes.
     pub taint: Vec<String>,
     /// Remove it from these.
@@ -105,8 +103,8 @@ pub struct FleetPlan {
     /// The rollout stopped: a task failed, or a drain timed out under onDrainTimeout: Stop, and no node is
     /// started until that NodeMaintenance is deleted.
     pub stopped: Option<String>,
-    /// Every node that may start now, in the order they would (the first `free` of them are `start`), for the
-    /// pacing to pick from when gates or approvals hold some back.
+    /// Every node that may start now, in the order they would, for the pacing to pick at most `free` of
+    /// (`pacing::choose`), passing over those its gates or approvals hold back.
     pub candidates: Vec<String>,
     /// How many more nodes the budget lets start now.
     pub free: usize,
@@ -167,7 +165,6 @@ pub fn plan(
     let candidates = super::schedule::pick(&input);
     let used = input.selected.intersection(&busy).count();
     let free = budget.saturating_sub(used);
-    let start = candidates.iter().take(free).cloned().collect();
     // Nodes still to be maintained this window avoid new pods (PreferNoSchedule), so pods evicted from one node
     // do not land on the next; a node loses the taint once its own maintenance is over, or when the window closes.
     let upcoming = |name: &String, n: &PoolNode| window_open && !n.excluded && !n.quarantined && !done.contains(name);
@@ -198,7 +195,6 @@ pub fn plan(
         remaining: nodes.len().saturating_sub(accounted) as i32,
     };
     FleetPlan {
-        start,
         taint,
         untaint,
         counts,
@@ -209,6 +205,14 @@ pub fn plan(
         started: nodes.values().filter(|n| n.maintenance.is_some()).count(),
         quarantine: quarantine.into_iter().collect(),
         quarantined: quarantined.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+impl FleetPlan {
+    /// The nodes the budget alone would start now: the first `free` candidates.
+    pub fn within_budget(&self) -> Vec<String> {
+        self.candidates.iter().take(self.free).cloned().collect()
     }
 }
 
@@ -238,21 +242,21 @@ mod tests {
     fn one_at_a_time_in_name_order_with_the_rest_marked_upcoming() {
         let mut nodes = pool(3);
         let p = plan_(&nodes, 1, true);
-        assert_eq!(p.start, vec!["n1"]);
+        assert_eq!(p.within_budget(), vec!["n1"]);
         assert_eq!(p.taint, vec!["n1", "n2", "n3"]);
         if let Some(n) = nodes.get_mut("n1") {
             n.maintenance = Some(Phase::Draining);
             n.upcoming = true;
         }
         assert!(
-            plan_(&nodes, 1, true).start.is_empty(),
+            plan_(&nodes, 1, true).within_budget().is_empty(),
             "the next waits for the first to finish"
         );
         if let Some(n) = nodes.get_mut("n1") {
             n.maintenance = Some(Phase::Completed);
         }
         let p = plan_(&nodes, 1, true);
-        assert_eq!(p.start, vec!["n2"]);
+        assert_eq!(p.within_budget(), vec!["n2"]);
         assert_eq!(p.untaint, vec!["n1"], "a finished node loses the upcoming taint");
         assert_eq!(
             p.counts,
@@ -275,7 +279,11 @@ mod tests {
             n.failed_task = Some("the task of NodeMaintenance m1 (t/m1-task) failed (exit 3)".into());
         }
         let p = plan_(&nodes, 2, true);
-        assert!(p.start.is_empty(), "no node starts after a failed task: {:?}", p.start);
+        assert!(
+            p.within_budget().is_empty(),
+            "no node starts after a failed task: {:?}",
+            p.within_budget()
+        );
         assert_eq!(
             p.stopped.as_deref(),
             Some("the task of NodeMaintenance m1 (t/m1-task) failed (exit 3)")
@@ -287,7 +295,7 @@ mod tests {
             n.failed_task = None;
         }
         let p = plan_(&nodes, 2, true);
-        assert_eq!(p.start, vec!["n1", "n2"]);
+        assert_eq!(p.within_budget(), vec!["n1", "n2"]);
         assert_eq!(p.stopped, None);
     }
 
@@ -305,7 +313,7 @@ mod tests {
         }
         let p = plan_(&nodes, 3, true);
         assert_eq!(
-            p.start,
+            p.within_budget(),
             vec!["n4"],
             "two of the three slots are taken by unavailable nodes"
         );
@@ -321,7 +329,7 @@ mod tests {
         let mut nodes = pool(2);
         nodes.values_mut().for_each(|n| n.upcoming = true);
         let p = plan_(&nodes, 2, false);
-        assert!(p.start.is_empty());
+        assert!(p.within_budget().is_empty());
         assert_eq!(p.untaint, vec!["n1", "n2"]);
     }
 
@@ -337,7 +345,7 @@ mod tests {
         assert_eq!((closed.counts.in_progress, closed.counts.remaining), (1, 2));
         // A new window: this window has nothing for n1 yet, and the budget is used by n1's hold.
         let open = plan_(&nodes, 1, true);
-        assert!(open.start.is_empty());
+        assert!(open.within_budget().is_empty());
         assert_eq!(
             open.counts,
             NodeCounts {
@@ -363,7 +371,7 @@ mod tests {
         }
         let p = plan_(&nodes, 1, true);
         assert_eq!(
-            p.start,
+            p.within_budget(),
             vec!["n2"],
             "a failure does not block the pool or get retried in the same window"
         );
@@ -385,9 +393,9 @@ mod tests {
         timed_out(&mut nodes, "n1", Phase::Draining);
         let p = plan(&nodes, 2, true, DrainTimeoutPolicy::Stop);
         assert!(
-            p.start.is_empty(),
+            p.within_budget().is_empty(),
             "nothing starts behind a timed-out drain: {:?}",
-            p.start
+            p.within_budget()
         );
         assert_eq!(p.stopped.as_deref(), Some("the drain of node n1 timed out"));
         assert!(p.quarantine.is_empty());
@@ -399,7 +407,7 @@ mod tests {
         timed_out(&mut nodes, "n1", Phase::Failed);
         let p = plan(&nodes, 1, true, DrainTimeoutPolicy::Quarantine);
         assert_eq!(p.quarantine, vec!["n1"], "label the node that timed out");
-        assert_eq!(p.start, vec!["n2"], "and go on with the rest");
+        assert_eq!(p.within_budget(), vec!["n2"], "and go on with the rest");
         assert_eq!(p.stopped, None);
         // Labelled: it is passed over in later windows (no maintenance of this window yet) and not marked upcoming.
         if let Some(n) = nodes.get_mut("n1") {
@@ -408,7 +416,7 @@ mod tests {
             n.drain_timed_out = None;
         }
         let p = plan(&nodes, 3, true, DrainTimeoutPolicy::Quarantine);
-        assert_eq!(p.start, vec!["n2", "n3"]);
+        assert_eq!(p.within_budget(), vec!["n2", "n3"]);
         assert_eq!(p.quarantined, vec!["n1"]);
         assert!(p.quarantine.is_empty(), "labelled once");
         assert!(!p.taint.contains(&"n1".to_string()));
@@ -424,7 +432,7 @@ mod tests {
         let p = plan_(&nodes, 2, true);
         assert_eq!(p.candidates, vec!["n2", "n3", "n4"]);
         assert_eq!((p.free, p.started), (1, 1));
-        assert_eq!(p.start, vec!["n2"]);
+        assert_eq!(p.within_budget(), vec!["n2"]);
     }
 
     #[test]
