@@ -40,3 +40,14 @@ pub fn client() -> HttpClient {
     let connector = builder.https_or_http().enable_http1().wrap_connector(http);
     Client::builder(TokioExecutor::new()).build(connector)
 }
+
+/// An error of the client and its causes, one after the other, so "connection refused" reaches a message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}

@@ -88,7 +88,7 @@ impl Prometheus {
         let unreachable = |why: String| format!("Prometheus at {} did not answer: {why}", self.query_url);
         let response = match tokio::time::timeout(QUERY_TIMEOUT, self.http.request(request)).await {
             Err(_) => return Err(unreachable(format!("no answer within {QUERY_TIMEOUT:?}"))),
-            Ok(Err(e)) => return Err(unreachable(source_chain(&e))),
+            Ok(Err(e)) => return Err(unreachable(outbound::error_chain(&e))),
             Ok(Ok(r)) => r,
         };
         let code = response.status();
@@ -123,17 +123,6 @@ fn label_set(mut metric: BTreeMap<String, String>) -> String {
     let name = metric.remove("__name__").unwrap_or_default();
     let labels: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     format!("{name}{{{}}}", labels.join(","))
-}
-
-/// reqwest's error and its causes, so "connection refused" reaches status.
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

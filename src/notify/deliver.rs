@@ -14,7 +14,7 @@ use super::{
     payload,
 };
 use crate::{
-    outbound::HttpClient,
+    outbound::{self, HttpClient},
     shutdown::Shutdown,
     telemetry::metrics::{Metrics, NotifyResult},
 };
@@ -158,19 +158,9 @@ async fn post(client: &HttpClient, receiver: &Receiver, body: Bytes) -> Attempt 
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, client.request(request)).await {
         Err(_) => Attempt::Timeout,
-        Ok(Err(e)) => Attempt::Error(error_chain(&e)),
+        Ok(Err(e)) => Attempt::Error(outbound::error_chain(&e)),
         Ok(Ok(response)) => Attempt::Status(response.status().as_u16()),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
