@@ -23,19 +23,20 @@ pub async fn apply(api: &Api<Node>, node: &Node, change: &NodeChange) -> Result<
 }
 
 /// Adds (`present`) or removes a taint by key and effect, guarded by resourceVersion like every node write.
+/// Returns the node as written, None when it already was as asked.
 pub async fn set_taint(
     api: &Api<Node>,
     node: &Node,
     taint: &k8s_openapi::api::core::v1::Taint,
     present: bool,
-) -> Result<()> {
+) -> Result<Option<Node>> {
     let name = node.name_any();
     let mut taints: Vec<_> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let had = taints.iter().any(|t| t.key == taint.key && t.effect == taint.effect);
     match (had, present) {
         (false, true) => taints.push(taint.clone()),
         (true, false) => taints.retain(|t| !(t.key == taint.key && t.effect == taint.effect)),
-        _ => return Ok(()),
+        _ => return Ok(None),
     }
     let patch = serde_json::json!({
         "metadata": {"resourceVersion": node.resource_version()},
@@ -43,7 +44,7 @@ pub async fn set_taint(
     });
     api.patch(&name, &params(), &Patch::Merge(patch))
         .await
-        .map(|_| ())
+        .map(Some)
         .map_err(|source| Error::PatchNode { node: name, source })
 }
 
@@ -68,11 +69,10 @@ fn params() -> PatchParams {
 }
 
 /// Sets one label on the node (a merge patch of that label alone, so nothing else is touched).
-pub async fn set_label(api: &Api<Node>, node: &str, key: &str, value: &str) -> Result<()> {
+pub async fn set_label(api: &Api<Node>, node: &str, key: &str, value: &str) -> Result<Node> {
     let patch = serde_json::json!({"metadata": {"labels": {key: value}}});
     api.patch(node, &params(), &Patch::Merge(patch))
         .await
-        .map(|_| ())
         .map_err(|source| Error::PatchNode {
             node: node.to_string(),
             source,

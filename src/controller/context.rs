@@ -3,6 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use futures::channel::mpsc::UnboundedSender;
@@ -16,7 +17,7 @@ use kube::{
 };
 use tracing::warn;
 
-use super::{Settings, drain, pod_watch::PodWatches};
+use super::{Settings, drain, nodes::Nodes, pod_watch::PodWatches};
 use crate::{
     act,
     api::{
@@ -37,22 +38,31 @@ pub struct Context {
     pub(super) recorder: act::events::Publisher,
     pub(super) pods: PodWatches,
     memory: Mutex<HashMap<String, drain::Memory>>,
-    /// The status this controller last wrote, per object UID. The watch cache can lag behind our own writes, and a
-    /// decision or a server-side apply made from a stale status would undo what was just recorded (e.g. the
-    /// node's prior state). drydock is the only writer of status, so its last write is the truth.
-    statuses: Mutex<HashMap<String, NodeMaintenanceStatus>>,
+    /// The status this controller last computed, per object UID. The watch cache can lag behind our own writes, and
+    /// a decision or a server-side apply made from a stale status would undo what was just recorded (e.g. the
+    /// node's prior state). drydock is the only writer of status, so its last write is the truth; a drain's
+    /// progress may be kept here a moment before it is written (`reconcile::write_status`).
+    statuses: Mutex<HashMap<String, Kept>>,
     failures: Mutex<HashMap<String, u32>>,
     pub(super) settings: Settings,
     pub(super) metrics: Arc<Metrics>,
     /// Every NodeMaintenance this controller handles (the controller's own cache), readable or not.
     pub(super) store: Store<Lenient<NodeMaintenance>>,
-    /// Every node, trimmed of what no decision reads: where an evicted pod's replacement could go.
-    pub(super) nodes: Store<Node>,
+    /// Every node, slimmed to what decisions read: the node of each maintenance, a schedule's pool, and where
+    /// an evicted pod's replacement could go.
+    pub(super) nodes: Nodes,
     /// Taken while a maintenance that does not hold its node yet decides whether it may: two reconciles must
     /// not both see room under the limit and both start.
     pub(super) admission: tokio::sync::Mutex<()>,
     /// Nodes whose lifecycle conditions the API server refused for good, already reported.
     conditions_refused: Mutex<std::collections::HashSet<String>>,
+}
+
+/// A status this controller computed: written at `written_at`, or since then held back (`pending`).
+struct Kept {
+    status: NodeMaintenanceStatus,
+    written_at: Instant,
+    pending: bool,
 }
 
 /// What the controller is built from besides its settings.
@@ -82,6 +92,7 @@ impl Context {
                 parts.notifier,
             ),
             pods: PodWatches::new(parts.client.clone(), parts.wake),
+            nodes: Nodes::new(parts.client.clone(), parts.nodes),
             client: parts.client,
             evict_client: parts.evict_client,
             memory: Mutex::default(),
@@ -90,7 +101,6 @@ impl Context {
             settings,
             metrics: parts.metrics,
             store: parts.store,
-            nodes: parts.nodes,
             admission: tokio::sync::Mutex::new(()),
             conditions_refused: Mutex::default(),
         }
@@ -101,7 +111,7 @@ impl Context {
     pub(super) fn status_of(&self, nm: &NodeMaintenance) -> NodeMaintenanceStatus {
         let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
         match nm.uid().and_then(|uid| statuses.get(&uid)) {
-            Some(written) => written.clone(),
+            Some(kept) => kept.status.clone(),
             None => nm.status.clone().unwrap_or_default(),
         }
     }
@@ -120,7 +130,7 @@ impl Context {
                 ),
                 None => self
                     .nodes
-                    .state()
+                    .cached()
                     .iter()
                     .any(|n| n.annotations().get(HELD_BY_ANNOTATION) == Some(&nm.name_any())),
             })
@@ -173,13 +183,31 @@ impl Context {
         act::events::publish(&self.recorder, &note, "Read", &[act::events::reference(obj)]).await;
     }
 
-    pub(super) fn remember(&self, nm: &NodeMaintenance, status: NodeMaintenanceStatus) {
-        if let Some(uid) = nm.uid() {
-            self.statuses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(uid, status);
-        }
+    /// Keeps `status` as this object's truth: `written` now, or held back (a drain's progress, written later).
+    pub(super) fn remember(&self, nm: &NodeMaintenance, status: NodeMaintenanceStatus, written: bool) {
+        let Some(uid) = nm.uid() else { return };
+        let mut statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let written_at = match (written, statuses.get(&uid)) {
+            (false, Some(kept)) => kept.written_at,
+            _ => now,
+        };
+        statuses.insert(
+            uid,
+            Kept {
+                status,
+                written_at,
+                pending: !written,
+            },
+        );
+    }
+
+    /// When this controller last wrote the object's status, and whether it holds a newer one back.
+    pub(super) fn last_write(&self, nm: &NodeMaintenance) -> Option<(Instant, bool)> {
+        let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        nm.uid()
+            .and_then(|uid| statuses.get(&uid))
+            .map(|k| (k.written_at, k.pending))
     }
 
     pub(super) fn forget(&self, nm: &NodeMaintenance) {

@@ -4,6 +4,7 @@ mod context;
 mod drain;
 mod health;
 mod node_conditions;
+mod nodes;
 mod orphans;
 mod pod_watch;
 mod reconcile;
@@ -38,7 +39,7 @@ use crate::{
     },
     error::{Error, Result},
     notify::{Notifier, secret},
-    plan::{retry, status},
+    plan::{node::slim, retry, status},
     shutdown::Shutdown,
     telemetry::{
         http::Health,
@@ -75,6 +76,10 @@ pub struct Settings {
 /// every step is built to resume from (the chaos test kills the controller mid-step). Kept short: the whole
 /// process must be gone within 2 s of a SIGTERM, the Lease handed over included.
 pub const GRACE: Duration = Duration::from_millis(300);
+/// Nodes per page of the node cache's list. Each page is held in full (managed fields, images) until it is
+/// slimmed, and the allocator keeps what a page once took: at 500 (kube's default) that was 8 MiB more resident
+/// memory for good; at 50 it is under 1 MiB, for 40 list requests at start in a cluster of 2,000 nodes.
+const NODE_PAGE: u32 = 50;
 /// How long the controller waits at its start for the notification receivers' Secret, so the first
 /// transitions reach them; an API server that does not answer by then delays nothing more.
 const RECEIVERS_FIRST_READ: Duration = Duration::from_secs(10);
@@ -105,9 +110,12 @@ pub async fn run(config: kube::Config, settings: Settings, health: Health, shutd
     let (nodes, node_writer) = reflector::store();
     let node_events = reflector::reflector(
         node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .modify(trim_node),
+        watcher(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default().page_size(NODE_PAGE),
+        )
+        .default_backoff()
+        .modify(|node| *node = slim(std::mem::take(node))),
     )
     .touched_objects();
     let (wake, woken) = futures::channel::mpsc::unbounded();
@@ -245,7 +253,7 @@ fn error_policy(obj: Arc<Lenient<NodeMaintenance>>, error: &Error, ctx: Arc<Cont
             let old = ctx.status_of(&nm);
             let report = status::retrying(&old, nm.metadata.generation, reason, &message, delay, Timestamp::now());
             reconcile::publish(&ctx, &nm, None, &report.events).await;
-            if let Err(e) = reconcile::write_status(&ctx, &nm, &old, report.status).await {
+            if let Err(e) = reconcile::write_status(&ctx, &nm, &old, report.status, false).await {
                 warn!(nm = %nm.name_any(), error = %e, "could not record the error in status");
             }
         });
@@ -280,15 +288,4 @@ async fn timed<T>(metrics: &Metrics, which: Which, reconcile: impl Future<Output
     let out = reconcile.await;
     metrics.reconciled(which, started.elapsed());
     out
-}
-
-/// What the node cache keeps: what placement reads (labels, taints, cordon, Ready), not the image list or the
-/// managed fields, which are most of a real node's size.
-fn trim_node(node: &mut Node) {
-    node.metadata.managed_fields = None;
-    if let Some(status) = node.status.as_mut() {
-        status.images = None;
-        status.volumes_attached = None;
-        status.volumes_in_use = None;
-    }
 }

@@ -38,7 +38,10 @@ pub(super) async fn show(
     }
     let name = node.name_any();
     match act::node::conditions(&Api::all(ctx.client.clone()), &name, &changes).await {
-        Ok(written) => Ok(Some(written)),
+        Ok(written) => {
+            ctx.nodes.wrote(&written);
+            Ok(Some(written))
+        }
         Err(e) if e.is_permanent() || forbidden(&e) => {
             if ctx.first_refusal_of_conditions(&name) {
                 warn!(node = %name, error = %e, "node lifecycle conditions not written");

@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
-use kube::{Api, api::ListParams};
+use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
-use super::{Context, node_conditions};
+use super::{Context, node_conditions, pod_watch};
 use crate::{
     act,
-    api::{lenient::Lenient, names::ORPHANED_HOLD_RESTORED, v1alpha1::NodeMaintenance},
+    api::{
+        lenient::Lenient,
+        names::{HELD_BY_ANNOTATION, ORPHANED_HOLD_RESTORED},
+        v1alpha1::NodeMaintenance,
+    },
     error::{Error, Result},
     plan::{
         lifecycle,
@@ -41,15 +45,21 @@ pub async fn watch(ctx: &Context) {
 async fn sweep(ctx: &Context) -> Result<usize> {
     let nodes = Api::<Node>::all(ctx.client.clone());
     let nms = Api::<Lenient<NodeMaintenance>>::all(ctx.client.clone());
-    let list = nodes
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::ListNodes {
-            which: "nodes, looking for orphaned holds".into(),
-            source,
-        })?;
+    // The node cache, not a LIST: one of every node in full costs the API server, and the controller several
+    // times the memory its cache keeps. A held node found there is read again, as fresh as drydock's own writes.
+    pod_watch::synced(ctx.nodes.store(), "every node", "the node cache").await?;
+    let held: Vec<String> = ctx
+        .nodes
+        .cached()
+        .iter()
+        .filter(|n| n.annotations().contains_key(HELD_BY_ANNOTATION))
+        .map(|n| n.name_any())
+        .collect();
     let mut restored = 0;
-    for node in list.items {
+    for name in held {
+        let Some(node) = ctx.nodes.get(&name).await? else {
+            continue;
+        };
         let view = NodeView::of(&node);
         let Some(holder) = view.held_by.clone() else { continue };
         // The API server, not this controller's cache: with --selector the holder may be another shard's.
@@ -67,7 +77,7 @@ async fn sweep(ctx: &Context) -> Result<usize> {
         let Some(change) = release_orphan(&view, holder_node.as_deref()) else {
             continue;
         };
-        act::node::apply(&nodes, &node, &change).await?;
+        ctx.nodes.wrote(&act::node::apply(&nodes, &node, &change).await?);
         restored += 1;
         // The lifecycle conditions the vanished maintenance published turn False too.
         let gone = lifecycle::orphan_released(&holder);

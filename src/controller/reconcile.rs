@@ -37,6 +37,9 @@ use crate::{
 
 /// Longest sleep between looks at an active maintenance when no watch wakes it: a safety net only.
 const RESYNC: Duration = Duration::from_secs(60);
+/// A drain's progress (counts and pod lists) is written at most this often; any other change at once. A drain of
+/// 1000 pods wrote its status on most of its ~150 reconciles before.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often a maintenance held back by its health gates asks again (nothing watches Prometheus).
 const GATE_RECHECK: Duration = Duration::from_secs(10);
 
@@ -103,13 +106,7 @@ pub(super) async fn reconcile(nm: &NodeMaintenance, ctx: &Context) -> Result<Act
 async fn observe(ctx: &Context, nm: &NodeMaintenance, memory: &mut drain::Memory, now: Timestamp) -> Result<Seen> {
     let name = nm.name_any();
     let node_name = &nm.spec.node_name;
-    let node = Api::<Node>::all(ctx.client.clone())
-        .get_opt(node_name)
-        .await
-        .map_err(|source| Error::ReadNode {
-            node: node_name.clone(),
-            source,
-        })?;
+    let node = ctx.nodes.get(node_name).await?;
     let view = node.as_ref().map(NodeView::of);
     let holds = view
         .as_ref()
@@ -226,7 +223,10 @@ async fn carry_out(
                 tried?;
             }
             match act::node::apply(&nodes, node, &change).await {
-                Ok(_) => record(ctx, nm, &seen, Outcome::Held { change: &change }, now).await?,
+                Ok(written) => {
+                    ctx.nodes.wrote(&written);
+                    record(ctx, nm, &seen, Outcome::Held { change: &change }, now).await?;
+                }
                 // Retrying the same write cannot heal: end here, and give back what an earlier write took.
                 Err(e) if e.is_permanent() => {
                     let message = format!(
@@ -258,9 +258,10 @@ async fn carry_out(
                 errors: &round.errors,
                 refused: memory.retries.blocked(plan),
             };
-            record(ctx, nm, &seen, outcome, now).await?;
+            let held_back = record(ctx, nm, &seen, outcome, now).await?;
             let next = memory.retries.next_retry(now);
-            Action::requeue(next.map_or(RESYNC, |d| d.max(Duration::from_millis(500))))
+            let after = next.map_or(RESYNC, |d| d.max(Duration::from_millis(500)));
+            Action::requeue(if held_back { after.min(PROGRESS_EVERY) } else { after })
         }
         Step::Drained { until } => {
             let plan = seen.plan.as_ref().unwrap_or(&none);
@@ -301,7 +302,7 @@ async fn carry_out(
                 act::task::delete(&ctx.client, pod).await?;
             }
             if let (Some(change), Some(node)) = (change.as_ref(), seen.node.as_ref()) {
-                act::node::apply(&nodes, node, change).await?;
+                ctx.nodes.wrote(&act::node::apply(&nodes, node, change).await?);
             }
             ctx.pods.stop(node_name, &name);
             let outcome = Outcome::Ended {
@@ -354,8 +355,16 @@ async fn fail(
 
 /// Tells people what happened: the Events `plan::status` chose, and the status it computed, written only when
 /// it changed.
-async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outcome<'_>, now: Timestamp) -> Result<()> {
+/// Returns whether the new status was held back (a drain's progress, written within [`PROGRESS_EVERY`]).
+async fn record(
+    ctx: &Context,
+    nm: &NodeMaintenance,
+    seen: &Seen,
+    outcome: Outcome<'_>,
+    now: Timestamp,
+) -> Result<bool> {
     let name = nm.name_any();
+    let draining = matches!(outcome, Outcome::Draining { .. });
     let facts = status::Seen {
         name: &name,
         node_name: &nm.spec.node_name,
@@ -381,11 +390,13 @@ async fn record(ctx: &Context, nm: &NodeMaintenance, seen: &Seen, outcome: Outco
     }
     publish(ctx, nm, seen.node.as_ref(), &report.events).await;
     let phase = report.status.phase;
-    write_status(ctx, nm, &seen.status, report.status).await?;
+    // Progress may wait; what people are told about (an Event, a notification) is written with it.
+    let may_wait = draining && report.events.is_empty() && report.notices.is_empty();
+    let held_back = write_status(ctx, nm, &seen.status, report.status, may_wait).await?;
     // Only once the status records the transition: a reconcile that fails before sends nothing, and the one that
     // retries it sends the same notification (same ID) once.
     notify(ctx, nm, phase, &report.notices, now);
-    Ok(())
+    Ok(held_back)
 }
 
 /// Hands the maintenance's notices to the notification receivers (queued; never waits).
@@ -425,13 +436,21 @@ pub(super) async fn write_status(
     nm: &NodeMaintenance,
     old: &NodeMaintenanceStatus,
     new: NodeMaintenanceStatus,
-) -> Result<()> {
-    if new == *old {
-        return Ok(());
+    may_wait: bool,
+) -> Result<bool> {
+    let last = ctx.last_write(nm);
+    let pending = last.is_some_and(|(_, pending)| pending);
+    if new == *old && !pending {
+        return Ok(false);
+    }
+    let recent = last.is_some_and(|(at, _)| at.elapsed() < PROGRESS_EVERY);
+    if may_wait && recent && status::progress_only(old, &new) {
+        ctx.remember(nm, new, false);
+        return Ok(true);
     }
     act::status::maintenance(&ctx.client, &nm.name_any(), &new).await?;
-    ctx.remember(nm, new);
-    Ok(())
+    ctx.remember(nm, new, true);
+    Ok(false)
 }
 
 /// The drain as planned from the pods on the node now: the drain's rules, the taints that hold the node (pods that
@@ -449,7 +468,7 @@ async fn plan_now(
     let on_node: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
     let look = !nm.spec.drain.evict_unplaceable;
     if look {
-        pod_watch::synced(&ctx.nodes, node_name, "the node cache").await?;
+        pod_watch::synced(ctx.nodes.store(), node_name, "the node cache").await?;
         if gather::needs_lookups(&on_node) {
             gather::room(&ctx.client, &mut memory.room, &on_node)
                 .await
@@ -459,7 +478,7 @@ async fn plan_now(
                 })?;
         }
     }
-    let nodes = if look { ctx.nodes.state() } else { Vec::new() };
+    let nodes = if look { ctx.nodes.cached() } else { Vec::new() };
     let taints = holding_taints(&name, &nm.spec.taints);
     let room = look.then(|| {
         Room::new(

@@ -13,7 +13,7 @@ use k8s_openapi::{
     api::core::v1::{Node, Taint},
     apimachinery::pkg::util::intstr::IntOrString,
 };
-use kube::{Api, ResourceExt, api::ListParams, core::Selector, runtime::controller::Action};
+use kube::{Api, ResourceExt, core::Selector, runtime::controller::Action};
 use tracing::{info, instrument};
 
 use super::{Context, health, node_conditions};
@@ -25,7 +25,7 @@ use crate::{
         },
         v1alpha1::{MaintenanceSchedule, NodeMaintenance, RolloutPolicy},
     },
-    error::{Error, Result},
+    error::Result,
     plan::{
         fleet::{self, FleetPlan, PoolNode},
         gates::{self, Verdict},
@@ -79,14 +79,10 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         (Err(e), _) | (_, Err(e)) => return invalid(ctx, ms, &e.to_string(), now).await,
     };
     let nodes_api = Api::<Node>::all(ctx.client.clone());
-    let nodes = nodes_api
-        .list(&ListParams::default().labels_from(&selector))
-        .await
-        .map_err(|source| Error::ListNodes {
-            which: format!("nodes of schedule {name}"),
-            source,
-        })?
-        .items;
+    let nodes = ctx
+        .nodes
+        .matching(&selector, &format!("nodes of schedule {name}"))
+        .await?;
     let budget = schedule::budget(
         spec.max_unavailable.as_ref().unwrap_or(&IntOrString::Int(1)),
         nodes.len(),
@@ -165,7 +161,8 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
     );
     for node in &plan.quarantine {
         let value = names::shorten(&name, names::MAX_LABEL_VALUE);
-        act::node::set_label(&nodes_api, node, QUARANTINE_LABEL, &value).await?;
+        ctx.nodes
+            .wrote(&act::node::set_label(&nodes_api, node, QUARANTINE_LABEL, &value).await?);
         info!(node, "schedule put aside a node whose drain timed out");
     }
     let (start, wait) = match open {
@@ -195,7 +192,11 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         };
         let wanted = [lifecycle::for_schedule(&name, upcoming_now)];
         let written = node_conditions::show(ctx, n, &wanted, act::events::reference(ms), now).await?;
-        act::node::set_taint(&nodes_api, written.as_ref().unwrap_or(n), &upcoming, upcoming_now).await?;
+        if let Some(written) =
+            act::node::set_taint(&nodes_api, written.as_ref().unwrap_or(n), &upcoming, upcoming_now).await?
+        {
+            ctx.nodes.wrote(&written);
+        }
     }
     if let Some(window) = open {
         for node in &start {

@@ -363,5 +363,8 @@ pub fn merge_patch(change: &NodeChange, resource_version: &str) -> serde_json::V
     })
 }
 
+mod slim;
+pub use slim::slim;
+
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::{api::core::v1::Taint, apimachinery::pkg::apis::meta::v1::Time};
+use k8s_openapi::{
+    api::core::v1::Taint,
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+};
 
 use crate::{
     conditions,
@@ -95,6 +98,28 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// From the start of the maintenance to the end of its drain, once, when the drain has just finished.
     pub drained_after: Option<SignedDuration>,
+}
+
+/// Whether `new` moves on from `old` only in the drain's progress: pod counts, pod lists, and the messages that
+/// read them. Such a write may wait a moment (a drain of 1000 pods would otherwise write its status on most of
+/// its reconciles); a change of phase, condition status or reason, timestamp or error may not.
+pub fn progress_only(old: &NodeMaintenanceStatus, new: &NodeMaintenanceStatus) -> bool {
+    let without_progress = |s: &NodeMaintenanceStatus| NodeMaintenanceStatus {
+        message: None,
+        pods: None,
+        blocked_pods: Vec::new(),
+        skipped_pods: Vec::new(),
+        conditions: s
+            .conditions
+            .iter()
+            .map(|c| Condition {
+                message: String::new(),
+                ..c.clone()
+            })
+            .collect(),
+        ..s.clone()
+    };
+    without_progress(old) == without_progress(new)
 }
 
 /// The new status and Events after a reconcile that carried out `outcome`.
@@ -513,6 +538,60 @@ mod tests {
             name,
             "PDB shop/web allows 0 disruptions (needs 3 healthy pods and has 3)",
         )]
+    }
+
+    #[test]
+    fn only_a_drain_moving_on_may_wait_to_be_written() {
+        let plan = |n: usize| DrainPlan {
+            evict: (0..n).map(|i| key(&format!("web-{i}"))).collect(),
+            ..Default::default()
+        };
+        let draining = |old: &NodeMaintenanceStatus, plan: &DrainPlan, done, now| {
+            let outcome = Outcome::Draining {
+                plan,
+                done,
+                errors: &[],
+                refused: Vec::new(),
+            };
+            report(old, &seen(), outcome, now).status
+        };
+        let start = NodeMaintenanceStatus {
+            phase: Phase::Cordoned,
+            ..Default::default()
+        };
+        let (p10, p7, p0) = (plan(10), plan(7), plan(0));
+        let first = draining(&start, &p10, 0, at(0));
+        assert!(
+            !progress_only(&start, &first),
+            "Cordoned -> Draining is written at once"
+        );
+        let later = draining(&first, &p7, 3, at(1));
+        assert_ne!(later.pods, first.pods);
+        assert!(
+            progress_only(&first, &later),
+            "3 more pods gone: counts and message only"
+        );
+        let mut errored = draining(&later, &p7, 0, at(2));
+        errored.last_error = Some("eviction of shop/web-1 failed: 500".into());
+        assert!(!progress_only(&later, &errored), "an error is written at once");
+        let drained = report(&later, &seen(), Outcome::Drained { plan: &p0 }, at(3)).status;
+        assert!(
+            !progress_only(&later, &drained),
+            "Draining -> Drained is written at once"
+        );
+        let blocked = {
+            let outcome = Outcome::Draining {
+                plan: &p7,
+                done: 0,
+                errors: &[],
+                refused: refused("web-0"),
+            };
+            report(&later, &seen(), outcome, at(4)).status
+        };
+        assert!(
+            !progress_only(&later, &blocked),
+            "the Blocked condition turning True is written at once"
+        );
     }
 
     #[test]
