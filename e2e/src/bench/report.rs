@@ -392,16 +392,18 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
         let set: BTreeSet<String> = pp.iter().flatten().flat_map(|p| p.by_verb.keys().cloned()).collect();
         set.into_iter().collect()
     };
-    // (size, drainer, own per pod, whole cluster per pod) for drydock and every rival that ran.
+    // (size, drainer, own per pod, whole cluster per pod) for drydock and every rival with a finished drain.
     let mut rows: Vec<(usize, String, Option<PerPod>, PerPod)> = vec![];
     for s in &d.sizes {
-        rows.push((
-            s.pods,
-            "drydock".into(),
-            s.drydock_per_pod.clone(),
-            s.drydock_cluster_per_pod.clone(),
-        ));
-        for r in &s.rivals {
+        if s.drydock_s.n > 0 {
+            rows.push((
+                s.pods,
+                "drydock".into(),
+                s.drydock_per_pod.clone(),
+                s.drydock_cluster_per_pod.clone(),
+            ));
+        }
+        for r in s.rivals.iter().filter(|r| r.seconds.n > 0) {
             rows.push((s.pods, label(&r.drainer), r.per_pod.clone(), r.cluster_per_pod.clone()));
         }
     }

@@ -19,6 +19,9 @@ use crate::bench::{
     infra, progress,
 };
 
+/// The most of a failed drainer's last lines that go into its note.
+const NOTE_MAX: usize = 400;
+
 /// Runs `cmd`, which drains the rival node as ServiceAccount `identity` (whose requests the audit log shows), and
 /// records it as drainer `drainer`. Its output goes to .cache/logs/bench-<drainer>-n<N>-p<pair>.log and .err.log.
 pub(super) async fn drain(
@@ -52,7 +55,13 @@ pub(super) async fn drain(
     if !status.success() {
         let err = std::fs::read_to_string(log.with_extension("err.log")).unwrap_or_default();
         let last: Vec<&str> = err.lines().rev().take(3).collect();
-        let note = format!("{drainer} failed ({status}): {}", last.join(" / "));
+        let mut last = last.join(" / ");
+        // An error per pod can make a line of megabytes.
+        if let Some((cut, _)) = last.char_indices().nth(NOTE_MAX) {
+            last.truncate(cut);
+            last.push_str(&format!("… (all of it in {})", log.with_extension("err.log").display()));
+        }
+        let note = format!("{drainer} failed ({status}): {last}");
         progress(format!("drain: {note}"));
         run.completed = false;
         run.note = Some(note);
