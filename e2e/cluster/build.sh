@@ -79,10 +79,10 @@ build_prometheus() {
 
 # Keyed by its sources as well as the Kubernetes version, so an edited main.go (or a re-pinned go.mod) rebuilds.
 build_godrain() {
-  local module=$root/e2e/godrain dir
+  local module=$root/e2e/godrain want="k8s.io/kubectl v0${K8S_NEWEST#v1}" dir
   export GOTOOLCHAIN=$K8S_NEWEST_GO
-  grep -q "k8s.io/kubectl v0${K8S_NEWEST#v1}" "$module/go.mod" 2>/dev/null ||
-    { echo "build: e2e/godrain/go.mod does not pin k8s.io/kubectl v0${K8S_NEWEST#v1}: run 'make cluster-pin WHAT=godrain'" >&2; exit 1; }
+  grep -q "$want" "$module/go.mod" 2>/dev/null ||
+    { echo "build: e2e/godrain/go.mod does not pin $want: run 'make cluster-pin WHAT=godrain'" >&2; exit 1; }
   dir=$cache/godrain-$K8S_NEWEST-$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)
   (cd "$module" && build "$dir" godrain drydock.dev/e2e/godrain)
   mkdir -p "$root/.cache/bin"
