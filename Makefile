@@ -48,7 +48,8 @@ e2e: cluster-build ## end-to-end tests against a real kube-apiserver/etcd/contro
 e2e-oldest: cluster-build ## the same end-to-end tests, chaos included, on the oldest supported Kubernetes (e2e/cluster/versions.env)
 	. $(CLUSTER)/versions.env && K8S_VERSION=$$K8S_OLDEST e2e/run.sh
 
-bench: cluster-build ## drydock vs kubectl drain on the local control plane: table + target/bench/results.json (BENCH_* knobs: e2e/src/bench/mod.rs)
+bench: cluster-build ## drydock vs kubectl drain and the Go drain helper on the local control plane: table + target/bench/results.json (BENCH_* knobs: e2e/src/bench/mod.rs)
+	$(CLUSTER)/build.sh godrain
 	cargo build --release --bin drydock
 	cargo build --release -p drydock-e2e --bin bench
 	@set -euo pipefail; \
@@ -71,7 +72,7 @@ cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubecon
 cluster-down: ## stop it and check no process or port is left
 	$(CLUSTER)/down.sh
 
-cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env (all, or WHAT="k8s etcd prometheus")
+cluster-pin: ## regenerate the helper Go modules after changing e2e/cluster/versions.env (all, or WHAT="k8s etcd prometheus godrain")
 	$(CLUSTER)/pin.sh $(WHAT)
 
 clean: cluster-down ## stop the cluster and remove build output

@@ -2,9 +2,11 @@
 # Builds the pinned binaries with `go build` through the Go module proxy, into a cache outside the checkout keyed
 # by version (so fresh clones on the same machine reuse them): etcd, kwok, kube-apiserver, kube-controller-manager,
 # kube-scheduler and kubectl for every Kubernetes version in versions.env, and Prometheus with promtool. Arguments
-# name what to build (etcd, kwok, prometheus, or a Kubernetes version: build.sh v1.37.2); none = everything. A
+# name what to build (etcd, kwok, prometheus, or a Kubernetes version: build.sh v1.37.2); none = all of these. A
 # binary already in the cache is not rebuilt. up.sh links the Kubernetes version it runs into .cache/bin; this
 # script links prometheus and promtool there (they serve every version, and `make rules` needs no cluster).
+# `build.sh godrain` builds the bench's drainer on k8s.io/kubectl/pkg/drain (e2e/godrain/) and links it there too;
+# it is not in the default list: only `make bench` needs it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -75,6 +77,18 @@ build_prometheus() {
   for c in prometheus promtool; do ln -sfn "$dir/$c" "$root/.cache/bin/$c"; done
 }
 
+# Keyed by its sources as well as the Kubernetes version, so an edited main.go (or a re-pinned go.mod) rebuilds.
+build_godrain() {
+  local module=$root/e2e/godrain want="k8s.io/kubectl v0${K8S_NEWEST#v1}" dir
+  export GOTOOLCHAIN=$K8S_NEWEST_GO
+  grep -q "$want" "$module/go.mod" 2>/dev/null ||
+    { echo "build: e2e/godrain/go.mod does not pin $want: run 'make cluster-pin WHAT=godrain'" >&2; exit 1; }
+  dir=$cache/godrain-$K8S_NEWEST-$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)
+  (cd "$module" && build "$dir" godrain drydock.dev/e2e/godrain)
+  mkdir -p "$root/.cache/bin"
+  ln -sfn "$dir/godrain" "$root/.cache/bin/godrain"
+}
+
 what=("$@")
 [ ${#what[@]} -gt 0 ] || what=(etcd kwok "$K8S_OLDEST" "$K8S_NEWEST" prometheus)
 for w in "${what[@]}"; do
@@ -82,9 +96,10 @@ for w in "${what[@]}"; do
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     prometheus) build_prometheus ;;
+    godrain) build_godrain ;;
     "$K8S_OLDEST") build_k8s "$w" "$K8S_OLDEST_GO" ;;
     "$K8S_NEWEST") build_k8s "$w" "$K8S_NEWEST_GO" ;;
-    *) echo "build: $w is neither etcd, kwok, prometheus nor a version in versions.env (K8S_OLDEST=$K8S_OLDEST," \
+    *) echo "build: $w is neither etcd, kwok, prometheus, godrain nor a version in versions.env (K8S_OLDEST=$K8S_OLDEST," \
             "K8S_NEWEST=$K8S_NEWEST)" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,5 @@
-//! `make bench`: drydock against `kubectl drain` on the real control plane of `e2e/cluster/up.sh`, with kwok
-//! nodes and pods. Nothing here passes or fails on timing: it measures, prints a table and writes JSON.
+//! `make bench`: drydock against `kubectl drain` and the Go drain helper (`e2e/godrain`) on the real control plane
+//! of `e2e/cluster/up.sh`, with kwok nodes and pods. Nothing here passes or fails on timing: it measures, prints a table and writes JSON.
 //!
 //! Sections (each can be run alone with BENCH_ONLY): `drain` (drain time, API requests per evicted pod and the
 //! raw eviction limit), `reaction` (NodeMaintenance created -> node cordoned), `fleet` (a MaintenanceSchedule
@@ -22,10 +22,16 @@ pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::
 /// (`--pairs 2`); the defaults are what issue 6 asks for.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// drydock/kubectl pairs per pod count (BENCH_PAIRS, default 5).
+    /// Pairs per pod count: each a drydock drain, then one by each rival (BENCH_PAIRS, default 2).
     pub pairs: usize,
-    /// Pod counts of the drained node (BENCH_SIZES, default 100,1000).
+    /// Pod counts of the drained node (BENCH_SIZES, default 100,1000,3000).
     pub sizes: Vec<usize>,
+    /// The rivals drydock is measured against, run in this order after drydock's drain: any of [`RIVALS`]
+    /// (BENCH_DRAINERS, default all; empty = drydock alone).
+    pub drainers: Vec<String>,
+    /// Above this pod count kubectl drain is not run (BENCH_KUBECTL_MAX_PODS, default 1000): throttled by
+    /// client-go's default limits it drains about 5 pods a second, 10 minutes a drain at N = 3000.
+    pub kubectl_max_pods: usize,
     /// Concurrencies the raw eviction client tries; the best is the limit (BENCH_RAW_CONCURRENCY, 32,128).
     pub raw_concurrency: Vec<usize>,
     /// Evictions in flight per PDB the raw client also tries, each PDB's pods in its own stream
@@ -55,6 +61,9 @@ pub struct Config {
     pub drydock_bin: PathBuf,
     /// kubectl (BENCH_KUBECTL, default .cache/bin/kubectl: the cluster's own version).
     pub kubectl: PathBuf,
+    /// The drainer on k8s.io/kubectl/pkg/drain (BENCH_GODRAIN, default .cache/bin/godrain: `make bench` builds
+    /// it with `e2e/cluster/build.sh godrain`).
+    pub godrain: PathBuf,
     /// The API server's audit log (BENCH_AUDIT_LOG, default .cache/logs/audit.log).
     pub audit_log: PathBuf,
     /// Where the JSON goes (BENCH_OUT, default target/bench/results.json).
@@ -64,6 +73,9 @@ pub struct Config {
 }
 
 pub const SECTIONS: [&str; 4] = ["drain", "reaction", "fleet", "footprint"];
+
+/// The drainers drydock's drain is measured against (drain::rival), in the order they run.
+pub const RIVALS: [&str; 3] = ["kubectl", "go-drain-qps20", "go-drain-unthrottled"];
 
 impl Config {
     pub fn from_env_and_args() -> Result<Self> {
@@ -116,10 +128,33 @@ impl Config {
         {
             return Err(format!("BENCH_ONLY: unknown section {bad:?}; sections: {}", SECTIONS.join(",")).into());
         }
+        let drainers: Vec<String> = match get("BENCH_DRAINERS") {
+            None => RIVALS.iter().map(|s| s.to_string()).collect(),
+            Some(v) => v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        if let Some(bad) = drainers.iter().find(|d| !RIVALS.contains(&d.as_str())) {
+            return Err(format!(
+                "BENCH_DRAINERS: unknown drainer {bad:?}; drainers: {} (drydock always runs)",
+                RIVALS.join(",")
+            )
+            .into());
+        }
+        // Always in the order of RIVALS, each once.
+        let drainers = RIVALS
+            .iter()
+            .filter(|r| drainers.iter().any(|d| d == *r))
+            .map(|r| r.to_string())
+            .collect();
         let path = |k: &str, d: PathBuf| get(k).map(PathBuf::from).unwrap_or(d);
         Ok(Self {
-            pairs: num("BENCH_PAIRS", 5)?,
-            sizes: list("BENCH_SIZES", &[100, 1000])?,
+            pairs: num("BENCH_PAIRS", 2)?,
+            sizes: list("BENCH_SIZES", &[100, 1000, 3000])?,
+            drainers,
+            kubectl_max_pods: num("BENCH_KUBECTL_MAX_PODS", 1000)?,
             raw_concurrency: list("BENCH_RAW_CONCURRENCY", &[32, 128])?,
             raw_per_pdb: list("BENCH_RAW_PER_PDB", &[1])?,
             reaction: num("BENCH_REACTION", 100)?,
@@ -133,6 +168,7 @@ impl Config {
             only,
             drydock_bin: path("DRYDOCK_BIN", repo.join("target/release/drydock")),
             kubectl: path("BENCH_KUBECTL", repo.join(".cache/bin/kubectl")),
+            godrain: path("BENCH_GODRAIN", repo.join(".cache/bin/godrain")),
             audit_log: path("BENCH_AUDIT_LOG", repo.join(".cache/logs/audit.log")),
             out: path("BENCH_OUT", repo.join("target/bench/results.json")),
             report: get("BENCH_REPORT").map(PathBuf::from),
@@ -142,6 +178,26 @@ impl Config {
 
     pub fn runs(&self, section: &str) -> bool {
         self.only.as_ref().is_none_or(|o| o.contains(section))
+    }
+
+    /// The rivals that drain at pod count `size`, and those left out with why.
+    pub fn rivals_at(&self, size: usize) -> (Vec<&str>, Vec<(&str, String)>) {
+        let (mut run, mut skip) = (Vec::new(), Vec::new());
+        for d in &self.drainers {
+            if d == "kubectl" && size > self.kubectl_max_pods {
+                skip.push((
+                    d.as_str(),
+                    format!(
+                        "not run above BENCH_KUBECTL_MAX_PODS = {} (at about 5 pods/s it would need {} s a drain)",
+                        self.kubectl_max_pods,
+                        size / 5
+                    ),
+                ));
+            } else {
+                run.push(d.as_str());
+            }
+        }
+        (run, skip)
     }
 }
 

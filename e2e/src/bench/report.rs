@@ -87,8 +87,13 @@ pub struct Results {
 impl Results {
     pub fn evaluate_targets(&mut self) {
         let mut t = Vec::new();
+        // Against kubectl at the biggest size it drained (it is left out above BENCH_KUBECTL_MAX_PODS).
         if let Some(d) = &self.drain
-            && let Some(s) = d.sizes.iter().max_by_key(|s| s.pods)
+            && let Some((s, k)) = d
+                .sizes
+                .iter()
+                .filter_map(|s| Some((s, s.rival("kubectl")?)))
+                .max_by_key(|(s, _)| s.pods)
         {
             // A drain that never finishes is not fast: the target is missed if any did not.
             let unfinished = match s.drydock_incomplete {
@@ -100,10 +105,14 @@ impl Results {
                 goal: "≤ 0.8".into(),
                 measured: format!(
                     "{:.3} (median of {} finished pairs{unfinished})",
-                    s.ratio.median, s.ratio.n
+                    k.ratio.median, k.ratio.n
                 ),
-                met: Some(s.ratio.median <= 0.8 && s.drydock_incomplete == 0),
+                met: Some(k.ratio.median <= 0.8 && s.drydock_incomplete == 0),
             });
+        }
+        if let Some(d) = &self.drain
+            && let Some(s) = d.sizes.iter().max_by_key(|s| s.pods)
+        {
             match &s.drydock_per_pod {
                 Some(p) => t.push(Target {
                     what: format!("drydock's API requests per evicted pod (N = {})", s.pods),
@@ -281,35 +290,90 @@ impl Results {
     }
 }
 
+/// How a drainer is named in the tables.
+fn label(drainer: &str) -> String {
+    match drainer {
+        "kubectl" => "kubectl drain".into(),
+        d => d.replacen("go-drain-", "go-drain ", 1),
+    }
+}
+
 fn drain_tables(o: &mut String, d: &DrainResults) {
     let pairs = d.runs.iter().map(|r| r.pair).max().unwrap_or(0);
+    // Every rival that ran or was left out at some size, in the order they run.
+    let mut rivals: Vec<String> = vec![];
+    let names = d
+        .runs
+        .iter()
+        .map(|r| r.drainer.clone())
+        .chain(d.sizes.iter().flat_map(|s| {
+            s.rivals
+                .iter()
+                .map(|r| r.drainer.clone())
+                .chain(s.skipped.keys().cloned())
+        }));
+    for name in names {
+        if name != "drydock" && !rivals.contains(&name) {
+            rivals.push(name);
+        }
+    }
+    rivals.sort_by_key(|r| super::RIVALS.iter().position(|x| x == r).unwrap_or(super::RIVALS.len()));
     let _ = writeln!(
         o,
-        "**1. Drain time**, one node with N Deployment pods (4 Deployments, 2 with a PDB), drydock (NodeMaintenance created → Drained) and `kubectl drain --ignore-daemonsets --delete-emptydir-data` on an identical sibling node, {pairs} pairs, drydock first; median (min–max)\n"
+        "**1. Drain time**, one node with N Deployment pods (4 Deployments, 2 with a PDB), drydock (NodeMaintenance created → Drained) and each rival (process start → exit) on an identical sibling node: `kubectl drain --ignore-daemonsets --delete-emptydir-data`; go-drain, the Go helper k8s.io/kubectl/pkg/drain set as medik8s's node-maintenance-operator sets it, with controller-runtime's default client limits (qps20: 20 requests/s, burst 30) or none (unthrottled). {pairs} pairs, drydock first, then the rivals in that order; median (min–max), and drydock / rival pair by pair\n"
     );
+    let mut head = String::from("| N pods | drydock |");
+    for r in &rivals {
+        let _ = write!(head, " {} | drydock / {} |", label(r), label(r));
+    }
     let _ = writeln!(
         o,
-        "| N pods | drydock | kubectl drain | drydock / kubectl, pair by pair | did not finish (drydock, kubectl) |\n|---|---|---|---|---|"
+        "{head} did not finish |\n|---|---|{}---|",
+        "---|---|".repeat(rivals.len())
     );
+    let range = |s: &super::Stats, digits: usize, unit: &str| -> String {
+        format!("{:.digits$}{unit} ({:.digits$}–{:.digits$})", s.median, s.min, s.max)
+    };
     for s in &d.sizes {
-        let _ = writeln!(
-            o,
-            "| {} | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | {:.3} ({:.3}–{:.3}) | {}, {} |",
-            s.pods,
-            s.drydock_s.median,
-            s.drydock_s.min,
-            s.drydock_s.max,
-            s.kubectl_s.median,
-            s.kubectl_s.min,
-            s.kubectl_s.max,
-            s.ratio.median,
-            s.ratio.min,
-            s.ratio.max,
-            s.drydock_incomplete,
-            s.kubectl_incomplete
-        );
+        let mut row = format!("| {} | {} |", s.pods, range(&s.drydock_s, 2, " s"));
+        let mut unfinished = vec![];
+        if s.drydock_incomplete > 0 {
+            unfinished.push(format!("drydock {}", s.drydock_incomplete));
+        }
+        for r in &rivals {
+            match s.rival(r) {
+                Some(x) => {
+                    let ratio = if x.ratio.n > 0 {
+                        range(&x.ratio, 3, "")
+                    } else {
+                        "—".into()
+                    };
+                    let secs = if x.seconds.n > 0 {
+                        range(&x.seconds, 2, " s")
+                    } else {
+                        "—".into()
+                    };
+                    let _ = write!(row, " {secs} | {ratio} |");
+                    if x.incomplete > 0 {
+                        unfinished.push(format!("{} {}", label(r), x.incomplete));
+                    }
+                }
+                None => row.push_str(" — | — |"),
+            }
+        }
+        let unfinished = if unfinished.is_empty() {
+            "none".to_string()
+        } else {
+            unfinished.join(", ")
+        };
+        let _ = writeln!(o, "{row} {unfinished} |");
     }
     o.push('\n');
+    for s in &d.sizes {
+        for (who, why) in &s.skipped {
+            let _ = writeln!(o, "- {} at N = {}: {why}", label(who), s.pods);
+        }
+    }
     for r in d.runs.iter().filter(|r| !r.completed) {
         let _ = writeln!(
             o,
@@ -320,7 +384,7 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
             r.note.as_deref().unwrap_or("")
         );
     }
-    if d.runs.iter().any(|r| !r.completed) {
+    if d.runs.iter().any(|r| !r.completed) || d.sizes.iter().any(|s| !s.skipped.is_empty()) {
         o.push('\n');
     }
 
@@ -328,11 +392,22 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
         let set: BTreeSet<String> = pp.iter().flatten().flat_map(|p| p.by_verb.keys().cloned()).collect();
         set.into_iter().collect()
     };
-    let own: Vec<Option<&PerPod>> = d
-        .sizes
-        .iter()
-        .flat_map(|s| [s.drydock_per_pod.as_ref(), s.kubectl_per_pod.as_ref()])
-        .collect();
+    // (size, drainer, own per pod, whole cluster per pod) for drydock and every rival with a finished drain.
+    let mut rows: Vec<(usize, String, Option<PerPod>, PerPod)> = vec![];
+    for s in &d.sizes {
+        if s.drydock_s.n > 0 {
+            rows.push((
+                s.pods,
+                "drydock".into(),
+                s.drydock_per_pod.clone(),
+                s.drydock_cluster_per_pod.clone(),
+            ));
+        }
+        for r in s.rivals.iter().filter(|r| r.seconds.n > 0) {
+            rows.push((s.pods, label(&r.drainer), r.per_pod.clone(), r.cluster_per_pod.clone()));
+        }
+    }
+    let own: Vec<Option<&PerPod>> = rows.iter().map(|r| r.2.as_ref()).collect();
     if own.iter().any(Option::is_some) {
         let v = verbs(&own);
         let _ = writeln!(
@@ -341,24 +416,18 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
         );
         let _ = writeln!(o, "| N pods | drainer | total | {} |", v.join(" | "));
         let _ = writeln!(o, "|---|---|---|{}", "---|".repeat(v.len()));
-        for s in &d.sizes {
-            for (who, p) in [("drydock", &s.drydock_per_pod), ("kubectl", &s.kubectl_per_pod)] {
-                if let Some(p) = p {
-                    let cells: Vec<String> = v
-                        .iter()
-                        .map(|k| format!("{:.2}", p.by_verb.get(k).copied().unwrap_or(0.0)))
-                        .collect();
-                    let _ = writeln!(o, "| {} | {who} | {:.2} | {} |", s.pods, p.total, cells.join(" | "));
-                }
+        for (pods, who, p, _) in &rows {
+            if let Some(p) = p {
+                let cells: Vec<String> = v
+                    .iter()
+                    .map(|k| format!("{:.2}", p.by_verb.get(k).copied().unwrap_or(0.0)))
+                    .collect();
+                let _ = writeln!(o, "| {pods} | {who} | {:.2} | {} |", p.total, cells.join(" | "));
             }
         }
         o.push('\n');
     }
-    let cluster: Vec<Option<&PerPod>> = d
-        .sizes
-        .iter()
-        .flat_map(|s| [Some(&s.drydock_cluster_per_pod), Some(&s.kubectl_cluster_per_pod)])
-        .collect();
+    let cluster: Vec<Option<&PerPod>> = rows.iter().map(|r| Some(&r.3)).collect();
     let v = verbs(&cluster);
     let _ = writeln!(
         o,
@@ -366,17 +435,12 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
     );
     let _ = writeln!(o, "| N pods | drain by | total | {} |", v.join(" | "));
     let _ = writeln!(o, "|---|---|---|{}", "---|".repeat(v.len()));
-    for s in &d.sizes {
-        for (who, p) in [
-            ("drydock", &s.drydock_cluster_per_pod),
-            ("kubectl", &s.kubectl_cluster_per_pod),
-        ] {
-            let cells: Vec<String> = v
-                .iter()
-                .map(|k| format!("{:.2}", p.by_verb.get(k).copied().unwrap_or(0.0)))
-                .collect();
-            let _ = writeln!(o, "| {} | {who} | {:.2} | {} |", s.pods, p.total, cells.join(" | "));
-        }
+    for (pods, who, _, p) in &rows {
+        let cells: Vec<String> = v
+            .iter()
+            .map(|k| format!("{:.2}", p.by_verb.get(k).copied().unwrap_or(0.0)))
+            .collect();
+        let _ = writeln!(o, "| {pods} | {who} | {:.2} | {} |", p.total, cells.join(" | "));
     }
     o.push('\n');
 
@@ -433,7 +497,7 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
         "| N pods | drainer | cordoned | first eviction | last eviction | last pod gone | done |\n|---|---|---|---|---|---|---|"
     );
     for s in &d.sizes {
-        for who in ["drydock", "kubectl"] {
+        for who in std::iter::once("drydock").chain(rivals.iter().map(String::as_str)) {
             let rs: Vec<_> = d
                 .runs
                 .iter()
@@ -447,10 +511,14 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
                     format!("{:.2}", super::Stats::of(&xs).median)
                 }
             };
+            if rs.is_empty() {
+                continue;
+            }
             let _ = writeln!(
                 o,
-                "| {} | {who} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 s.pods,
+                label(who),
                 med(&|r| r.timeline.cordoned),
                 med(&|r| r.timeline.first_eviction),
                 med(&|r| r.timeline.last_eviction),
@@ -460,4 +528,99 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
         }
     }
     o.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(median: f64) -> serde_json::Value {
+        serde_json::json!({"n": 1, "median": median, "min": median, "max": median, "mean": median})
+    }
+
+    /// The JSON of a run from before the rival list (kubectl's figures as fields of their own) still renders.
+    #[test]
+    fn old_json_renders_kubectl() {
+        let per_pod = serde_json::json!({"total": 2.0, "by_verb": {"create": 1.0, "get": 1.0}});
+        let old = serde_json::json!({
+            "started": "", "seconds": 1.0, "command": "", "machine": Machine::default(), "config": {},
+            "drain": {
+                "runs": [], "raw": [], "limit": null, "drydock_peak_rss_mib": 1.0,
+                "pairs": [{"pods": 100, "pair": 1, "drydock_s": 5.0, "kubectl_s": 20.0, "ratio": 0.25}],
+                "sizes": [{
+                    "pods": 100, "drydock_incomplete": 0, "kubectl_incomplete": 0,
+                    "drydock_s": stats(5.0), "kubectl_s": stats(20.0), "ratio": stats(0.25),
+                    "drydock_per_pod": per_pod, "kubectl_per_pod": per_pod,
+                    "drydock_cluster_per_pod": per_pod, "kubectl_cluster_per_pod": per_pod,
+                    "drydock_eviction_rate": null, "drydock_drain_rate": 20.0, "kubectl_eviction_rate": null
+                }]
+            },
+            "targets": [], "errors": []
+        });
+        let mut r: Results = serde_json::from_value(old).unwrap();
+        let d = r.drain.as_ref().unwrap();
+        assert_eq!(d.pairs[0].drainer, "kubectl");
+        assert_eq!(d.pairs[0].rival_s, 20.0);
+        let k = d.sizes[0].rival("kubectl").unwrap();
+        assert_eq!((k.seconds.median, k.ratio.median), (20.0, 0.25));
+        r.evaluate_targets();
+        assert!(r.targets[0].measured.starts_with("0.250"), "{:?}", r.targets);
+        let md = r.markdown();
+        assert!(
+            md.contains("| 100 | 5.00 s (5.00–5.00) | 20.00 s (20.00–20.00) | 0.250 (0.250–0.250) | none |"),
+            "{md}"
+        );
+        assert!(md.contains("| 100 | kubectl drain | 2.00 | 1.00 | 1.00 |"), "{md}");
+        // Written again, the old fields are gone and the rival list holds kubectl.
+        let again: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let size = &again["drain"]["sizes"][0];
+        assert!(size.get("kubectl_s").is_none());
+        assert_eq!(size["rivals"][0]["drainer"], "kubectl");
+    }
+
+    /// A rival left out at a size shows as a dash and a note; the target is taken where kubectl ran.
+    #[test]
+    fn skipped_rival_is_a_dash() {
+        let rival = |who: &str, secs: f64| super::super::drain::RivalSummary {
+            drainer: who.into(),
+            seconds: serde_json::from_value(stats(secs)).unwrap(),
+            ratio: serde_json::from_value(stats(1.0 / secs)).unwrap(),
+            ..Default::default()
+        };
+        let size = |pods: usize, rivals: Vec<super::super::drain::RivalSummary>, skipped: &[(&str, &str)]| {
+            let mut v = serde_json::json!({
+                "pods": pods, "drydock_incomplete": 0, "drydock_s": stats(1.0), "drydock_per_pod": null,
+                "drydock_cluster_per_pod": {"total": 0.0, "by_verb": {}}, "drydock_eviction_rate": null,
+                "drydock_drain_rate": 1.0, "rivals": rivals,
+            });
+            v["skipped"] = skipped
+                .iter()
+                .map(|(k, w)| (k.to_string(), serde_json::json!(w)))
+                .collect();
+            serde_json::from_value(v).unwrap()
+        };
+        let mut r = Results {
+            drain: Some(DrainResults {
+                sizes: vec![
+                    size(100, vec![rival("kubectl", 4.0), rival("go-drain-qps20", 2.0)], &[]),
+                    size(
+                        3000,
+                        vec![rival("go-drain-qps20", 8.0)],
+                        &[("kubectl", "not run above 1000")],
+                    ),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        r.evaluate_targets();
+        assert_eq!(r.targets[0].what, "drain time drydock / kubectl at N = 100");
+        let md = r.markdown();
+        assert!(md.contains("| N pods | drydock | kubectl drain | drydock / kubectl drain | go-drain qps20 | drydock / go-drain qps20 | did not finish |"), "{md}");
+        assert!(
+            md.contains("| 3000 | 1.00 s (1.00–1.00) | — | — | 8.00 s (8.00–8.00) | 0.125 (0.125–0.125) | none |"),
+            "{md}"
+        );
+        assert!(md.contains("- kubectl drain at N = 3000: not run above 1000"), "{md}");
+    }
 }

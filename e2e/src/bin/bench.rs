@@ -1,4 +1,4 @@
-//! `make bench`: drydock against `kubectl drain` on the local control plane. Prints a Markdown table and writes
+//! `make bench`: drydock against `kubectl drain` and the Go drain helper (godrain) on the local control plane. Prints a Markdown table and writes
 //! every measurement as JSON (target/bench/results.json). Knobs: see `bench::Config` (BENCH_* variables or
 //! --flags); e.g. `BENCH_PAIRS=2 BENCH_SIZES=100 BENCH_ONLY=drain,reaction make bench` for a quick run.
 #[path = "../bench/mod.rs"]
@@ -33,10 +33,15 @@ async fn main() -> ExitCode {
             }
         };
     }
-    for (what, p) in [("drydock", &cfg.drydock_bin), ("kubectl", &cfg.kubectl)] {
-        if !p.exists() {
+    let godrain = cfg.runs("drain") && cfg.drainers.iter().any(|d| d.starts_with("go-drain"));
+    for (what, p, needed) in [
+        ("drydock", &cfg.drydock_bin, true),
+        ("kubectl", &cfg.kubectl, true),
+        ("godrain", &cfg.godrain, godrain),
+    ] {
+        if needed && !p.exists() {
             eprintln!(
-                "bench: no {what} at {} (make bench builds drydock and starts the cluster)",
+                "bench: no {what} at {} (make bench builds drydock and godrain and starts the cluster)",
                 p.display()
             );
             return ExitCode::from(2);
@@ -64,13 +69,19 @@ async fn run(cfg: &Config) -> bench::Result<report::Results> {
     progress(format!("config: {cfg:?}"));
     let client = drydock_e2e::client(true).await;
     infra::delete_leftovers(&client).await?;
-    let ids = infra::Identities::create(&client, cfg, &["drydock", "kubectl", "raw"]).await?;
+    let ids = infra::Identities::create(
+        &client,
+        cfg,
+        &["drydock", "kubectl", bench::drain::godrain::IDENTITY, "raw"],
+    )
+    .await?;
     let mut results = report::Results {
         started: start.wall.round(jiff::Unit::Second)?.to_string(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: report::Machine::probe(cfg),
         config: serde_json::json!({
-            "pairs": cfg.pairs, "sizes": cfg.sizes, "raw_concurrency": cfg.raw_concurrency, "raw_per_pdb": cfg.raw_per_pdb,
+            "pairs": cfg.pairs, "sizes": cfg.sizes, "drainers": cfg.drainers,
+            "kubectl_max_pods": cfg.kubectl_max_pods, "raw_concurrency": cfg.raw_concurrency, "raw_per_pdb": cfg.raw_per_pdb,
             "reaction": cfg.reaction, "fleet_nodes": cfg.fleet_nodes, "fleet_pods": cfg.fleet_pods,
             "fleet_max_unavailable": cfg.fleet_max_unavailable, "scale_nodes": cfg.scale_nodes,
             "scale_pods": cfg.scale_pods, "scale_drain_pods": cfg.scale_drain_pods,

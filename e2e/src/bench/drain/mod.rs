@@ -1,20 +1,25 @@
-//! Sections 1-3 of issue 6: drain time of drydock against `kubectl drain` on identical sibling nodes (pairs,
-//! drydock first), the API requests each makes per evicted pod, and the raw eviction limit of this API server.
+//! Sections 1-3 of issue 6: drain time of drydock against its rivals on identical sibling nodes (pairs, drydock
+//! first), the API requests each makes per evicted pod, and the raw eviction limit of this API server. The rivals
+//! (BENCH_DRAINERS): `kubectl drain`, and godrain, the Go helper k8s.io/kubectl/pkg/drain that medik8s's
+//! node-maintenance-operator, kured and Cluster API drain with, at controller-runtime's default client limits
+//! (`go-drain-qps20`) and with none (`go-drain-unthrottled`).
 //!
-//! Layout per pod count N: node `dd` (drained by drydock) and node `kc` (by kubectl), each reserved by a slot
-//! taint for its own four Deployments of N/4 pods; two of each four have a PDB with room (minAvailable 1, and
-//! maxUnavailable 50%). Two spare nodes take the replacement pods. Before each pair the spares are cordoned and
-//! the pods on them deleted, so the ReplicaSets put N pods back on each node; the spares are then uncordoned.
-//! Between drains the cluster is left to settle (replacements Ready, nothing terminating), so one drain's
-//! aftermath never falls into the other's window.
+//! Layout per pod count N: node `dd` (drained by drydock) and node `kc` (by each rival in turn), each reserved by
+//! a slot taint for its own four Deployments of N/4 pods; two of each four have a PDB with room (minAvailable 1,
+//! and maxUnavailable 50%). Two spare nodes take the replacement pods. Before each pair the spares are cordoned
+//! and the pods on them deleted, so the ReplicaSets put N pods back on each node; the spares are then uncordoned.
+//! Before each rival's drain the same is done for the kc node's pods alone. Between drains the cluster is left to
+//! settle (replacements Ready, nothing terminating), so one drain's aftermath never falls into another's window.
 //!
 //! Here the results, the section's loop and their summary; [`setup`] builds the workload and says when the
-//! cluster is settled, [`measure`] reads what one drain's watches and the audit log saw, [`drydock`] and
-//! [`kubectl`] run one drain each, and [`raw`] finds the eviction limit.
+//! cluster is settled, [`measure`] reads what one drain's watches and the audit log saw, [`drydock`] runs
+//! drydock's drain, [`rival`] a rival's process ([`kubectl`], [`godrain`]), and [`raw`] finds the eviction limit.
 mod drydock;
+pub mod godrain;
 mod kubectl;
 mod measure;
 mod raw;
+mod rival;
 mod setup;
 
 use std::{collections::BTreeMap, time::Duration};
@@ -43,16 +48,17 @@ pub struct Timeline {
     pub last_eviction: Option<f64>,
     /// The last pod of the node was gone from the API (our watch).
     pub last_pod_gone: Option<f64>,
-    /// drydock: phase Drained seen; kubectl: the process exited.
+    /// drydock: phase Drained seen; a rival: its process exited.
     pub done: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DrainRun {
+    /// drydock, or one of the rivals (bench::RIVALS).
     pub drainer: String,
     pub pods: usize,
     pub pair: usize,
-    /// The drain finished (drydock: Drained; kubectl: exit code 0).
+    /// The drain finished (drydock: Drained; a rival: exit code 0).
     pub completed: bool,
     /// Why not, when it did not.
     pub note: Option<String>,
@@ -71,13 +77,23 @@ pub struct DrainRun {
     pub footprint: Option<Footprint>,
 }
 
+/// One pair's drydock drain and one rival's, both finished.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pair {
     pub pods: usize,
     pub pair: usize,
+    /// The rival (absent from the JSON of runs that had kubectl alone).
+    #[serde(default = "kubectl")]
+    pub drainer: String,
     pub drydock_s: f64,
-    pub kubectl_s: f64,
+    #[serde(alias = "kubectl_s")]
+    pub rival_s: f64,
+    /// drydock_s / rival_s.
     pub ratio: f64,
+}
+
+fn kubectl() -> String {
+    "kubectl".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -85,21 +101,80 @@ pub struct SizeSummary {
     pub pods: usize,
     /// Runs that did not finish (see each run's note); they are left out of the statistics.
     pub drydock_incomplete: usize,
-    pub kubectl_incomplete: usize,
     pub drydock_s: Stats,
-    pub kubectl_s: Stats,
-    pub ratio: Stats,
     /// Own requests per evicted pod (audit log), medians over the runs: total and by verb.
     pub drydock_per_pod: Option<PerPod>,
-    pub kubectl_per_pod: Option<PerPod>,
     /// apiserver_request_total delta per evicted pod (whole cluster), medians over the runs.
     pub drydock_cluster_per_pod: PerPod,
-    pub kubectl_cluster_per_pod: PerPod,
     /// drydock's eviction rate (accepted evictions per second from its first eviction to its last), median.
     pub drydock_eviction_rate: Option<f64>,
     /// Pods per second over the whole drain (NodeMaintenance created -> Drained), median.
     pub drydock_drain_rate: f64,
-    pub kubectl_eviction_rate: Option<f64>,
+    /// The rivals that drained at this size, in the order they ran.
+    #[serde(default)]
+    pub rivals: Vec<RivalSummary>,
+    /// Rivals not run at this size, and why.
+    #[serde(default)]
+    pub skipped: BTreeMap<String, String>,
+    /// kubectl's figures as the JSON of runs before `rivals` had them: read, moved into `rivals` (see
+    /// [`upgrade_sizes`]), never written.
+    #[serde(flatten, skip_serializing)]
+    legacy: LegacyKubectl,
+}
+
+impl SizeSummary {
+    /// This rival's figures, if it drained at this size.
+    pub fn rival(&self, drainer: &str) -> Option<&RivalSummary> {
+        self.rivals.iter().find(|r| r.drainer == drainer)
+    }
+}
+
+/// One rival's figures at one size.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RivalSummary {
+    pub drainer: String,
+    /// Its drains that did not finish (left out of the statistics).
+    pub incomplete: usize,
+    pub seconds: Stats,
+    /// drydock / this rival, pair by pair (the pairs where both finished).
+    pub ratio: Stats,
+    /// Own requests per evicted pod (audit log), medians over the runs.
+    pub per_pod: Option<PerPod>,
+    /// apiserver_request_total delta per evicted pod (whole cluster), medians over the runs.
+    pub cluster_per_pod: PerPod,
+    /// Accepted evictions per second from its first eviction to its last, median.
+    pub eviction_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct LegacyKubectl {
+    kubectl_incomplete: Option<usize>,
+    kubectl_s: Option<Stats>,
+    ratio: Option<Stats>,
+    kubectl_per_pod: Option<PerPod>,
+    kubectl_cluster_per_pod: Option<PerPod>,
+    kubectl_eviction_rate: Option<f64>,
+}
+
+/// Reads the size summaries, those of older JSON too: kubectl's figures, then fields of their own, become its
+/// entry in `rivals`.
+fn upgrade_sizes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SizeSummary>, D::Error> {
+    let mut sizes = Vec::<SizeSummary>::deserialize(d)?;
+    for s in &mut sizes {
+        let l = std::mem::take(&mut s.legacy);
+        if let (true, Some(seconds)) = (s.rivals.is_empty(), l.kubectl_s) {
+            s.rivals.push(RivalSummary {
+                drainer: kubectl(),
+                incomplete: l.kubectl_incomplete.unwrap_or(0),
+                seconds,
+                ratio: l.ratio.unwrap_or_default(),
+                per_pod: l.kubectl_per_pod,
+                cluster_per_pod: l.kubectl_cluster_per_pod.unwrap_or_default(),
+                eviction_rate: l.kubectl_eviction_rate,
+            });
+        }
+    }
+    Ok(sizes)
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -141,6 +216,7 @@ pub struct Limit {
 pub struct DrainResults {
     pub runs: Vec<DrainRun>,
     pub pairs: Vec<Pair>,
+    #[serde(deserialize_with = "upgrade_sizes")]
     pub sizes: Vec<SizeSummary>,
     pub raw: Vec<RawRun>,
     pub limit: Option<Limit>,
@@ -153,8 +229,9 @@ struct Layout {
     /// The node drydock drains, and its slot (the value of its slot taint and its pods' bench-slot label).
     dd: String,
     dd_slot: String,
-    /// The node kubectl drains.
+    /// The node each rival drains, and its slot.
     kc: String,
+    kc_slot: String,
     /// (deployment, replicas)
     deployments: Vec<(String, usize)>,
 }
@@ -205,50 +282,65 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<DrainResult
     };
     // kubectl as an admin runs it: its discovery cache warm (drain itself still asks the server whether it
     // serves evictions).
-    let warm = std::process::Command::new(&cfg.kubectl)
-        .args(kubectl::common(cfg, ids))
-        .args(["api-resources", "-o", "name"])
-        .output()?;
-    if !warm.status.success() {
-        return Err(format!(
-            "kubectl api-resources failed: {}",
-            String::from_utf8_lossy(&warm.stderr)
-        )
-        .into());
+    if cfg.drainers.iter().any(|d| d == "kubectl") {
+        let warm = std::process::Command::new(&cfg.kubectl)
+            .args(kubectl::common(cfg, ids))
+            .args(["api-resources", "-o", "name"])
+            .output()?;
+        if !warm.status.success() {
+            return Err(format!(
+                "kubectl api-resources failed: {}",
+                String::from_utf8_lossy(&warm.stderr)
+            )
+            .into());
+        }
     }
 
     let mut out = DrainResults::default();
     let biggest = cfg.sizes.iter().copied().max().unwrap_or(0);
     for &size in &cfg.sizes {
         let layout = setup::setup(&ctx, size).await?;
+        let (rivals, skipped) = cfg.rivals_at(size);
+        for (who, why) in &skipped {
+            progress(format!("drain: N={size}: {who} {why}"));
+        }
         for pair in 1..=cfg.pairs {
             setup::prepare(&ctx, &layout).await?;
             progress(format!("drain: N={size} pair {pair}/{}: drydock", cfg.pairs));
             let d = drydock::drain(&mut ctx, &layout, pair).await?;
-            progress(format!(
-                "drain: N={size} pair {pair}: drydock {:.2}s; kubectl drain (about {}s: kubectl sends 5 requests/s)",
-                d.seconds,
-                size / 5 + 2
-            ));
-            let k = kubectl::drain(&ctx, &layout, pair).await?;
-            progress(format!(
-                "drain: N={size} pair {pair}: kubectl {:.2}s, ratio {:.3}",
-                k.seconds,
-                d.seconds / k.seconds
-            ));
-            if d.completed && k.completed {
-                out.pairs.push(Pair {
-                    pods: size,
-                    pair,
-                    drydock_s: d.seconds,
-                    kubectl_s: k.seconds,
-                    ratio: d.seconds / k.seconds,
-                });
+            progress(format!("drain: N={size} pair {pair}: drydock {:.2}s", d.seconds));
+            let mut runs = vec![];
+            for &who in &rivals {
+                // The rival node's pods back home (drydock's stay where its drain sent them).
+                setup::prepare_rival(&ctx, &layout).await?;
+                progress(format!("drain: N={size} pair {pair}: {who}{}", hint(who, size)));
+                let r = if who == "kubectl" {
+                    kubectl::drain(&ctx, &layout, pair).await?
+                } else {
+                    godrain::drain(&ctx, &layout, pair, who).await?
+                };
+                progress(format!(
+                    "drain: N={size} pair {pair}: {who} {:.2}s, drydock / {who} {:.3}",
+                    r.seconds,
+                    d.seconds / r.seconds
+                ));
+                if d.completed && r.completed {
+                    out.pairs.push(Pair {
+                        pods: size,
+                        pair,
+                        drainer: who.to_string(),
+                        drydock_s: d.seconds,
+                        rival_s: r.seconds,
+                        ratio: d.seconds / r.seconds,
+                    });
+                }
+                runs.push(r);
             }
             out.runs.push(d);
-            out.runs.push(k);
+            out.runs.extend(runs);
         }
-        out.sizes.push(summarize(size, &out.runs, &out.pairs));
+        let skipped = skipped.into_iter().map(|(w, why)| (w.to_string(), why)).collect();
+        out.sizes.push(summarize(size, &rivals, skipped, &out.runs, &out.pairs));
         if size == biggest && !cfg.raw_concurrency.is_empty() {
             raw::limit(&ctx, &layout, &mut out).await?;
         }
@@ -258,11 +350,27 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<DrainResult
     Ok(out)
 }
 
-fn summarize(size: usize, runs: &[DrainRun], pairs: &[Pair]) -> SizeSummary {
-    let pairs: Vec<&Pair> = pairs.iter().filter(|p| p.pods == size).collect();
+/// How long a rival's drain should take, for the progress line.
+fn hint(who: &str, size: usize) -> String {
+    match who {
+        "kubectl" => format!(
+            " (about {}s: throttled by client-go's defaults, it drains about 5 pods/s)",
+            size / 5 + 2
+        ),
+        _ => String::new(),
+    }
+}
+
+fn summarize(
+    size: usize,
+    rivals: &[&str],
+    skipped: BTreeMap<String, String>,
+    runs: &[DrainRun],
+    pairs: &[Pair],
+) -> SizeSummary {
     let all = |who: &str| -> Vec<&DrainRun> { runs.iter().filter(|r| r.pods == size && r.drainer == who).collect() };
     let of = |who: &str| -> Vec<&DrainRun> { all(who).into_iter().filter(|r| r.completed).collect() };
-    let (dd, kc) = (of("drydock"), of("kubectl"));
+    let dd = of("drydock");
     let per_pod = |rs: &[&DrainRun], own: bool| -> Option<PerPod> {
         let maps: Vec<BTreeMap<String, f64>> = rs
             .iter()
@@ -304,19 +412,36 @@ fn summarize(size: usize, runs: &[DrainRun], pairs: &[Pair]) -> SizeSummary {
         (!xs.is_empty()).then(|| Stats::of(&xs).median)
     };
     let secs = |rs: &[&DrainRun]| Stats::of(&rs.iter().map(|r| r.seconds).collect::<Vec<_>>());
+    let rivals = rivals
+        .iter()
+        .map(|&who| {
+            let rs = of(who);
+            let ratios: Vec<f64> = pairs
+                .iter()
+                .filter(|p| p.pods == size && p.drainer == who)
+                .map(|p| p.ratio)
+                .collect();
+            RivalSummary {
+                drainer: who.to_string(),
+                incomplete: all(who).len() - rs.len(),
+                seconds: secs(&rs),
+                ratio: Stats::of(&ratios),
+                per_pod: per_pod(&rs, true),
+                cluster_per_pod: per_pod(&rs, false).unwrap_or_default(),
+                eviction_rate: rate(&rs),
+            }
+        })
+        .collect();
     SizeSummary {
         pods: size,
         drydock_incomplete: all("drydock").len() - dd.len(),
-        kubectl_incomplete: all("kubectl").len() - kc.len(),
         drydock_s: secs(&dd),
-        kubectl_s: secs(&kc),
-        ratio: Stats::of(&pairs.iter().map(|p| p.ratio).collect::<Vec<_>>()),
         drydock_per_pod: per_pod(&dd, true),
-        kubectl_per_pod: per_pod(&kc, true),
         drydock_cluster_per_pod: per_pod(&dd, false).unwrap_or_default(),
-        kubectl_cluster_per_pod: per_pod(&kc, false).unwrap_or_default(),
         drydock_eviction_rate: rate(&dd),
         drydock_drain_rate: Stats::of(&dd.iter().map(|r| size as f64 / r.seconds).collect::<Vec<_>>()).median,
-        kubectl_eviction_rate: rate(&kc),
+        rivals,
+        skipped,
+        legacy: LegacyKubectl::default(),
     }
 }

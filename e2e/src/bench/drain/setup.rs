@@ -56,13 +56,30 @@ pub(super) async fn setup(ctx: &Ctx<'_>, size: usize) -> Result<Layout> {
         dd: nodes[0].clone(),
         dd_slot,
         kc: nodes[1].clone(),
+        kc_slot,
         deployments,
     })
 }
 
 /// Puts N pods back on each of the two nodes and waits until the cluster is quiet.
 pub(super) async fn prepare(ctx: &Ctx<'_>, l: &Layout) -> Result<()> {
+    refill(ctx, l, Where::Home).await
+}
+
+/// Puts the N pods of the rival node back on it, drydock's left where they are, and waits until the cluster is
+/// quiet: before each rival's drain.
+pub(super) async fn prepare_rival(ctx: &Ctx<'_>, l: &Layout) -> Result<()> {
+    refill(ctx, l, Where::RivalHome).await
+}
+
+/// With the spares cordoned, deletes the pods on them that belong home (`Where::Home`: every slot's;
+/// `Where::RivalHome`: the rival node's), so their ReplicaSets put them back; then uncordons the spares.
+async fn refill(ctx: &Ctx<'_>, l: &Layout, home: Where<'_>) -> Result<()> {
     let client = &ctx.env.client;
+    let selector = match home {
+        Where::RivalHome => format!("bench-size={},bench-slot={}", l.size, l.kc_slot),
+        _ => format!("bench-size={}", l.size),
+    };
     for s in &ctx.spares {
         infra::set_cordon(client, s, true).await?;
     }
@@ -72,11 +89,11 @@ pub(super) async fn prepare(ctx: &Ctx<'_>, l: &Layout) -> Result<()> {
     let pods = Api::<Pod>::namespaced(client.clone(), ctx.env.ns());
     for s in &ctx.spares {
         let lp = ListParams::default()
-            .labels(&format!("bench-size={}", l.size))
+            .labels(&selector)
             .fields(&format!("spec.nodeName={s}"));
         infra::delete_pods_now(&pods, lp).await?;
     }
-    wait_settled(ctx, l, Where::Home).await?;
+    wait_settled(ctx, l, home).await?;
     for s in &ctx.spares {
         infra::set_cordon(client, s, false).await?;
     }
@@ -88,8 +105,10 @@ pub(super) async fn prepare(ctx: &Ctx<'_>, l: &Layout) -> Result<()> {
 /// Where the pods of a size must be for the cluster to count as settled.
 #[derive(Clone, Copy)]
 pub(super) enum Where<'a> {
-    /// Each slot's pods on their own node (before a drain).
+    /// Each slot's pods on their own node (before a pair's drains).
     Home,
+    /// The rival node's pods on it, drydock's anywhere (before a rival's drain).
+    RivalHome,
     /// None on this node (after a drain).
     NotOn(&'a str),
     /// Anywhere (after a drain that did not finish).
@@ -124,6 +143,7 @@ pub(super) async fn wait_settled(ctx: &Ctx<'_>, l: &Layout, place: Where<'_>) ->
                 let slot = p.labels().get("bench-slot").map_or("", |s| s.as_str());
                 let misplaced = match place {
                     Where::Home => node != l.home(slot),
+                    Where::RivalHome => slot == l.kc_slot && node != l.kc,
                     Where::NotOn(d) => node == d,
                     Where::Anywhere => false,
                 };
