@@ -1,5 +1,5 @@
-//! Section 6: a MaintenanceSchedule over a pool of nodes with maxUnavailable 5, against the ideal of the sum of
-//! single drains divided by 5.
+//! Section 6: a MaintenanceSchedule over a pool of nodes (default 200, maxUnavailable 10), against the ideal of the
+//! sum of single drains divided by maxUnavailable, and drydock's hand-over from a finished node to the next.
 //!
 //! Each pool node holds its own Deployment's pods (a slot taint keeps them there); replacements go to spare
 //! nodes. The template's `completeWhen: {nodeInfo: {kernelVersion: "*"}}` says "the work is done once the node
@@ -50,6 +50,9 @@ pub struct FleetResults {
     pub ratio_to_ideal_in_fleet: f64,
     /// A maintenance Completed -> the schedule's next one created (the schedule's own reaction), seconds.
     pub handover_s: Stats,
+    /// Its 99th percentile (nearest rank), seconds.
+    #[serde(default)]
+    pub handover_p99_s: f64,
     /// Most maintenances in progress at once (never above maxUnavailable).
     pub max_in_progress: usize,
     pub failed: usize,
@@ -250,6 +253,7 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<FleetResult
         ideal_in_fleet_s: ideal_in_fleet,
         ratio_to_ideal_lone: total / ideal_lone,
         ratio_to_ideal_in_fleet: total / ideal_in_fleet,
+        handover_p99_s: super::percentile(&handovers, 99.0),
         handover_s: Stats::of(&handovers),
         max_in_progress: max_in_progress.max(0) as usize,
         failed: ours.iter().filter(|(_, _, f)| *f).count(),

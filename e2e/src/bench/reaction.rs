@@ -57,13 +57,27 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<ReactionRes
     )
     .await?;
     let _drydock = Drydock::start(cfg, env, ids.path("drydock"), &[], "reaction").await?;
+    let selector = format!("{ENV_LABEL}={}", env.id);
+    measure(cfg, env, &nodes, &selector, cfg.reaction, "r").await
+}
+
+/// Times `count` NodeMaintenances, one at a time over `nodes` (empty nodes that `selector` selects), against a
+/// drydock already running: created -> cordoned, then deleted and the node seen uncordoned before the next.
+pub async fn measure(
+    cfg: &Config,
+    env: &Env,
+    nodes: &[String],
+    selector: &str,
+    count: usize,
+    tag: &str,
+) -> Result<ReactionResults> {
     // node -> when it was last seen going from schedulable to cordoned / back.
     let cordoned: Arc<Mutex<BTreeMap<String, (bool, Mark)>>> = Arc::default();
     let notify = Arc::new(Notify::new());
     let (c, n) = (cordoned.clone(), notify.clone());
     let _watch = infra::watch(
         Api::<Node>::all(env.client.clone()),
-        watcher::Config::default().labels(&format!("{ENV_LABEL}={}", env.id)),
+        watcher::Config::default().labels(selector),
         move |at, e| {
             if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = e {
                 let now = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
@@ -81,9 +95,9 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<ReactionRes
     let audit = AuditMark::now(&cfg.audit_log);
     let mut samples = Vec::new();
     let mut starts = Vec::new();
-    for i in 0..cfg.reaction {
+    for i in 0..count {
         let node = &nodes[i % nodes.len()];
-        let name = format!("{}-r{i}", env.id);
+        let name = format!("{}-{tag}{i}", env.id);
         let nm: NodeMaintenance = serde_json::from_value(json!({
             "apiVersion": "drydock.dev/v1alpha1", "kind": "NodeMaintenance",
             "metadata": {"name": name, "labels": {ENV_LABEL: env.id}},
@@ -107,7 +121,7 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<ReactionRes
             progress(format!(
                 "reaction: {}/{}, p50 so far {:.1} ms",
                 i + 1,
-                cfg.reaction,
+                count,
                 percentile(&samples, 50.0)
             ));
         }

@@ -84,7 +84,7 @@ async fn run(cfg: &Config) -> bench::Result<report::Results> {
             "kubectl_max_pods": cfg.kubectl_max_pods, "raw_concurrency": cfg.raw_concurrency, "raw_per_pdb": cfg.raw_per_pdb,
             "reaction": cfg.reaction, "fleet_nodes": cfg.fleet_nodes, "fleet_pods": cfg.fleet_pods,
             "fleet_max_unavailable": cfg.fleet_max_unavailable, "scale_nodes": cfg.scale_nodes,
-            "scale_pods": cfg.scale_pods, "scale_drain_pods": cfg.scale_drain_pods,
+            "scale_pods": cfg.scale_pods, "scale_reaction": cfg.scale_reaction, "scale_drain_pods": cfg.scale_drain_pods,
             "idle_seconds": cfg.idle_seconds, "only": cfg.only,
         }),
         ..Default::default()

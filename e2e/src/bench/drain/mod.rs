@@ -297,7 +297,8 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<DrainResult
     }
 
     let mut out = DrainResults::default();
-    let biggest = cfg.sizes.iter().copied().max().unwrap_or(0);
+    // The eviction limit is found at the size nearest 1000 (where the request target is read too).
+    let limit_at = cfg.sizes.iter().copied().min_by_key(|s| s.abs_diff(1000)).unwrap_or(0);
     for &size in &cfg.sizes {
         let layout = setup::setup(&ctx, size).await?;
         let (rivals, skipped) = cfg.rivals_at(size);
@@ -341,7 +342,7 @@ async fn run_in(cfg: &Config, env: &Env, ids: &Identities) -> Result<DrainResult
         }
         let skipped = skipped.into_iter().map(|(w, why)| (w.to_string(), why)).collect();
         out.sizes.push(summarize(size, &rivals, skipped, &out.runs, &out.pairs));
-        if size == biggest && !cfg.raw_concurrency.is_empty() {
+        if size == limit_at && !cfg.raw_concurrency.is_empty() {
             raw::limit(&ctx, &layout, &mut out).await?;
         }
         setup::teardown(&ctx, &layout).await?;

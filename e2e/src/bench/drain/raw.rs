@@ -22,7 +22,7 @@ use crate::bench::{
     progress,
 };
 
-/// Section 3 on the biggest size: the raw client in each mode and concurrency on the drain's own workload, and
+/// Section 3 at the size nearest 1000: the raw client in each mode and concurrency on the drain's own workload, and
 /// once with the PDBs removed (the API server's eviction path alone).
 pub(super) async fn limit(ctx: &Ctx<'_>, layout: &Layout, out: &mut DrainResults) -> Result<()> {
     let cfg = ctx.cfg;
