@@ -1,7 +1,8 @@
 //! The cluster's nodes as drydock reads them: from the watch cache, slimmed to what decisions read
-//! (`plan::node::slim`), not with a GET per reconcile or a LIST per schedule look. The cache lags drydock's own
-//! node writes by a few milliseconds; a node it holds in an older version than drydock last wrote is read from the
-//! API server instead, so no decision is made over a node drydock has already changed.
+//! (`plan::node::slim`), not with a GET per reconcile. A node the cache does not have (created a moment ago), or
+//! has in an older version than drydock's own last write of it, is read from the API server instead, so no
+//! decision is made over a node drydock has already changed. Schedules still list their pools: nothing wakes a
+//! schedule when a node joins one.
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -11,11 +12,9 @@ use futures::FutureExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::{
     Api, Client, ResourceExt,
-    core::{Selector, SelectorExt},
     runtime::reflector::{ObjectRef, Store},
 };
 
-use super::pod_watch;
 use crate::{
     error::{Error, Result},
     plan::node::slim,
@@ -64,24 +63,6 @@ impl Nodes {
                 source,
             })?;
         Ok(found.map(slim))
-    }
-
-    /// The nodes whose labels `selector` matches, each at least as new as drydock's last write of it.
-    pub async fn matching(&self, selector: &Selector, which: &str) -> Result<Vec<Node>> {
-        pod_watch::synced(&self.store, which, "the node cache").await?;
-        let mut nodes = Vec::new();
-        for node in self.store.state() {
-            if !selector.matches(node.labels()) {
-                continue;
-            }
-            if self.fresh(&node) {
-                nodes.push((*node).clone());
-            } else if let Some(newer) = self.get(&node.name_any()).await? {
-                nodes.push(newer);
-            }
-        }
-        nodes.sort_by_key(|n| n.name_any());
-        Ok(nodes)
     }
 
     /// Records a node as drydock's write returned it: reads go to the API server until the cache has it.

@@ -13,7 +13,7 @@ use k8s_openapi::{
     api::core::v1::{Node, Taint},
     apimachinery::pkg::util::intstr::IntOrString,
 };
-use kube::{Api, ResourceExt, core::Selector, runtime::controller::Action};
+use kube::{Api, ResourceExt, api::ListParams, core::Selector, runtime::controller::Action};
 use tracing::{info, instrument};
 
 use super::{Context, health, node_conditions};
@@ -25,7 +25,7 @@ use crate::{
         },
         v1alpha1::{MaintenanceSchedule, NodeMaintenance, RolloutPolicy},
     },
-    error::Result,
+    error::{Error, Result},
     plan::{
         fleet::{self, FleetPlan, PoolNode},
         gates::{self, Verdict},
@@ -79,10 +79,16 @@ pub(super) async fn reconcile(ms: &MaintenanceSchedule, ctx: &Context) -> Result
         (Err(e), _) | (_, Err(e)) => return invalid(ctx, ms, &e.to_string(), now).await,
     };
     let nodes_api = Api::<Node>::all(ctx.client.clone());
-    let nodes = ctx
-        .nodes
-        .matching(&selector, &format!("nodes of schedule {name}"))
-        .await?;
+    // Listed, not read from the node cache: a node created a moment ago must count in its pool, and nothing wakes
+    // a schedule when a node joins it.
+    let nodes = nodes_api
+        .list(&ListParams::default().labels_from(&selector))
+        .await
+        .map_err(|source| Error::ListNodes {
+            which: format!("nodes of schedule {name}"),
+            source,
+        })?
+        .items;
     let budget = schedule::budget(
         spec.max_unavailable.as_ref().unwrap_or(&IntOrString::Int(1)),
         nodes.len(),
