@@ -48,8 +48,8 @@ pub struct Context {
     pub(super) metrics: Arc<Metrics>,
     /// Every NodeMaintenance this controller handles (the controller's own cache), readable or not.
     pub(super) store: Store<Lenient<NodeMaintenance>>,
-    /// Every node, slimmed to what decisions read: the node of each maintenance, a schedule's pool, and where
-    /// an evicted pod's replacement could go.
+    /// Every node, slimmed to what decisions read: the node of each maintenance, the orphan sweep, and where an
+    /// evicted pod's replacement could go. (Schedules list their pools from the API server.)
     pub(super) nodes: Nodes,
     /// Taken while a maintenance that does not hold its node yet decides whether it may: two reconciles must
     /// not both see room under the limit and both start.
