@@ -1,8 +1,9 @@
 //! The drydock binary: `drydock run` (the controller), `drydock crd` (print the CRD YAML) and the runbook
-//! commands (`preview`, `start`, `status`, `end`, `list`). Also works as the kubectl plugin `kubectl-drydock`.
+//! commands (`preview`, `start`, `status`, `end`, `list`). Also works as the kubectl plugin `kubectl-drydock`,
+//! and as `kubectl_complete-drydock`, which completes `kubectl drydock ...` for kubectl.
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use drydock::{
     controller::Settings,
     operator::{self, Lease, Options},
@@ -30,6 +31,11 @@ enum Command {
         /// Write crds/<kind>.yaml files into this folder instead of printing.
         #[arg(long)]
         write: Option<std::path::PathBuf>,
+    },
+    /// Print a shell completion script: `source <(drydock completion bash)`; zsh and fish too (docs/cli-completions.md).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     #[command(flatten)]
     Cli(drydock::cli::Command),
@@ -98,6 +104,13 @@ const EXIT_DEADLINE: Duration = Duration::from_millis(1200);
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);
 
 fn main() -> ExitCode {
+    // kubectl asking how to complete `kubectl drydock ...` (src/cli/complete.rs): no runtime, no cluster.
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if drydock::cli::complete::called_as_plugin_completer(&argv0) {
+        let words: Vec<String> = std::env::args().skip(1).collect();
+        print!("{}", drydock::cli::complete::plugin_answer(&Cli::command(), &words));
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -113,6 +126,17 @@ fn main() -> ExitCode {
 
 async fn run_command(command: Command) -> ExitCode {
     match command {
+        Command::Completion { shell } => {
+            // Completes the name it was called by: `drydock`, or `kubectl-drydock` when linked as the plugin.
+            let argv0 = std::env::args().next().unwrap_or_default();
+            let name = argv0
+                .rsplit('/')
+                .next()
+                .filter(|n| *n == "kubectl-drydock")
+                .unwrap_or("drydock");
+            clap_complete::generate(shell, &mut Cli::command(), name, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Cli(command) => drydock::cli::run(command).await,
         Command::Crd { write: None } => {
             for (_, yaml) in drydock::crds() {

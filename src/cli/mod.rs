@@ -8,6 +8,7 @@
 //! [`exit`]; every failure prints one line on stderr saying why and what to do.
 mod approve;
 pub mod args;
+pub mod complete;
 mod end;
 pub mod error;
 mod follow;
