@@ -63,6 +63,16 @@ bench: cluster-build ## drydock vs kubectl drain and the Go drain helper on the 
 	target=$${CARGO_TARGET_DIR:-target}; \
 	DRYDOCK_BIN=$$target/release/drydock $$target/release/bench
 
+.PHONY: image krew-archive
+image: ## the OCI image, built here without pulling (buildah FROM scratch, static musl binary): target/image/drydock.oci.tar
+	image/build.sh
+
+# The e2e suites include the image's own test (e2e/tests/image.rs), which runs the binary from that archive.
+e2e e2e-oldest: image
+
+krew-archive: ## the krew archive of `kubectl drydock` (linux/amd64) in target/krew/; writes its sha256 into plugins/drydock.yaml
+	image/krew.sh
+
 cluster-build: ## build the pinned control-plane binaries and Prometheus (cached outside the checkout, reused)
 	$(CLUSTER)/build.sh
 

@@ -160,11 +160,26 @@ impl Drydock {
 
     /// [`Drydock::start_for`] serving /metrics on `http` (e.g. an address a Prometheus started before it scrapes).
     pub fn start_on(env_id: &str, n: u32, http: String, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
+        let mut command = Command::new(binary());
+        command
+            .env(
+                "KUBECONFIG",
+                kubeconfig.map_or_else(controller_kubeconfig, std::path::Path::to_path_buf),
+            )
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE");
+        Self::spawn(command, env_id, n, http, args)
+    }
+
+    /// Runs `command` (the drydock binary, or a wrapper such as chroot that ends in it, with its environment set)
+    /// as `drydock run` for `env_id`'s NodeMaintenances, serving on `http`, then `args`; its log goes to
+    /// .cache/logs/drydock-<env>-<n>.log.
+    pub fn spawn(mut command: Command, env_id: &str, n: u32, http: String, args: &[&str]) -> Self {
         let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("drydock-{env_id}-{n}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(binary())
+        let child = command
             .args([
                 "run",
                 "--selector",
@@ -173,12 +188,6 @@ impl Drydock {
                 &http,
             ])
             .args(args)
-            .env(
-                "KUBECONFIG",
-                kubeconfig.map_or_else(controller_kubeconfig, std::path::Path::to_path_buf),
-            )
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
             .env("RUST_LOG", "info,drydock=debug")
             .stdout(Stdio::null())
             .stderr(file)
@@ -186,10 +195,15 @@ impl Drydock {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot start {} ({e}): run `cargo build --bin drydock`",
-                    binary().display()
+                    command.get_program().display()
                 )
             });
         Self { child, log, http }
+    }
+
+    /// The process id (for reading what the kernel says of it under /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// GETs a path of its HTTP endpoint (e.g. "/metrics"); None while it does not answer.
