@@ -116,7 +116,7 @@ async fn the_image_runs_as_non_root_with_only_its_binary_and_completes_a_mainten
     let archive = archive();
     if !archive.exists() {
         eprintln!(
-            "SKIPPED the_image_...: no image archive at {} (build it with `make image`; needs buildah, musl-tools \
+            "SKIPPED e2e/tests/image.rs: no image archive at {} (build it with `make image`; needs buildah, musl-tools \
              and the x86_64-unknown-linux-musl Rust target, which .ci/run installs)",
             archive.display()
         );
