@@ -14,7 +14,8 @@ const HELM_LABELS: [&str; 4] = [
 ];
 
 /// Every optional object on, as `make chart` renders them.
-const ALL_ON: &str = "serviceMonitor.enabled=true,podMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true";
+const ALL_ON: &str =
+    "serviceMonitor.enabled=true,podMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -37,7 +38,14 @@ fn run(program: PathBuf, args: &[&str]) -> String {
 }
 
 fn helm_template(release: &str, namespace: &str, set: Option<&str>) -> Vec<Value> {
-    let mut args = vec!["template", release, "charts/drydock", "--namespace", namespace, "--include-crds"];
+    let mut args = vec![
+        "template",
+        release,
+        "charts/drydock",
+        "--namespace",
+        namespace,
+        "--include-crds",
+    ];
     if let Some(set) = set {
         args.extend(["--set", set]);
     }
@@ -70,10 +78,10 @@ fn normalise(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (key, inner) in map.iter_mut() {
-                if matches!(key.as_str(), "labels" | "matchLabels" | "selector") {
-                    if let Value::Object(labels) = inner {
-                        labels.retain(|k, _| !HELM_LABELS.contains(&k.as_str()));
-                    }
+                if matches!(key.as_str(), "labels" | "matchLabels" | "selector")
+                    && let Value::Object(labels) = inner
+                {
+                    labels.retain(|k, _| !HELM_LABELS.contains(&k.as_str()));
                 }
                 normalise(inner);
             }
@@ -169,7 +177,9 @@ fn optional_objects_are_config_s_rules_dashboard_and_a_drydock_scrape_job() {
         dashboard["metadata"]["labels"]["grafana_dashboard"], "1",
         "Grafana's sidecar finds dashboards by this label"
     );
-    let json = dashboard["data"]["drydock-dashboard.json"].as_str().expect("the dashboard");
+    let json = dashboard["data"]["drydock-dashboard.json"]
+        .as_str()
+        .expect("the dashboard");
     let parsed: Value = serde_json::from_str(json).expect("the dashboard is JSON");
     assert_eq!(parsed["uid"], "drydock");
 
@@ -183,14 +193,28 @@ fn optional_objects_are_config_s_rules_dashboard_and_a_drydock_scrape_job() {
     let service = one(&objects, "Service");
     for (kind, endpoints) in [("ServiceMonitor", "endpoints"), ("PodMonitor", "podMetricsEndpoints")] {
         let monitor = one(&objects, kind);
-        let selected = if kind == "ServiceMonitor" { &service["metadata"]["labels"] } else { pod_labels };
-        for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("matchLabels") {
+        let selected = if kind == "ServiceMonitor" {
+            &service["metadata"]["labels"]
+        } else {
+            pod_labels
+        };
+        for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .expect("matchLabels")
+        {
             assert_eq!(&selected[k], v, "{kind} selects {k}={v}");
         }
-        assert_eq!(monitor["spec"][endpoints][0]["port"], "http", "{kind} scrapes the http port");
+        assert_eq!(
+            monitor["spec"][endpoints][0]["port"], "http",
+            "{kind} scrapes the http port"
+        );
         // The job is named after this label's value: DrydockDown matches up{job=~"drydock.*"}.
         let job_label = monitor["spec"]["jobLabel"].as_str().expect("jobLabel");
-        assert_eq!(selected[job_label], "drydock", "{kind}'s job would be named {}", selected[job_label]);
+        assert_eq!(
+            selected[job_label], "drydock",
+            "{kind}'s job would be named {}",
+            selected[job_label]
+        );
     }
     for (k, v) in service["spec"]["selector"].as_object().expect("Service selector") {
         assert_eq!(&pod_labels[k], v, "the Service selects the controller's pods by {k}");
@@ -206,7 +230,10 @@ fn release_name_and_namespace_name_every_object() {
         let name = o["metadata"]["name"].as_str().expect("a name");
         let kind = o["kind"].as_str().expect("a kind");
         if kind != "CustomResourceDefinition" {
-            assert!(name.starts_with("ops-dd"), "{kind} {name} is not named after the release");
+            assert!(
+                name.starts_with("ops-dd"),
+                "{kind} {name} is not named after the release"
+            );
         }
         if let Some(ns) = o["metadata"]["namespace"].as_str() {
             assert!(ns == "ops" || ns == "ops-dd-tasks", "{kind} {name} in namespace {ns}");
@@ -217,7 +244,12 @@ fn release_name_and_namespace_name_every_object() {
         }
     }
     let args = &one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"];
-    let args: Vec<&str> = args.as_array().expect("args").iter().filter_map(Value::as_str).collect();
+    let args: Vec<&str> = args
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert!(
         args.windows(2).any(|w| w == ["--task-namespace", "ops-dd-tasks"]),
         "task pods go to the release's task namespace: {args:?}"
