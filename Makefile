@@ -82,7 +82,7 @@ bench: cluster-build ## drydock vs kubectl drain and the Go drain helper on the 
 	target=$${CARGO_TARGET_DIR:-target}; \
 	DRYDOCK_BIN=$$target/release/drydock $$target/release/bench
 
-cluster-build: ## build the pinned control-plane binaries and Prometheus (cached outside the checkout, reused)
+cluster-build: ## build the pinned control-plane binaries, Prometheus and helm (cached outside the checkout, reused)
 	$(CLUSTER)/build.sh
 
 cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubeconfig in .cache/kubeconfig
