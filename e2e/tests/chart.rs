@@ -256,6 +256,28 @@ fn release_name_and_namespace_name_every_object() {
     );
 }
 
+/// The controller's options from values reach it as `drydock run` flags, each a string (a container's args are),
+/// even a number given with `--set`.
+#[test]
+fn values_become_the_controllers_flags() {
+    let set = "notify.enabled=true,prometheusUrl=http://prometheus.monitoring:9090,extraArgs={--max-concurrent-maintenances,2}";
+    let objects = helm_template("drydock", "drydock-system", Some(set));
+    let args = &one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: Vec<&str> = args
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap_or_else(|| panic!("argument {a} is not a string")))
+        .collect();
+    for pair in [
+        ["--notify-secret", "drydock-system/drydock-notify"],
+        ["--prometheus-url", "http://prometheus.monitoring:9090"],
+        ["--max-concurrent-maintenances", "2"],
+    ] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+}
+
 fn objects_from_file(path: &str) -> Vec<Value> {
     objects(&std::fs::read_to_string(root().join(path)).expect("read"))
 }
