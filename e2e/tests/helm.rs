@@ -40,6 +40,31 @@ fn helm(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Uninstalls the release if the test ends before it did (a failed assertion): its ClusterRoles and task namespace
+/// are cluster-wide, and nothing else removes them.
+struct Installed {
+    release: String,
+    namespace: String,
+    uninstalled: bool,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if !self.uninstalled {
+            let _ = Command::new(root().join(".cache/bin/helm"))
+                .args([
+                    "uninstall",
+                    &self.release,
+                    "--namespace",
+                    &self.namespace,
+                    "--kubeconfig",
+                ])
+                .arg(kubeconfig_path())
+                .output();
+        }
+    }
+}
+
 #[tokio::test]
 async fn helm_install_runs_a_maintenance_with_the_charts_rbac_and_uninstalls_cleanly() {
     let mut env = TestEnv::new("helm").await;
@@ -61,6 +86,11 @@ async fn helm_install_runs_a_maintenance_with_the_charts_rbac_and_uninstalls_cle
         "--set",
         "runTaskPolicy.enabled=false",
     ]);
+    let mut installed = Installed {
+        release: release.clone(),
+        namespace: ns.clone(),
+        uninstalled: false,
+    };
     let status = helm(&["status", &release, "--namespace", &ns]);
     assert!(status.contains("STATUS: deployed"), "{status}");
     let cluster_roles = Api::<ClusterRole>::all(env.client.clone());
@@ -129,6 +159,7 @@ async fn helm_install_runs_a_maintenance_with_the_charts_rbac_and_uninstalls_cle
     );
 
     helm(&["uninstall", &release, "--namespace", &ns, "--wait", "--timeout", "2m"]);
+    installed.uninstalled = true;
     for role in ["controller", "maintainer", "preview", "task-author"] {
         let name = format!("{release}-{role}");
         assert!(
