@@ -6,6 +6,9 @@ PROM := config/prometheus
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .DEFAULT_GOAL := help
+# The chart with every optional object on: make chart renders and lints it so too.
+CHART_ALL_ON := --set serviceMonitor.enabled=true,podMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true
+.PHONY: chart chart-sync
 .PHONY: help build test unit lint rules prometheusrule fmt crds e2e e2e-oldest bench cluster-build cluster-up cluster-down cluster-pin demo clean
 
 help: ## list the targets
@@ -14,7 +17,7 @@ help: ## list the targets
 build: ## build the drydock binary (target/debug/drydock)
 	cargo build --bins
 
-test: lint rules unit e2e e2e-oldest ## everything CI runs: lint, alert rules, unit tests, end-to-end tests on the newest and the oldest Kubernetes
+test: lint rules chart unit e2e e2e-oldest ## everything CI runs: lint, alert rules, the Helm chart, unit tests, end-to-end tests on the newest and the oldest Kubernetes
 
 unit: ## fast unit tests of the pure logic and the CRD drift check (no cluster)
 	cargo test --workspace --lib --bins --tests --exclude drydock-e2e
@@ -30,6 +33,21 @@ rules: ## promtool checks config/prometheus/alerts.yaml and runs its unit tests;
 	@$(PROM)/prometheusrule.sh | diff -u $(PROM)/prometheusrule.yaml - || \
 	  { echo "$(PROM)/prometheusrule.yaml differs from what alerts.yaml generates: run 'make prometheusrule'" >&2; exit 1; }
 
+chart: ## helm lint and helm template of charts/drydock (defaults, every toggle on); its copies and objects must match config/ and crds/
+	. $(CLUSTER)/versions.env && $(CLUSTER)/build.sh helm $$K8S_NEWEST
+	charts/sync.sh --check
+	helm lint --strict charts/drydock
+	helm lint --strict charts/drydock $(CHART_ALL_ON)
+	helm template drydock charts/drydock --namespace drydock-system >/dev/null
+	helm template drydock charts/drydock --namespace drydock-system $(CHART_ALL_ON) >/dev/null
+	@# kubectl kustomize renders config/ for the comparison; the newest Kubernetes' kubectl, from the build cache.
+	. $(CLUSTER)/versions.env && \
+	  KUBECTL=$${DRYDOCK_BIN_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/drydock/bin}/kubernetes-$$K8S_NEWEST/kubectl \
+	  cargo test -p drydock-e2e --test chart
+
+chart-sync: ## copy crds/, the alert rules and the Grafana dashboard into charts/drydock (Helm reads only the chart's files)
+	charts/sync.sh
+
 prometheusrule: ## regenerate config/prometheus/prometheusrule.yaml (the Prometheus Operator's copy) from alerts.yaml
 	$(PROM)/prometheusrule.sh > $(PROM)/prometheusrule.yaml
 
@@ -38,6 +56,7 @@ fmt: ## format the code
 
 crds: ## regenerate crds/ from the Rust types
 	cargo run --quiet -- crd --write crds
+	charts/sync.sh
 
 demo: ## a real local control plane and one node maintenance end to end (the cluster stays up; make cluster-down)
 	e2e/demo.sh
@@ -73,7 +92,7 @@ e2e e2e-oldest: image
 krew-archive: ## the krew archive of `kubectl drydock` (linux/amd64) in target/krew/; writes its sha256 into plugins/drydock.yaml
 	image/krew.sh
 
-cluster-build: ## build the pinned control-plane binaries and Prometheus (cached outside the checkout, reused)
+cluster-build: ## build the pinned control-plane binaries, Prometheus and helm (cached outside the checkout, reused)
 	$(CLUSTER)/build.sh
 
 cluster-up: cluster-build ## start the local control plane on 127.0.0.1; kubeconfig in .cache/kubeconfig

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the pinned binaries with `go build` through the Go module proxy, into a cache outside the checkout keyed
 # by version (so fresh clones on the same machine reuse them): etcd, kwok, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kubectl for every Kubernetes version in versions.env, and Prometheus with promtool. Arguments
-# name what to build (etcd, kwok, prometheus, or a Kubernetes version: build.sh v1.37.2); none = all of these. A
+# kube-scheduler and kubectl for every Kubernetes version in versions.env, Prometheus with promtool, and helm.
+# Arguments name what to build (etcd, kwok, prometheus, helm, or a Kubernetes version: build.sh v1.37.2); none = all
+# of these. A
 # binary already in the cache is not rebuilt. up.sh links the Kubernetes version it runs into .cache/bin; this
-# script links prometheus and promtool there (they serve every version, and `make rules` needs no cluster).
+# script links prometheus, promtool and helm there (they serve every version; `make rules` and `make chart` need no
+# cluster).
 # `build.sh godrain` builds the bench's drainer on k8s.io/kubectl/pkg/drain (e2e/godrain/) and links it there too;
 # it is not in the default list: only `make bench` needs it.
 set -euo pipefail
@@ -77,6 +79,20 @@ build_prometheus() {
   for c in prometheus promtool; do ln -sfn "$dir/$c" "$root/.cache/bin/$c"; done
 }
 
+# Keyed by the helper module's go.sum as well as the version, so a re-pinned dependency rebuilds. The version is
+# stamped as upstream's release builds do (its Makefile), so `helm version` says v4.3.2, not v4.3.
+build_helm() {
+  local module=$here/helm dir
+  export GOTOOLCHAIN=$K8S_NEWEST_GO
+  grep -q "helm.sh/helm/v4 $HELM_VERSION" "$module/go.mod" 2>/dev/null ||
+    { echo "build: the helper module does not pin helm $HELM_VERSION: run 'make cluster-pin WHAT=helm'" >&2; exit 1; }
+  dir=$cache/helm-$HELM_VERSION-$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)
+  (cd "$module" && build "$dir" helm helm.sh/helm/v4/cmd/helm \
+    "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean")
+  mkdir -p "$root/.cache/bin"
+  ln -sfn "$dir/helm" "$root/.cache/bin/helm"
+}
+
 # Keyed by its sources as well as the Kubernetes version, so an edited main.go (or a re-pinned go.mod) rebuilds.
 build_godrain() {
   local module=$root/e2e/godrain want="k8s.io/kubectl v0${K8S_NEWEST#v1}" dir
@@ -90,16 +106,17 @@ build_godrain() {
 }
 
 what=("$@")
-[ ${#what[@]} -gt 0 ] || what=(etcd kwok "$K8S_OLDEST" "$K8S_NEWEST" prometheus)
+[ ${#what[@]} -gt 0 ] || what=(etcd kwok "$K8S_OLDEST" "$K8S_NEWEST" prometheus helm)
 for w in "${what[@]}"; do
   case $w in
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     prometheus) build_prometheus ;;
+    helm) build_helm ;;
     godrain) build_godrain ;;
     "$K8S_OLDEST") build_k8s "$w" "$K8S_OLDEST_GO" ;;
     "$K8S_NEWEST") build_k8s "$w" "$K8S_NEWEST_GO" ;;
-    *) echo "build: $w is neither etcd, kwok, prometheus, godrain nor a version in versions.env (K8S_OLDEST=$K8S_OLDEST," \
+    *) echo "build: $w is neither etcd, kwok, prometheus, helm, godrain nor a version in versions.env (K8S_OLDEST=$K8S_OLDEST," \
             "K8S_NEWEST=$K8S_NEWEST)" >&2; exit 2 ;;
   esac
 done

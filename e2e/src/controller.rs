@@ -27,41 +27,65 @@ pub fn controller_kubeconfig() -> PathBuf {
         if path.exists() {
             return path;
         }
-        let kubectl = |args: &[&str]| {
-            let out = Command::new(root.join(".cache/bin/kubectl"))
-                .arg("--kubeconfig")
-                .arg(kubeconfig_path())
-                .args(args)
-                .output()
-                .expect("run kubectl");
-            assert!(
-                out.status.success(),
-                "kubectl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
+        let kubectl = admin_kubectl;
         let config = |p: &str| root.join("config").join(p).display().to_string();
-        kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &config("manager/namespace.yaml")]);
+        kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &config("manager/namespace.yaml"),
+        ]);
         kubectl(&["apply", "--server-side", "--force-conflicts", "-k", &config("rbac")]);
         // The admission policy that makes a task its own permission (run-task), as a real install has it.
         kubectl(&["apply", "--server-side", "--force-conflicts", "-k", &config("policy")]);
-        let token = kubectl(&["-n", "drydock-system", "create", "token", "drydock", "--duration", "48h"]);
-        let server = kubectl(&["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]);
-        let ca = root.join(".cache/cluster/pki/ca.crt");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority: \"{}\"}}}}]\n\
-             users: [{{name: drydock, user: {{token: \"{token}\"}}}}]\n\
-             contexts: [{{name: c, context: {{cluster: c, user: drydock}}}}]\ncurrent-context: c\n",
-            ca.display()
-        );
-        // Another test process may be writing it too: write aside, then rename (atomic).
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, text).expect("write the controller's kubeconfig");
-        std::fs::rename(&tmp, &path).expect("move the controller's kubeconfig in place");
+        write_service_account_kubeconfig("drydock-system", "drydock", &path);
         path
     })
     .clone()
+}
+
+/// Runs kubectl as the cluster admin; its trimmed output, or a panic with its error.
+fn admin_kubectl(args: &[&str]) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(root.join(".cache/bin/kubectl"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Writes at `path` a kubeconfig for ServiceAccount `namespace/name` of the test cluster (a 48-hour token), so a
+/// process run with it has exactly that account's permissions.
+pub fn write_service_account_kubeconfig(namespace: &str, name: &str, path: &std::path::Path) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let kubectl = admin_kubectl;
+    let token = kubectl(&["-n", namespace, "create", "token", name, "--duration", "48h"]);
+    let server = kubectl(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let ca = root.join(".cache/cluster/pki/ca.crt");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority: \"{}\"}}}}]\n\
+         users: [{{name: {name}, user: {{token: \"{token}\"}}}}]\n\
+         contexts: [{{name: c, context: {{cluster: c, user: {name}}}}}]\ncurrent-context: c\n",
+        ca.display()
+    );
+    // Another test process may be writing it too: write aside, then rename (atomic).
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).expect("write the ServiceAccount's kubeconfig");
+    std::fs::rename(&tmp, path).expect("move the ServiceAccount's kubeconfig in place");
 }
 
 /// A client with the controller's own credentials ([`controller_kubeconfig`]), for asking who it is and for

@@ -117,6 +117,8 @@ struct AuditState {
     expect: Mutex<Option<audit::Expect>>,
     /// The test judged the audit report itself ([`TestEnv::take_audit`]).
     taken: AtomicBool,
+    /// drydock's user when it runs as another identity than config/rbac's ([`TestEnv::audit_controller_as`]).
+    controller_user: Mutex<Option<String>>,
 }
 
 impl TestEnv {
@@ -154,6 +156,7 @@ impl TestEnv {
                 made_pods: AtomicBool::new(false),
                 expect: Mutex::new(None),
                 taken: AtomicBool::new(false),
+                controller_user: Mutex::new(None),
             },
         };
         // Fail at the start, not only after the test, when the log no longer records what the checks need.
@@ -352,13 +355,25 @@ impl TestEnv {
         *self.audit.expect.lock().unwrap_or_else(|p| p.into_inner()) = Some(expect);
     }
 
+    /// Judges the requests of `user` as drydock's (the safety promises, [`TestEnv::expect_audit`]): for a test
+    /// whose controller runs as another ServiceAccount than config/rbac's, such as the Helm chart's.
+    pub fn audit_controller_as(&self, user: &str) {
+        *self.audit.controller_user.lock().unwrap_or_else(|p| p.into_inner()) = Some(user.into());
+    }
+
     /// Checks the audit log written since this environment was made against drydock's safety promises. Panics,
     /// naming the cause, if the log cannot be read.
     pub fn audit(&self) -> audit::Report {
+        let user = self
+            .audit
+            .controller_user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let scope = audit::Scope {
             namespaces: vec![self.id.clone()],
             node_prefix: format!("{}-", self.id),
-            controller_user: audit::controller_user(),
+            controller_user: user.unwrap_or_else(audit::controller_user),
         };
         audit::check(&self.audit_events(), &scope)
     }

@@ -244,6 +244,45 @@ impl Prometheus {
         .await;
     }
 
+    /// The metric names `promql` selects, as Prometheus's own parser reads it (`/api/v1/parse_query`): every
+    /// vector and range selector's name, functions and keywords aside. An error when it does not parse, or when
+    /// a selector names no metric (`{__name__=~"..."}`: nothing to check it against).
+    pub async fn selected_metrics(&self, promql: &str) -> Result<std::collections::BTreeSet<String>> {
+        fn walk(node: &Value, names: &mut std::collections::BTreeSet<String>) -> std::result::Result<(), String> {
+            match node {
+                Value::Object(map) => {
+                    if matches!(
+                        map.get("type").and_then(Value::as_str),
+                        Some("vectorSelector" | "matrixSelector")
+                    ) {
+                        let by_matcher = map
+                            .get("matchers")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .find(|m| m["name"] == "__name__" && m["type"] == "=");
+                        let name = match map.get("name").and_then(Value::as_str) {
+                            Some(n) if !n.is_empty() => n,
+                            _ => by_matcher
+                                .and_then(|m| m["value"].as_str())
+                                .ok_or(format!("a selector without a metric name: {node}"))?,
+                        };
+                        names.insert(name.to_string());
+                    }
+                    map.values().try_for_each(|v| walk(v, names))
+                }
+                Value::Array(items) => items.iter().try_for_each(|v| walk(v, names)),
+                _ => Ok(()),
+            }
+        }
+        let ast = self
+            .api(&format!("/api/v1/parse_query?query={}", encode(promql)))
+            .await?;
+        let mut names = std::collections::BTreeSet::new();
+        walk(&ast, &mut names).map_err(|e| format!("{promql}: {e}"))?;
+        Ok(names)
+    }
+
     /// Every rule of every group, as Prometheus evaluates them.
     pub async fn rules(&self) -> Result<Vec<Rule>> {
         let data = self.api("/api/v1/rules").await?;

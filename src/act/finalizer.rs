@@ -11,8 +11,8 @@ use crate::{
     error::{Error, Result},
 };
 
-/// Adds drydock's finalizer to `nm`.
-pub async fn add(client: &Client, nm: &NodeMaintenance) -> Result<()> {
+/// Adds drydock's finalizer to `nm`; returns the object as written.
+pub async fn add(client: &Client, nm: &NodeMaintenance) -> Result<NodeMaintenance> {
     let mut finalizers = nm.finalizers().to_vec();
     finalizers.push(FINALIZER.into());
     set(client, nm, finalizers).await
@@ -21,15 +21,14 @@ pub async fn add(client: &Client, nm: &NodeMaintenance) -> Result<()> {
 /// Removes drydock's finalizer from `nm`, keeping everyone else's.
 pub async fn remove(client: &Client, nm: &NodeMaintenance) -> Result<()> {
     let finalizers = nm.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-    set(client, nm, finalizers).await
+    set(client, nm, finalizers).await.map(|_| ())
 }
 
-async fn set(client: &Client, nm: &NodeMaintenance, finalizers: Vec<String>) -> Result<()> {
+async fn set(client: &Client, nm: &NodeMaintenance, finalizers: Vec<String>) -> Result<NodeMaintenance> {
     let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": nm.resource_version()}});
     Api::<NodeMaintenance>::all(client.clone())
         .patch(&nm.name_any(), &PatchParams::default(), &Patch::Merge(patch))
         .await
-        .map(|_| ())
         .map_err(|source| Error::WriteObject {
             kind: "NodeMaintenance",
             name: nm.name_any(),

@@ -95,20 +95,37 @@ fn context_with(script: &Arc<Script>, settings: Settings) -> Arc<Context> {
 }
 
 #[tokio::test]
-async fn the_finalizer_comes_before_anything_touches_the_node() {
+async fn the_finalizer_comes_before_anything_touches_the_node_in_the_same_reconcile() {
+    let nm = maintenance(false, json!({}));
+    let mut finalized = nm.clone();
+    finalized["metadata"]["finalizers"] = json!([FINALIZER]);
+    finalized["metadata"]["resourceVersion"] = json!("8");
+    let script = Script::new([
+        Expect::get(NODE, node()),
+        Expect::patch(NM, finalized.clone()).with_body("adds drydock's finalizer, guarded by resourceVersion", |b| {
+            b["metadata"]["finalizers"] == json!([FINALIZER]) && b["metadata"]["resourceVersion"] == "7"
+        }),
+        Expect::patch(NODE, node()).with_body("then cordons and taints, guarded by resourceVersion", |b| {
+            b["metadata"]["resourceVersion"] == "5" && b["spec"]["unschedulable"] == true
+        }),
+        Expect::event(), // on the NodeMaintenance
+        Expect::event(), // on the Node
+        Expect::patch(NM_STATUS, finalized).with_body("says Cordoned", |b| b["status"]["phase"] == "Cordoned"),
+    ]);
+    reconcile(&decode(&nm), &context(&script)).await.expect("reconcile");
+    script.verify();
+}
+
+#[tokio::test]
+async fn a_refused_finalizer_leaves_the_node_untouched() {
     let nm = maintenance(false, json!({}));
     let script = Script::new([
         Expect::get(NODE, node()),
-        Expect::patch(NM, nm.clone()).with_body("adds drydock's finalizer, guarded by resourceVersion", |b| {
-            b["metadata"]["finalizers"] == json!([FINALIZER]) && b["metadata"]["resourceVersion"] == "7"
-        }),
+        Expect::refuse("PATCH", NM, 409, "Conflict", "the object has been modified"),
     ]);
-    let action = reconcile(&decode(&nm), &context(&script)).await.expect("reconcile");
-    assert_eq!(
-        action,
-        Action::await_change(),
-        "the finalizer's own watch event wakes the next step"
-    );
+    reconcile(&decode(&nm), &context(&script))
+        .await
+        .expect_err("a conflict on the finalizer is retried, after a fresh read");
     script.verify();
 }
 

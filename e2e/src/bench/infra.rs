@@ -523,7 +523,9 @@ impl Env {
 }
 
 /// `drydock run` as a child process: the release binary, one ServiceAccount's kubeconfig, only this
-/// environment's NodeMaintenances (--selector), no leader election, info logs (as in production).
+/// environment's NodeMaintenances (--selector), info logs and leader election (as deployed: the Lease renewals
+/// also keep a connection to the API server open, so the first maintenance after a quiet spell pays no TLS
+/// handshake), on a Lease of its own per environment and tag.
 pub struct Drydock {
     child: Child,
     pub pid: u32,
@@ -547,7 +549,10 @@ impl Drydock {
                 &format!("{ENV_LABEL}={}", env.id),
                 "--http-addr",
                 &http,
-                "--leader-elect=false",
+                "--lease-namespace",
+                IDENTITY_NS,
+                "--lease-name",
+                &format!("bench-{tag}-{}", env.id),
             ])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
@@ -574,7 +579,19 @@ impl Drydock {
         if !matches!(d.child.try_wait(), Ok(None)) {
             return Err(format!("drydock exited at start; see {}", d.log.display()).into());
         }
-        // /readyz only says the API server answers; give the controller's watches a moment to list.
+        // /readyz only says the API server answers (standbys are ready too): wait until it leads, then give the
+        // controller's watches a moment to list.
+        wait(
+            "drydock leading",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || async {
+                d.get("/metrics")
+                    .is_some_and(|(_, m)| m.lines().any(|l| l == "drydock_leader 1"))
+                    .then_some(())
+            },
+        )
+        .await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         Ok(d)
     }

@@ -248,6 +248,18 @@ impl Results {
                 );
             }
             o.push('\n');
+            for s in &f.sizes {
+                if let Some(r) = s.reaction.as_ref().filter(|r| !r.steps_p99_ms.is_empty()) {
+                    let _ = writeln!(
+                        o,
+                        "- reaction steps at {} / {}, p99 (audit log): {}.",
+                        s.cluster_nodes,
+                        s.cluster_pods,
+                        steps(&r.steps_p99_ms)
+                    );
+                }
+            }
+            o.push('\n');
             growth_table(&mut o, f);
         }
         if let Some(r) = &self.reaction {
@@ -262,12 +274,8 @@ impl Results {
                 r.p50_ms, r.p99_ms, r.max_ms, r.mean_ms
             );
             if !r.steps_median_ms.is_empty() {
-                let steps: Vec<String> = r
-                    .steps_median_ms
-                    .iter()
-                    .map(|(k, v)| format!("{} {:.1} ms", k.split_once(' ').map_or(k.as_str(), |x| x.1), v))
-                    .collect();
-                let _ = writeln!(o, "Medians of the steps (audit log): {}.\n", steps.join("; "));
+                let _ = writeln!(o, "Medians of the steps (audit log): {}.", steps(&r.steps_median_ms));
+                let _ = writeln!(o, "Their p99: {}.\n", steps(&r.steps_p99_ms));
             }
         }
         if let Some(f) = &self.fleet {
@@ -683,4 +691,13 @@ mod tests {
         );
         assert!(md.contains("- kubectl drain at N = 3000: not run above 1000"), "{md}");
     }
+}
+
+/// The reaction's steps as one line: "created -> finalizer patch received 3.7 ms; ...".
+fn steps(steps: &std::collections::BTreeMap<String, f64>) -> String {
+    steps
+        .iter()
+        .map(|(k, v)| format!("{} {:.1} ms", k.split_once(' ').map_or(k.as_str(), |x| x.1), v))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
