@@ -192,12 +192,17 @@ async fn the_image_runs_as_non_root_with_only_its_binary_and_completes_a_mainten
     env.maintenance("image", &a, json!({})).await;
     let nm = env.wait_nm("image", Phase::Drained, |_| true).await;
     assert_eq!(nm.status.and_then(|s| s.pods).map(|p| p.evicted), Some(2));
+    // The kernel's word for who it runs as: real, effective, saved and filesystem ids, user and group.
     let status = std::fs::read_to_string(format!("/proc/{}/status", drydock.pid())).expect("its /proc status");
-    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or_default();
-    assert!(
-        uid.split_whitespace().skip(1).all(|id| id == "65532"),
-        "runs as 65532: {uid}"
-    );
+    for field in ["Uid:", "Gid:"] {
+        let ids: Vec<&str> = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(ids, ["65532"; 4], "{field} of the running /drydock");
+    }
     assert_eq!(drydock.get("/healthz").map(|(code, _)| code), Some(200));
 
     // Close the window now: the node is given back and the maintenance is over.
