@@ -598,6 +598,15 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
     o.push('\n');
 }
 
+/// The reaction's steps as one line: "created -> finalizer patch received 3.7 ms; ...".
+fn steps(steps: &std::collections::BTreeMap<String, f64>) -> String {
+    steps
+        .iter()
+        .map(|(k, v)| format!("{} {:.1} ms", k.split_once(' ').map_or(k.as_str(), |x| x.1), v))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,13 +700,4 @@ mod tests {
         );
         assert!(md.contains("- kubectl drain at N = 3000: not run above 1000"), "{md}");
     }
-}
-
-/// The reaction's steps as one line: "created -> finalizer patch received 3.7 ms; ...".
-fn steps(steps: &std::collections::BTreeMap<String, f64>) -> String {
-    steps
-        .iter()
-        .map(|(k, v)| format!("{} {:.1} ms", k.split_once(' ').map_or(k.as_str(), |x| x.1), v))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
