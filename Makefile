@@ -40,6 +40,9 @@ chart: ## helm lint and helm template of charts/drydock (defaults, every toggle 
 	helm lint --strict charts/drydock $(CHART_ALL_ON)
 	helm template drydock charts/drydock --namespace drydock-system >/dev/null
 	helm template drydock charts/drydock --namespace drydock-system $(CHART_ALL_ON) >/dev/null
+	@# values.schema.json refuses a mistyped value by its path, before anything reaches a cluster.
+	helm template drydock charts/drydock --set replicas=two 2>&1 | grep -q "at '/replicas': got string, want integer"
+	helm template drydock charts/drydock --set image.repo=x 2>&1 | grep -q "additional properties 'repo' not allowed"
 	@# kubectl kustomize renders config/ for the comparison; the newest Kubernetes' kubectl, from the build cache.
 	. $(CLUSTER)/versions.env && \
 	  KUBECTL=$${DRYDOCK_BIN_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/drydock/bin}/kubernetes-$$K8S_NEWEST/kubectl \
