@@ -17,9 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 bin=$(image/static.sh)
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$root/$target
-out=$target/image
+# Beside the binary, in the target directory static.sh resolved: <target>/x86_64-unknown-linux-musl/release/drydock.
+out=${bin%/*/release/drydock}/image
 
 # Only what the Containerfile copies: the context is the image's whole content.
 rm -rf "$out/context"

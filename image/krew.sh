@@ -13,9 +13,8 @@ manifest=plugins/drydock.yaml
 name=kubectl-drydock_linux_amd64.tar.gz
 
 bin=$(image/static.sh)
-target=${CARGO_TARGET_DIR:-target}
-[[ $target == /* ]] || target=$root/$target
-out=$target/krew
+# Beside the binary, in the target directory static.sh resolved: <target>/x86_64-unknown-linux-musl/release/drydock.
+out=${bin%/*/release/drydock}/krew
 rm -rf "$out/stage"
 mkdir -p "$out/stage"
 install -m 0755 "$bin" "$out/stage/kubectl-drydock"

@@ -3,10 +3,9 @@
 # by version (so fresh clones on the same machine reuse them): etcd, kwok, kube-apiserver, kube-controller-manager,
 # kube-scheduler and kubectl for every Kubernetes version in versions.env, Prometheus with promtool, and helm.
 # Arguments name what to build (etcd, kwok, prometheus, helm, or a Kubernetes version: build.sh v1.37.2); none = all
-# of these. A
-# binary already in the cache is not rebuilt. up.sh links the Kubernetes version it runs into .cache/bin; this
-# script links prometheus, promtool and helm there (they serve every version; `make rules` and `make chart` need no
-# cluster).
+# of these. A binary already in the cache is not rebuilt. up.sh links the Kubernetes version it runs into
+# .cache/bin; this script links prometheus, promtool and helm there (they serve every version; `make rules` and
+# `make chart` need no cluster).
 # `build.sh godrain` builds the bench's drainer on k8s.io/kubectl/pkg/drain (e2e/godrain/) and links it there too;
 # it is not in the default list: only `make bench` needs it.
 set -euo pipefail
