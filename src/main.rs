@@ -129,11 +129,10 @@ async fn run_command(command: Command) -> ExitCode {
         Command::Completion { shell } => {
             // Completes the name it was called by: `drydock`, or `kubectl-drydock` when linked as the plugin.
             let argv0 = std::env::args().next().unwrap_or_default();
-            let name = argv0
-                .rsplit('/')
-                .next()
-                .filter(|n| *n == "kubectl-drydock")
-                .unwrap_or("drydock");
+            let name = match drydock::cli::complete::called_as(&argv0) {
+                "kubectl-drydock" => "kubectl-drydock",
+                _ => "drydock",
+            };
             clap_complete::generate(shell, &mut Cli::command(), name, &mut std::io::stdout());
             ExitCode::SUCCESS
         }

@@ -14,9 +14,14 @@ pub const PLUGIN_COMPLETER: &str = "kubectl_complete-drydock";
 /// never files, but for `crd --write`).
 const NO_FILE_COMPLETION: u8 = 4;
 
+/// The name the program was called by: `argv0` without its directory.
+pub fn called_as(argv0: &str) -> &str {
+    argv0.rsplit(['/', '\\']).next().unwrap_or(argv0)
+}
+
 /// Whether the program was called as [`PLUGIN_COMPLETER`] (by kubectl, to complete `kubectl drydock ...`).
 pub fn called_as_plugin_completer(argv0: &str) -> bool {
-    argv0.rsplit(['/', '\\']).next() == Some(PLUGIN_COMPLETER)
+    called_as(argv0) == PLUGIN_COMPLETER
 }
 
 /// kubectl's answer for `words` (what follows `kubectl drydock`, the last being completed): the subcommands, or

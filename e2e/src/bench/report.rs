@@ -599,8 +599,8 @@ fn drain_tables(o: &mut String, d: &DrainResults) {
 }
 
 /// The reaction's steps as one line: "created -> finalizer patch received 3.7 ms; ...".
-fn steps(steps: &std::collections::BTreeMap<String, f64>) -> String {
-    steps
+fn steps(medians_or_p99s: &std::collections::BTreeMap<String, f64>) -> String {
+    medians_or_p99s
         .iter()
         .map(|(k, v)| format!("{} {:.1} ms", k.split_once(' ').map_or(k.as_str(), |x| x.1), v))
         .collect::<Vec<_>>()
