@@ -22,13 +22,20 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs helm against the test cluster; its output, or a panic with its error.
-fn helm(args: &[&str]) -> String {
-    let out = Command::new(root().join(".cache/bin/helm"))
+/// helm with `args`, against the test cluster.
+fn helm_command(args: &[&str]) -> Command {
+    let mut command = Command::new(root().join(".cache/bin/helm"));
+    command
         .args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig_path())
-        .current_dir(root())
+        .current_dir(root());
+    command
+}
+
+/// Runs helm against the test cluster; its output, or a panic with its error.
+fn helm(args: &[&str]) -> String {
+    let out = helm_command(args)
         .output()
         .expect("run helm (make cluster-build builds it)");
     assert!(
@@ -51,16 +58,7 @@ struct Installed {
 impl Drop for Installed {
     fn drop(&mut self) {
         if !self.uninstalled {
-            let _ = Command::new(root().join(".cache/bin/helm"))
-                .args([
-                    "uninstall",
-                    &self.release,
-                    "--namespace",
-                    &self.namespace,
-                    "--kubeconfig",
-                ])
-                .arg(kubeconfig_path())
-                .output();
+            let _ = helm_command(&["uninstall", &self.release, "--namespace", &self.namespace]).output();
         }
     }
 }
