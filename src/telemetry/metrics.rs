@@ -413,6 +413,9 @@ const ALL_PHASES: [Phase; 7] = [
 pub fn blocked_reason(status: &crate::api::v1alpha1::NodeMaintenanceStatus) -> Option<&'static str> {
     match status.phase {
         Phase::Waiting => return Some("window"),
+        // Pending is also the phase of a maintenance drydock has not looked at yet (no status written): that one
+        // is not held back by anything, and a health gate on this metric must not stop a rollout for it.
+        Phase::Pending if status.observed_generation.is_none() => return None,
         Phase::Pending => return Some("node_held"),
         Phase::Draining => {}
         _ => return None,
@@ -512,6 +515,16 @@ mod tests {
         assert_eq!(
             blocked_reason(&nm(Phase::Draining, None).status.clone().unwrap_or_default()),
             None
+        );
+        let seen_pending = NodeMaintenanceStatus {
+            observed_generation: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(blocked_reason(&seen_pending), Some("node_held"));
+        assert_eq!(
+            blocked_reason(&NodeMaintenanceStatus::default()),
+            None,
+            "a maintenance not reconciled yet has the default phase, Pending, and waits for nothing"
         );
     }
 
