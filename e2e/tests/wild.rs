@@ -96,14 +96,24 @@ impl Drop for Policy {
 
 /// Waits until the admin's `kubectl ARGS --dry-run=server` is denied with `words`: a new admission policy is live.
 async fn until_denied(args: &[&str], words: &str) {
+    until_admission(args, words, true).await;
+}
+
+/// Waits until `kubectl ARGS --dry-run=server` is no longer denied with `words`: a deleted policy is gone.
+async fn until_allowed(args: &[&str], words: &str) {
+    until_admission(args, words, false).await;
+}
+
+async fn until_admission(args: &[&str], words: &str, denied: bool) {
+    let what = if denied { "deny" } else { "stop denying" };
     wait_until(
-        &format!("the policy to deny `kubectl {}`", args.join(" ")),
+        &format!("the policy to {what} `kubectl {}`", args.join(" ")),
         Duration::from_secs(30),
         || async {
             let mut full = args.to_vec();
             full.push("--dry-run=server");
             // `kubectl cordon` exits 0 even when refused: the words tell.
-            kubectl(&full, None).1.contains(words)
+            kubectl(&full, None).1.contains(words) == denied
         },
     )
     .await;
@@ -842,14 +852,11 @@ async fn an_object_drydock_cannot_read_is_reported_and_the_others_carry_on() {
     env.delete_nm("good").await;
 }
 
-/// An admission policy that refuses drydock's lifecycle conditions on the node (a cluster that reserves node
-/// status for its own agents): the maintenance runs to the end regardless, says so once in a Warning Event, and
-/// the node gets none of the conditions.
-#[tokio::test]
-async fn refused_lifecycle_conditions_are_reported_once_and_never_stop_a_maintenance() {
-    let mut env = TestEnv::new("wild-cond").await;
-    let _policy = Policy::apply(
-        &env,
+/// A policy that refuses drydock's lifecycle conditions on the environment's nodes (a cluster that reserves node
+/// status for its own agents).
+fn refuse_lifecycle_conditions(env: &TestEnv) -> Policy {
+    Policy::apply(
+        env,
         "no-lifecycle-conditions",
         Deny {
             resource: "nodes/status",
@@ -860,22 +867,43 @@ async fn refused_lifecycle_conditions_are_reported_once_and_never_stop_a_mainten
             message: "node status belongs to the node agents",
             reason: "Invalid",
         },
-    );
-    let a = env.node("a").await;
-    let condition = r#"{"status":{"conditions":[{"type":"Drained","status":"False"}]}}"#;
-    until_denied(
-        &[
-            "patch",
-            "node",
-            &a,
-            "--subresource=status",
-            "--type=strategic",
-            "-p",
-            condition,
-        ],
-        "node status belongs to the node agents",
     )
-    .await;
+}
+
+const CONDITIONS_REFUSED: &str = "node status belongs to the node agents";
+
+/// The admin's patch of a lifecycle condition on `node`, which [`refuse_lifecycle_conditions`] denies.
+fn condition_patch(node: &str) -> [&str; 7] {
+    let condition = r#"{"status":{"conditions":[{"type":"Drained","status":"False"}]}}"#;
+    [
+        "patch",
+        "node",
+        node,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        condition,
+    ]
+}
+
+/// The NodeConditionsRefused Events about maintenance `short`.
+async fn conditions_refused(env: &TestEnv, short: &str) -> Vec<(String, String)> {
+    env.events("NodeMaintenance", &env.nm_name(short))
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "NodeConditionsRefused")
+        .collect()
+}
+
+/// An admission policy that refuses drydock's lifecycle conditions on the node: the maintenance runs to the end
+/// regardless, says so once in a Warning Event, and the node gets none of the conditions. Once a later write of
+/// them succeeds, a refusal after it is reported again: a refusal that healed must not hide a new one.
+#[tokio::test]
+async fn refused_lifecycle_conditions_are_reported_once_and_never_stop_a_maintenance() {
+    let mut env = TestEnv::new("wild-cond").await;
+    let policy = refuse_lifecycle_conditions(&env);
+    let a = env.node("a").await;
+    until_denied(&condition_patch(&a), CONDITIONS_REFUSED).await;
     env.ready_deployment("web", 2, env.placement()).await;
     env.node("b").await;
     env.expect_audit(Expect {
@@ -885,16 +913,10 @@ async fn refused_lifecycle_conditions_are_reported_once_and_never_stop_a_mainten
     let _drydock = Drydock::start(&env, 0);
     env.maintenance("m", &a, json!({})).await;
     env.wait_nm("m", Phase::Drained, |_| true).await;
-    let nm = env.nm_name("m");
-    let refused: Vec<_> = env
-        .events("NodeMaintenance", &nm)
-        .await
-        .into_iter()
-        .filter(|(reason, _)| reason == "NodeConditionsRefused")
-        .collect();
+    let refused = conditions_refused(&env, "m").await;
     assert_eq!(refused.len(), 1, "one Warning, not one per phase: {refused:?}");
     assert!(
-        refused[0].1.contains("node status belongs to the node agents") && refused[0].1.contains("nodes/status"),
+        refused[0].1.contains(CONDITIONS_REFUSED) && refused[0].1.contains("nodes/status"),
         "the API server's words and what to do: {}",
         refused[0].1
     );
@@ -917,4 +939,31 @@ async fn refused_lifecycle_conditions_are_reported_once_and_never_stop_a_mainten
         "restored all the same"
     );
     assert_eq!(env.audit().condition_writes, 0);
+
+    // The policy goes, and the next maintenance's conditions are written.
+    drop(policy);
+    until_allowed(&condition_patch(&a), CONDITIONS_REFUSED).await;
+    env.maintenance("accepted", &a, json!({})).await;
+    env.wait_nm("accepted", Phase::Drained, |_| true).await;
+    let written = env.get_node(&a).await;
+    assert!(
+        written
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Drained" && c.status == "True"),
+        "the node shows it is drained once nothing refuses it"
+    );
+    env.delete_nm("accepted").await;
+    assert!(env.audit().condition_writes > 0);
+
+    // It comes back: the same drydock reports the new refusal.
+    let _policy = refuse_lifecycle_conditions(&env);
+    until_denied(&condition_patch(&a), CONDITIONS_REFUSED).await;
+    env.maintenance("refused-again", &a, json!({})).await;
+    env.wait_nm("refused-again", Phase::Drained, |_| true).await;
+    let refused = conditions_refused(&env, "refused-again").await;
+    assert_eq!(refused.len(), 1, "the new refusal is reported: {refused:?}");
+    env.delete_nm("refused-again").await;
 }

@@ -146,10 +146,18 @@ impl Context {
             .collect()
     }
 
-    /// Whether this is the first refusal of `node`'s lifecycle conditions (the only one reported).
+    /// Whether this is the first refusal of `node`'s lifecycle conditions since they were last written (the only
+    /// one reported).
     pub(super) fn first_refusal_of_conditions(&self, node: &str) -> bool {
         let mut refused = self.conditions_refused.lock().unwrap_or_else(|p| p.into_inner());
         refused.insert(node.to_string())
+    }
+
+    /// `node`'s lifecycle conditions were written: a refusal after this is news again. A 403 while a restarted
+    /// API server fills its RBAC cache heals by itself, and must not hide a real one later.
+    pub(super) fn conditions_written(&self, node: &str) {
+        let mut refused = self.conditions_refused.lock().unwrap_or_else(|p| p.into_inner());
+        refused.remove(node);
     }
 
     /// A maintenance ended: those waiting for room under the limit (or the control-plane guard) look again.

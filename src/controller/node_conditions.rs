@@ -1,6 +1,7 @@
 //! Shows on a Node, through its lifecycle conditions, what drydock is doing with it (`plan::lifecycle` decides
 //! which; this writes them). They only inform: a refusal that retrying cannot heal (no permission for
-//! nodes/status, a validating policy) is reported once per node and never stops a maintenance.
+//! nodes/status, a validating policy) is reported once per node, until a write succeeds again, and never stops
+//! a maintenance.
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::{Api, ResourceExt};
@@ -40,6 +41,7 @@ pub(super) async fn show(
     match act::node::conditions(&Api::all(ctx.client.clone()), &name, &changes).await {
         Ok(written) => {
             ctx.nodes.wrote(&written);
+            ctx.conditions_written(&name);
             Ok(Some(written))
         }
         Err(e) if e.is_permanent() || forbidden(&e) => {

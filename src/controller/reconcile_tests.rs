@@ -258,10 +258,10 @@ async fn the_node_shows_the_hold_in_its_conditions_before_status_records_it() {
     script.verify();
 }
 
-#[tokio::test]
-async fn refused_conditions_are_reported_once_and_the_maintenance_goes_on() {
-    let nm = maintenance(true, json!({}));
-    let script = Script::new([
+/// A reconcile of the cordon whose write of worker-1's conditions is forbidden: the report and the two other
+/// Events, each posted or, as a repeat, added to its first occurrence's series.
+fn refused_conditions(event: fn() -> Expect) -> [Expect; 6] {
+    [
         Expect::get(NODE, node()),
         Expect::patch(NODE, node()),
         Expect::refuse(
@@ -271,10 +271,18 @@ async fn refused_conditions_are_reported_once_and_the_maintenance_goes_on() {
             "Forbidden",
             "nodes \"worker-1\" is forbidden: cannot patch resource \"nodes/status\"",
         ),
-        Expect::event(), // NodeConditionsRefused
-        Expect::event(),
-        Expect::event(),
-        Expect::patch(NM_STATUS, nm.clone()).with_body("says Cordoned", |b| b["status"]["phase"] == "Cordoned"),
+        event(), // NodeConditionsRefused
+        event(),
+        event(),
+    ]
+}
+
+#[tokio::test]
+async fn refused_conditions_are_reported_once_and_the_maintenance_goes_on() {
+    let nm = maintenance(true, json!({}));
+    let script = Script::new(refused_conditions(Expect::event));
+    script.then([
+        Expect::patch(NM_STATUS, nm.clone()).with_body("says Cordoned", |b| b["status"]["phase"] == "Cordoned")
     ]);
     let ctx = publishing(&script);
     reconcile(&decode(&nm), &ctx)
@@ -287,4 +295,39 @@ async fn refused_conditions_are_reported_once_and_the_maintenance_goes_on() {
         !ctx.first_refusal_of_conditions("worker-1"),
         "worker-1's refusal is not reported again"
     );
+}
+
+#[tokio::test]
+async fn a_refusal_after_conditions_were_written_again_is_reported_again() {
+    // A restarted API server forbids every request until its RBAC cache fills: that 403 heals by itself, and must
+    // not silence a real refusal later.
+    let nm = maintenance(true, json!({}));
+    let script = Script::new(refused_conditions(Expect::event));
+    script.then([Expect::patch(NM_STATUS, nm.clone())]);
+    let ctx = publishing(&script);
+    reconcile(&decode(&nm), &ctx).await.expect("first reconcile");
+    script.verify();
+
+    script.then([
+        Expect::get(NODE, node()),
+        Expect::patch(NODE, node()),
+        Expect::patch(NODE_STATUS, node()),
+        Expect::event(),
+        Expect::event(),
+    ]);
+    // Status already says Cordoned: not written again.
+    reconcile(&decode(&nm), &ctx).await.expect("conditions written");
+    script.verify();
+
+    // The same refusal again: reported again, as a repeat of the first report.
+    script.then(refused_conditions(Expect::event_repeated));
+    reconcile(&decode(&nm), &ctx).await.expect("refused again");
+    script.verify();
+    let reports: Vec<Value> = script
+        .bodies()
+        .into_iter()
+        .filter(|b| b["reason"] == "NodeConditionsRefused")
+        .collect();
+    assert_eq!(reports.len(), 2, "the refusal after a successful write is reported too");
+    assert_eq!(reports[1]["series"]["count"], 2, "as a repeat of the first report");
 }

@@ -35,6 +35,10 @@ impl Expect {
     pub fn event() -> Self {
         Self::new("POST", "/apis/events.k8s.io/v1/namespaces/default/events", 201, None)
     }
+    /// An Event posted again: the recorder counts a repeat in the first one's series (any Event's name).
+    pub fn event_repeated() -> Self {
+        Self::new("PATCH", "/apis/events.k8s.io/v1/namespaces/default/events/", 200, None)
+    }
     /// Answers with the API server's Status for `code` (409 Conflict, 422 Invalid...).
     pub fn refuse(method: &'static str, path: &str, code: u16, reason: &str, message: &str) -> Self {
         let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
@@ -48,6 +52,13 @@ impl Expect {
             body: None,
             status,
             reply,
+        }
+    }
+    /// A path ending in `/` stands for any name in that collection.
+    fn matches(&self, path: &str) -> bool {
+        match self.path.strip_suffix('/') {
+            Some(collection) => path.strip_prefix(collection).is_some_and(|name| name.len() > 1),
+            None => self.path == path,
         }
     }
     /// The request body must satisfy `check` (`what` says what it checks).
@@ -124,7 +135,7 @@ impl Script {
         let next = self.lock_expected().pop_front();
         let problem = match &next {
             None => Some(format!("{line}: not expected (the script had ended)")),
-            Some(e) if e.method != method || e.path != path => {
+            Some(e) if e.method != method || !e.matches(&path) => {
                 Some(format!("{line}: expected {} {} here", e.method, e.path))
             }
             Some(Expect {
