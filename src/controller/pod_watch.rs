@@ -26,6 +26,8 @@ use crate::{
 
 /// How long a new watch (or cache) may take to list before the reconcile gives up and retries.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// A first list that took longer than this is logged.
+const SLOW_SYNC: Duration = Duration::from_secs(5);
 
 struct Watch {
     holder: String,
@@ -46,7 +48,8 @@ where
     K: kube::Resource + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    tokio::time::timeout(SYNC_TIMEOUT, store.wait_until_ready())
+    let start = std::time::Instant::now();
+    let synced = tokio::time::timeout(SYNC_TIMEOUT, store.wait_until_ready())
         .await
         .map_err(|_| Error::Watch {
             node: node.into(),
@@ -55,7 +58,13 @@ where
         .map_err(|e| Error::Watch {
             node: node.into(),
             reason: format!("{what}: {e}"),
-        })
+        });
+    // A list this slow holds a maintenance still: say where the time went.
+    let waited = start.elapsed();
+    if waited >= SLOW_SYNC {
+        tracing::warn!(node, waited = ?waited, "{what} took long to list; the API server may be overloaded");
+    }
+    synced
 }
 
 impl PodWatches {

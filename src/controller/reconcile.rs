@@ -61,9 +61,9 @@ struct Seen {
 
 #[instrument(skip_all, fields(nm = %nm.name_any(), node = %nm.spec.node_name))]
 pub(super) async fn reconcile(nm: &NodeMaintenance, ctx: &Context) -> Result<Action> {
-    let now = Timestamp::now();
+    let began = Timestamp::now();
     let mut memory = MemoryGuard::take(ctx, &nm.name_any());
-    let seen = observe(ctx, nm, &mut memory.memory, now).await?;
+    let seen = observe(ctx, nm, &mut memory.memory, began).await?;
     // Deciding to take a node is serialized, so the limit and the control-plane guard see each other's starts.
     let _admission = if seen.holds {
         None
@@ -79,6 +79,10 @@ pub(super) async fn reconcile(nm: &NodeMaintenance, ctx: &Context) -> Result<Act
         _ => None,
     };
     let refused = seen.plan.as_ref().map_or(0, |p| memory.memory.retries.blocked(p).len());
+    // Decided as of now, not as of `began`: observing may wait for a new watch to list (up to 30 s on a busy API
+    // server), and a drain first seen blocked after such a wait was recorded as blocked since before it, so
+    // drain.timeout fired on that first sight.
+    let now = Timestamp::now();
     let mut observed = Observed {
         name: &nm.name_any(),
         spec: &nm.spec,
